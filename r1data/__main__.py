@@ -1,0 +1,3 @@
+from r1data.cli import main
+
+main()

@@ -1,0 +1,72 @@
+"""The `r1data` command line. Each command lives in `r1data/commands/<name>.py` as one typer
+function whose heavy imports sit inside its body, so `r1data --help` stays instant. A command
+builds a config and calls the library; it holds no logic of its own.
+
+To add a command: write its module with a function named `command`, then add one line to
+COMMANDS (or TRAIN_COMMANDS for `r1data train ...`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+# (command name, module under r1data.commands): registered in this order in --help.
+COMMANDS = [
+    ("stats", "stats"),
+]
+TRAIN_COMMANDS: list[tuple[str, str]] = []
+
+app = typer.Typer(
+    name="r1data",
+    help="The data side of DeepSeek-R1: generate, verify, filter, decontaminate, mix, publish, "
+    "train (SFT, GRPO) and evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train a model: `sft` (distillation) or `grpo` (RL).",
+                        no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from r1data import __version__
+
+        typer.echo(f"r1data {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+def _register(target: typer.Typer, name: str, module: str) -> None:
+    mod = importlib.import_module(f"r1data.commands.{module}")
+    target.command(name, help=(mod.command.__doc__ or "").strip().split("\n\n")[0])(mod.command)
+
+
+for _name, _module in COMMANDS:
+    _register(app, _name, _module)
+for _name, _module in TRAIN_COMMANDS:
+    _register(train_app, _name, _module)
+if TRAIN_COMMANDS:
+    app.add_typer(train_app, name="train")
+
+
+def main() -> None:
+    """Entry point: expected errors (bad input, missing model) end in one line and exit code 2."""
+    from r1data.errors import USER_ERRORS
+
+    try:
+        app()
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)

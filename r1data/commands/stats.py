@@ -1,0 +1,25 @@
+from pathlib import Path
+
+import typer
+
+
+def command(
+    path: Path = typer.Argument(..., help="Records or prompts: .jsonl[.gz|.zst], .parquet, or a folder."),
+    tokenizer: str = typer.Option("smollm2-135m", help="Tokenizer for token counts the file lacks."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    rejected: Path = typer.Option(None, help="Where unreadable rows go (default: none kept)."),
+) -> None:
+    """Row count, domains, kinds, languages, sources and token-length quantiles of a file."""
+    from rich.console import Console
+
+    from r1data import io, models, stats
+
+    tok = models.load_tokenizer(tokenizer) if tokenizer != "none" else None
+    with io.RejectLog(rejected) as rejects:
+        summary = stats.file_stats(path, tok, rejects)
+    Console().print(stats.render(summary, title=f"r1data stats: {path}"))
+    if summary["rejected"]:
+        Console(stderr=True).print(f"[yellow]{summary['rejected']} unreadable rows skipped"
+                                   + (f" (written to {rejected})" if rejected else ""))
+    if json_out:
+        io.write_json(json_out, summary)

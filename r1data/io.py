@@ -1,0 +1,447 @@
+"""Streaming readers and resumable, atomic sharded writers for records.
+
+Readers stream JSONL (plain, .gz, .zst), Parquet, `datasets.save_to_disk` folders and folders of
+shards: memory does not grow with the file. A row that cannot be read (bad JSON, invalid UTF-8,
+not an object, a missing or mistyped field) never stops a run: it goes to a `RejectLog` with its
+file, line number and reason, and the caller's summary reports the count.
+
+`ShardWriter` writes `part-00000.jsonl` (or `.parquet`) shards. The shard being filled is an
+append-only `*.inprogress.jsonl` file flushed after every record; it becomes a finished shard by an
+atomic rename. After a crash (SIGKILL included) the next run recovers the complete lines of the
+in-progress file, drops a torn last line, and skips every id already written: nothing is lost,
+nothing is written twice, finished shards are never touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from r1data.record import Record, RecordError, content_id
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".ndjson")
+PARQUET_SUFFIXES = (".parquet",)
+INPROGRESS = ".inprogress.jsonl"
+
+
+class InputError(Exception):
+    """The input as a whole cannot be read (missing file, unknown format). The CLI prints it in
+    one line and exits with code 2."""
+
+
+def detect_format(path: str | Path) -> str:
+    """'jsonl', 'parquet', 'datasets' (a save_to_disk folder) or 'shards' (a folder of files)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file or directory: {path}")
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "state.json").exists() or (
+            path / "dataset_dict.json"
+        ).exists():
+            return "datasets"
+        return "shards"
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    raise InputError(
+        f"unknown format for {path}: expected .jsonl[.gz|.zst], .parquet, or a folder"
+    )
+
+
+def shard_files(folder: Path) -> list[Path]:
+    """Readable data files of a folder of shards, in a stable order (rejected/dropped excluded)."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).parts
+        if not path.is_file() or any(p.startswith(".") or p in ("rejected", "dropped") for p in rel):
+            continue
+        name = path.name.lower()
+        if name.endswith(INPROGRESS) or name.endswith(".tmp"):
+            continue
+        if name.endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES) and name not in ("stats.json",):
+            if name.endswith(".json") and not name.endswith(".jsonl"):
+                continue  # .json files in an output folder are reports, not data
+            files.append(path)
+    return files
+
+
+class RejectLog:
+    """Rows that could not be read, appended to a JSONL file with where they came from and why.
+
+    The file is created only when the first row is rejected.
+    """
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self.count = 0
+        self.reasons: dict[str, int] = {}
+        self._fh = None
+
+    def add(self, where: str, line: int | None, reason: str, raw: Any) -> None:
+        self.count += 1
+        key = reason.split(":")[0]
+        self.reasons[key] = self.reasons.get(key, 0) + 1
+        if self.path is None:
+            return
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", errors="replace")
+        entry = {"file": where, "line": line, "reason": reason, "raw": raw}
+        self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> "RejectLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _open_binary(path: Path):
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if name.endswith(".zst"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return open(path, "rb")
+
+
+def _iter_jsonl(path: Path, rejects: RejectLog) -> Iterator[dict[str, Any]]:
+    with _open_binary(path) as raw:
+        stream = io.BufferedReader(raw) if not hasattr(raw, "readline") else raw
+        for lineno, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                rejects.add(str(path), lineno, f"invalid_utf8: byte {exc.start}", line)
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                rejects.add(str(path), lineno, f"bad_json: {exc.msg} at column {exc.colno}", text)
+                continue
+            if not isinstance(row, dict):
+                rejects.add(str(path), lineno, f"not_an_object: {type(row).__name__}", text)
+                continue
+            row["__line__"] = lineno
+            yield row
+
+
+def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    lineno = 0
+    for batch in parquet.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            lineno += 1
+            row["__line__"] = lineno
+            yield row
+
+
+def _iter_datasets(path: Path) -> Iterator[dict[str, Any]]:
+    import datasets
+
+    loaded = datasets.load_from_disk(str(path))
+    splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    for split in splits:  # memory-mapped Arrow: iterating does not load the table
+        for lineno, row in enumerate(split, start=1):
+            row["__line__"] = lineno
+            yield row
+
+
+def iter_rows(path: str | Path, rejects: RejectLog | None = None) -> Iterator[dict[str, Any]]:
+    """Raw rows of a file or folder, each with `__file__` and `__line__` (1-based) added."""
+    rejects = rejects if rejects is not None else RejectLog(None)
+    path = Path(path)
+    fmt = detect_format(path)
+    files = shard_files(path) if fmt == "shards" else [path]
+    if fmt == "shards" and not files:
+        raise InputError(f"no .jsonl or .parquet files in {path}")
+    for file in files:
+        if fmt == "datasets":
+            rows = _iter_datasets(file)
+        elif file.name.lower().endswith(PARQUET_SUFFIXES):
+            rows = _iter_parquet(file)
+        else:
+            rows = _iter_jsonl(file, rejects)
+        for row in rows:
+            row["__file__"] = str(file)
+            yield row
+
+
+@dataclass
+class ColumnMap:
+    """Which input columns hold what, for prompt files that are not records (e.g. GSM8K rows).
+
+    `None` means: guess from common names (prompt/problem/question/instruction, answer/gold/tests).
+    """
+
+    prompt: str | None = None
+    gold: str | None = None
+    id: str | None = None
+    domain: str | None = None
+    source: str | None = None
+
+    PROMPT_GUESSES = ("prompt", "problem", "question", "instruction", "query", "input")
+    GOLD_GUESSES = ("gold", "answer", "tests", "solution_answer", "output")
+
+
+def _pick(row: dict[str, Any], name: str | None, guesses: tuple[str, ...]) -> str | None:
+    if name:
+        return name
+    for guess in guesses:
+        if guess in row:
+            return guess
+    return None
+
+
+def row_to_record(row: dict[str, Any], columns: ColumnMap | None = None) -> Record:
+    """A record from a raw row: a full record as is, or a prompt row mapped through `columns`."""
+    row = {k: v for k, v in row.items() if not k.startswith("__")}
+    columns = columns or ColumnMap()
+    if "messages" in row and "id" in row and columns.prompt is None:
+        return Record.from_row(row) if isinstance(row.get("provenance"), str) else Record.from_dict(row)
+    prompt_col = _pick(row, columns.prompt, ColumnMap.PROMPT_GUESSES)
+    if prompt_col is None or prompt_col not in row:
+        raise RecordError(f"missing required field {columns.prompt or 'prompt'!r}")
+    prompt = row[prompt_col]
+    if not isinstance(prompt, str):
+        raise RecordError(f"field {prompt_col!r} must be a string, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise RecordError(f"field {prompt_col!r} is empty")
+    # Alpaca-style rows carry the instruction's context in a separate `input` column.
+    if prompt_col == "instruction" and isinstance(row.get("input"), str) and row["input"].strip():
+        prompt = f"{prompt}\n\n{row['input']}"
+    gold_col = _pick(row, columns.gold, ColumnMap.GOLD_GUESSES)
+    id_col = columns.id or "id"
+    rid = row.get(id_col)
+    rid = str(rid) if rid not in (None, "") else content_id(prompt)
+    used = {prompt_col, gold_col, id_col, columns.domain, columns.source, "input"}
+    extra = {k: v for k, v in row.items() if k not in used}
+    fields: dict[str, Any] = {"gold": row.get(gold_col) if gold_col else None, "metadata": extra}
+    source = row.get(columns.source or "source")
+    if isinstance(source, str):
+        fields["source"] = source
+        extra.pop("source", None)
+    domain = row.get(columns.domain or "domain")
+    if isinstance(domain, str):
+        fields["domain"] = domain
+        extra.pop("domain", None)
+    return Record.from_prompt(prompt, id=rid, **fields)
+
+
+def read_records(
+    path: str | Path, rejects: RejectLog | None = None, columns: ColumnMap | None = None
+) -> Iterator[Record]:
+    """Stream records from any supported input; unreadable rows go to `rejects` with a reason."""
+    rejects = rejects if rejects is not None else RejectLog(None)
+    for row in iter_rows(path, rejects):
+        try:
+            yield row_to_record(row, columns)
+        except (RecordError, TypeError, ValueError) as exc:
+            raw = {k: v for k, v in row.items() if not k.startswith("__")}
+            rejects.add(row.get("__file__", str(path)), row.get("__line__"), f"invalid_record: {exc}", raw)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write a JSON report atomically (a crash leaves the old file or the new, never half)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode())
+
+
+def write_parquet(records: Iterable[Record], path: str | Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [r.to_row() for r in records]
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows), tmp)
+    os.replace(tmp, path)
+    return len(rows)
+
+
+def _read_ids(path: Path) -> list[str]:
+    if path.name.endswith(PARQUET_SUFFIXES):
+        import pyarrow.parquet as pq
+
+        return [str(i) for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
+    ids = []
+    with _open_binary(path) as fh:
+        for line in fh:
+            if line.strip():
+                ids.append(str(json.loads(line)["id"]))
+    return ids
+
+
+class ShardWriter:
+    """Resumable sharded record writer (see the module docstring).
+
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> with ShardWriter(out, shard_size=2) as w:
+    ...     _ = [w.write(Record.from_prompt(p)) for p in ["a", "b", "c"]]
+    >>> sorted(p.name for p in Path(out).iterdir())
+    ['part-00000.jsonl', 'part-00001.jsonl']
+    """
+
+    def __init__(self, folder: str | Path, *, shard_size: int = 10_000, fmt: str = "jsonl",
+                 prefix: str = "part"):
+        if fmt not in ("jsonl", "parquet"):
+            raise ValueError(f"unknown output format {fmt!r}: use jsonl or parquet")
+        if shard_size < 1:
+            raise ValueError("shard_size must be at least 1")
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.shard_size = shard_size
+        self.fmt = fmt
+        self.prefix = prefix
+        self.done_ids: set[str] = set()
+        self.written = 0  # records written by this writer (not counting resumed ones)
+        self._finished = sorted(
+            p for p in self.folder.glob(f"{prefix}-*") if p.name.endswith((".jsonl", ".parquet"))
+            and not p.name.endswith(INPROGRESS)
+        )
+        for shard in self._finished:
+            self.done_ids.update(_read_ids(shard))
+        self._index = len(self._finished)
+        self._fh = None
+        self._in_shard = 0
+        self._recover_inprogress()
+
+    @property
+    def _inprogress_path(self) -> Path:
+        return self.folder / f"{self.prefix}-{self._index:05d}{INPROGRESS}"
+
+    def _recover_inprogress(self) -> None:
+        path = self._inprogress_path
+        if not path.exists():
+            return
+        good = bytearray()
+        with open(path, "rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # torn write from a crash: the record will be produced again
+                try:
+                    rid = str(json.loads(line)["id"])
+                except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+                    break
+                if rid in self.done_ids:
+                    continue
+                self.done_ids.add(rid)
+                good.extend(line)
+                self._in_shard += 1
+        _atomic_write_bytes(path, bytes(good))
+        if self._in_shard >= self.shard_size:
+            self._finish_shard()
+
+    def __contains__(self, rid: str) -> bool:
+        return rid in self.done_ids
+
+    def write(self, record: Record) -> bool:
+        """Append a record; returns False (and writes nothing) when its id is already written."""
+        if record.id in self.done_ids:
+            return False
+        if self._fh is None:
+            self._fh = open(self._inprogress_path, "ab")
+        line = json.dumps(record.to_dict(), ensure_ascii=False, default=str) + "\n"
+        self._fh.write(line.encode("utf-8"))
+        self._fh.flush()
+        self.done_ids.add(record.id)
+        self.written += 1
+        self._in_shard += 1
+        if self._in_shard >= self.shard_size:
+            self._finish_shard()
+        return True
+
+    def write_many(self, records: Iterable[Record]) -> int:
+        return sum(self.write(r) for r in records)
+
+    def _finish_shard(self) -> None:
+        if self._fh is not None:
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+        src = self._inprogress_path
+        if not src.exists() or self._in_shard == 0:
+            return
+        final = self.folder / f"{self.prefix}-{self._index:05d}.{self.fmt}"
+        if self.fmt == "jsonl":
+            os.replace(src, final)
+        else:
+            records = [Record.from_dict(json.loads(line)) for line in open(src, encoding="utf-8")]
+            write_parquet(records, final)
+            src.unlink()
+        self._finished.append(final)
+        self._index += 1
+        self._in_shard = 0
+
+    def close(self) -> None:
+        """Finish the last, partly filled shard."""
+        self._finish_shard()
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        # On an exception the in-progress shard stays as it is: the next run resumes from it.
+        if exc_type is None:
+            self.close()
+        elif self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    @property
+    def shards(self) -> list[Path]:
+        return list(self._finished)
+
+
+def write_records(records: Iterable[Record], folder: str | Path, **kwargs: Any) -> int:
+    """Write records to a fresh or resumed shard folder; returns how many were newly written."""
+    with ShardWriter(folder, **kwargs) as writer:
+        return writer.write_many(records)
+
+
+def to_dataset(records: Iterable[Record]):
+    """A `datasets.Dataset` with one column per record field (JSON_FIELDS as JSON text)."""
+    import datasets
+
+    return datasets.Dataset.from_list([r.to_row() for r in records])
+
+
+def from_dataset(dataset) -> Iterator[Record]:
+    for row in dataset:
+        yield Record.from_row(row)
