@@ -1,0 +1,84 @@
+"""The one small interface every generation backend implements.
+
+A prompt is either plain text (sent as is: completion endpoint, or tokenized raw, e.g. the R1-Zero
+template) or a chat conversation (`[{"role", "content"}]`, rendered by the model's chat template).
+`generate` returns, for each prompt, `sampling.n` `Completion`s. A backend never raises for one bad
+request: it retries what can be retried and returns a Completion with finish_reason "error".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Prompt = Union[str, list[dict[str, str]]]
+
+
+@dataclass
+class SamplingConfig:
+    """Sampling parameters, shared by generation, evaluation and GRPO rollouts.
+
+    Defaults are R1's evaluation settings (temperature 0.6, top-p 0.95, 32,768 tokens).
+
+    n: samples per prompt.
+    temperature / top_p: nucleus sampling; temperature 0 means greedy.
+    max_tokens: new tokens per sample; a sample that hits it gets finish_reason "length".
+    seed: base seed; sample i of a prompt is reproducible from (seed, prompt, i).
+    stop: extra stop strings (the EOS token always stops).
+    """
+
+    n: int = 1
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    seed: int = 0
+    stop: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("sampling.n must be at least 1")
+        if self.temperature < 0:
+            raise ValueError("sampling.temperature must be >= 0")
+        if not 0 < self.top_p <= 1:
+            raise ValueError("sampling.top_p must be in (0, 1]")
+        if self.max_tokens < 1:
+            raise ValueError("sampling.max_tokens must be at least 1")
+
+
+@dataclass
+class Completion:
+    """One sample. `text` is the whole completion, including any think block the prompt
+    pre-filled (so a format check sees exactly what the model produced)."""
+
+    text: str
+    finish_reason: str  # "stop", "length" or "error"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str | None = None
+
+
+class Backend(ABC):
+    """A model that turns prompts into completions."""
+
+    name: str = "base"
+
+    def __init__(self, model: str):
+        self.model = model
+
+    @abstractmethod
+    def generate(self, prompts: list[Prompt], sampling: SamplingConfig) -> list[list[Completion]]:
+        """`sampling.n` completions for each prompt, in prompt order."""
+
+    def info(self) -> dict[str, Any]:
+        """What provenance records about this backend (name, model, library versions, dtype)."""
+        return {"backend": self.name, "model": self.model}
+
+    def close(self) -> None:
+        """Release the model / connections. Backends are also context managers."""
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
