@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 
 $(BIN)/r1data: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	$(BIN)/pip install -q -e '.[dev]'
 	# deepspeed's sdist imports torch while building: build it against the torch just installed.

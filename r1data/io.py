@@ -119,13 +119,13 @@ def _open_binary(path: Path):
     if name.endswith(".zst"):
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+        reader = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+        return io.BufferedReader(reader)  # zstd's reader cannot iterate lines by itself
     return open(path, "rb")
 
 
 def _iter_jsonl(path: Path, rejects: RejectLog) -> Iterator[dict[str, Any]]:
-    with _open_binary(path) as raw:
-        stream = io.BufferedReader(raw) if not hasattr(raw, "readline") else raw
+    with _open_binary(path) as stream:
         for lineno, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
