@@ -1,0 +1,43 @@
+"""check_format and verify_choice against their case tables, and MMLU-STEM golds end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from r1data.verifiers import check_format, verify_choice
+
+HERE = Path(__file__).parent / "cases"
+FORMAT = yaml.safe_load((HERE / "format.yaml").read_text("utf-8"))
+CHOICE = yaml.safe_load((HERE / "choice.yaml").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("case", FORMAT, ids=[c["completion"][:40] for c in FORMAT])
+def test_format_cases(case):
+    verdict = check_format(case["completion"], style=case["style"])
+    assert (verdict.correct, verdict.reason) == (case["correct"], case["reason"])
+
+
+def test_unknown_style_is_an_error():
+    with pytest.raises(ValueError, match="unknown format style"):
+        check_format("<think>\na\n</think>\nb", style="r2")
+
+
+@pytest.mark.parametrize("case", CHOICE, ids=[c["completion"][:40] for c in CHOICE])
+def test_choice_cases(case):
+    verdict = verify_choice(case["completion"], case["gold"], case.get("choices"))
+    assert verdict.correct is case["correct"], verdict
+    if "reason" in case:
+        assert verdict.reason == case["reason"]
+
+
+def test_mmlu_stem_gold_letters_and_texts(shared_data):
+    rows = [json.loads(line) for line in open(shared_data / "mmlu_stem.jsonl", encoding="utf-8")]
+    for row in rows[:300]:
+        gold, choices = row["answer"], row["choices"]
+        right = f"<think>\nthinking\n</think>\n\nThe answer is ({gold})."
+        wrong = "ABCD"[(row["answer_index"] + 1) % len(choices)]
+        assert verify_choice(right, gold, choices).correct is True
+        assert verify_choice(f"The answer is {wrong}.", gold, choices).correct is False
+        assert verify_choice(right, choices[row["answer_index"]], choices).correct is True
