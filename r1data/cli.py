@@ -16,6 +16,8 @@ import typer
 # (command name, module under r1data.commands): registered in this order in --help.
 COMMANDS = [
     ("stats", "stats"),
+    ("filter", "filter"),
+    ("decontaminate", "decontaminate"),
 ]
 TRAIN_COMMANDS: list[tuple[str, str]] = []
 

@@ -1,0 +1,162 @@
+"""Records in and out of datatrove pipelines.
+
+`RecordReader` streams r1data Records (any input `r1data.io` reads) as datatrove Documents whose
+text is the completion (what MinHash compares) and whose metadata holds the Record itself.
+`RecordWriter` and `DroppedRecordWriter` are datatrove Jsonl/Parquet writers whose adapter writes
+the Record back, so kept and dropped output is readable by `r1data.io.read_records`. A dropped
+Record carries `metadata[META_DROP_REASON]`, `metadata[META_DROP_FILTER]` and a `filters` entry.
+
+Sharding: with `per_rank_files=False` (the first stage), task `rank` of `world_size` takes every
+`world_size`-th row of the input (JSONL lines not its own are skipped unparsed). With
+`per_rank_files=True` a task reads `<folder>/<rank:05d>.jsonl`, the file the same rank wrote in
+the previous stage: MinHash's filter step relies on each rank seeing its documents in the same
+order as its signature step did.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from datatrove.data import Document
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+from datatrove.pipeline.writers.parquet import ParquetWriter
+
+from r1data import io
+from r1data.record import META_DROP_FILTER, META_DROP_REASON, Record, RecordError
+
+from .base import RECORD_KEY, record_of
+
+FORMATS = ("jsonl", "parquet")
+
+
+def document_of(record: Record) -> Document:
+    return Document(text=record.completion, id=record.id, metadata={RECORD_KEY: record})
+
+
+class RecordReader(PipelineStep):
+    """Reads Records from a file or folder; unreadable rows go to `rejected_folder` with a reason."""
+
+    type = "📖 - READER"
+    name = "records"
+
+    def __init__(self, path: str | Path, per_rank_files: bool = False,
+                 rejected_folder: str | Path | None = None):
+        super().__init__()
+        self.path = str(path)
+        self.per_rank_files = per_rank_files
+        self.rejected_folder = str(rejected_folder) if rejected_folder else None
+
+    def _files(self, rank: int) -> list[Path]:
+        path = Path(self.path)
+        if self.per_rank_files:
+            own = path / f"{rank:05d}.jsonl"
+            return [own] if own.exists() else []
+        if io.detect_format(path) == "shards":
+            files = io.shard_files(path)
+            if not files:
+                raise io.InputError(f"no .jsonl or .parquet files in {path}")
+            return files
+        return [path]
+
+    def _rows(self, file: Path, rank: int, world_size: int, rejects: io.RejectLog):
+        """(raw row dict) for this rank's rows of one file."""
+        if self.per_rank_files or world_size == 1 or io.detect_format(file) != "jsonl":
+            for index, row in enumerate(io.iter_rows(file, rejects)):
+                if self.per_rank_files or index % world_size == rank:
+                    yield row
+            return
+        with io._open_binary(file) as fh:  # skip other ranks' lines without parsing them
+            index = 0
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                index += 1
+                if (index - 1) % world_size != rank:
+                    continue
+                try:
+                    row = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    rejects.add(str(file), lineno, f"bad_json: {exc}", line)
+                    continue
+                if not isinstance(row, dict):
+                    rejects.add(str(file), lineno, f"not_an_object: {type(row).__name__}", line)
+                    continue
+                row["__file__"], row["__line__"] = str(file), lineno
+                yield row
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        rejected = (Path(self.rejected_folder) / f"{rank:05d}.jsonl") if self.rejected_folder else None
+        with io.RejectLog(rejected) as rejects:
+            for file in self._files(rank):
+                for row in self._rows(file, rank, world_size, rejects):
+                    try:
+                        record = io.row_to_record(row)
+                    except (RecordError, TypeError, ValueError) as exc:
+                        raw = {k: v for k, v in row.items() if not k.startswith("__")}
+                        rejects.add(row.get("__file__", str(file)), row.get("__line__"),
+                                    f"invalid_record: {exc}", raw)
+                        continue
+                    self.stat_update("documents")
+                    yield document_of(record)
+            if rejects.count:
+                self.stat_update("rejected", value=rejects.count)
+
+
+def _record_schema():
+    import pyarrow as pa
+
+    text, count = pa.string(), pa.int64()
+    message = pa.struct([("role", text), ("content", text)])
+    columns = [("id", text), ("messages", pa.list_(message)), ("prompt", text), ("reasoning", text),
+               ("answer", text), ("gold", text), ("domain", text), ("kind", text),
+               ("language", text), ("source", text), ("prompt_id", text),
+               ("prompt_tokens", count), ("completion_tokens", count), ("finish_reason", text),
+               ("provenance", text), ("verdicts", text), ("filters", text), ("metadata", text)]
+    return pa.schema(columns)
+
+
+def _kept_adapter(writer, doc: Document) -> dict:
+    record = record_of(doc)
+    return record.to_row() if writer.fmt == "parquet" else record.to_dict()
+
+
+def _dropped_adapter(writer, doc: Document) -> dict:
+    record = record_of(doc)
+    reason = doc.metadata.get("filter_reason") or writer.reason
+    record.metadata[META_DROP_REASON] = reason
+    record.metadata[META_DROP_FILTER] = writer.filter_name
+    record.filters.append({"filter": writer.filter_name, "kept": False, "reason": reason})
+    return record.to_row() if writer.fmt == "parquet" else record.to_dict()
+
+
+class _JsonlRecords(JsonlWriter):
+    fmt = "jsonl"
+
+
+class _ParquetRecords(ParquetWriter):
+    fmt = "parquet"
+
+
+def RecordWriter(folder: str | Path, fmt: str = "jsonl", filename: str = "${rank}"):
+    """A datatrove writer of kept Records: `<folder>/<rank:05d>.jsonl` (or `.parquet`)."""
+    return _writer(folder, fmt, filename, _kept_adapter)
+
+
+def DroppedRecordWriter(folder: str | Path, filter_name: str, reason: str, fmt: str = "jsonl",
+                        filename: str = "${rank}"):
+    """A datatrove writer for one filter's dropped Records, marked with the filter and reason
+    (`reason` is used when the step gives none, as datatrove's dedup steps do)."""
+    writer = _writer(folder, fmt, filename, _dropped_adapter)
+    writer.filter_name, writer.reason = filter_name, reason
+    return writer
+
+
+def _writer(folder, fmt, filename, adapter):
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}: use jsonl or parquet")
+    if fmt == "jsonl":
+        return _JsonlRecords(str(folder), output_filename=f"{filename}.jsonl", compression=None,
+                             adapter=adapter)
+    return _ParquetRecords(str(folder), output_filename=f"{filename}.parquet", adapter=adapter, schema=_record_schema(), batch_size=256)

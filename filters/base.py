@@ -1,0 +1,88 @@
+"""What every r1data filter shares: records inside datatrove Documents, and text normalisation.
+
+A filter is a datatrove `BaseFilter` (STYLE.md section 2): it writes only `__init__` and
+`filter(doc) -> bool | (False, reason)`. datatrove counts kept/dropped per reason and hands each
+dropped Document to the step's `exclusion_writer`, which `adapters.DroppedRecordWriter` turns back
+into a Record carrying the reason. The Record rides in `Document.metadata["record"]` (see
+`adapters.document_of`); `record_of(doc)` gets it back.
+
+Text helpers here are used by dedup and decontamination alike, so both normalise the same way:
+NFKC, lower case, thousands separators removed ("1,000" == "1000"), punctuation and LaTeX
+markup turned into spaces, and CJK characters counted as one word each (CJK has no spaces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+from datatrove.data import Document
+from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from r1data.record import Record
+
+RECORD_KEY = "record"
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
+_THOUSANDS = re.compile(r"(?<=\d)[,\u2009\u202f ](?=\d{3}(?!\d))")
+
+
+def record_of(doc: Document) -> Record:
+    """The Record a Document carries."""
+    return doc.metadata[RECORD_KEY]
+
+
+def words(text: str) -> list[str]:
+    """Words of a text: runs of letters/digits; each CJK character is a word of its own.
+
+    >>> words("Wait, 2+2=4? 对的")
+    ['Wait', '2', '2', '4', '对', '的']
+    """
+    return _WORD.findall(text)
+
+
+def count_words(text: str) -> int:
+    return sum(1 for _ in _WORD.finditer(text))
+
+
+def normalize(text: str) -> str:
+    """Lower-cased words joined by single spaces: spacing, casing, punctuation, LaTeX markup and
+    number formatting do not change the result.
+
+    >>> normalize("The  ANSWER is $1,000$!") == normalize("the answer is 1000")
+    True
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _THOUSANDS.sub("", text)
+    return " ".join(words(text))
+
+
+def numbers(norm: str) -> list[str]:
+    """The numbers of a normalised text, in order: two problems that differ only in their
+    numbers are different problems, however close their wording.
+
+    >>> numbers("what is 1000 plus 2")
+    ['1000', '2']
+    """
+    return [token for token in norm.split() if token.isdigit()]
+
+
+def text_hash(text: str) -> int:
+    """A 64-bit hash of a text, stable across processes (unlike `hash()`)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class RecordFilter(BaseFilter):
+    """A datatrove filter over r1data Records. Subclasses set `name` and write `filter`.
+
+    `exclusion_writer` is where dropped samples go (an `adapters.DroppedRecordWriter`); without
+    one they are counted but not kept, which the chain never does.
+    """
+
+    type = "🔻 - FILTER"
+    name = "record_filter"
+
+    def __init__(self, exclusion_writer=None):
+        super().__init__(exclusion_writer)

@@ -1,0 +1,373 @@
+"""A filter chain: R1's readability filters, correctness, decontamination and dedup, as datatrove
+pipelines run by datatrove's local, Slurm or Ray executor.
+
+The chain is up to three stages, each a datatrove executor that depends on the one before:
+1. `filter` (`tasks` tasks): read records, then format, length, correctness (verdict only),
+   code blocks, long paragraphs, repetition, decontamination, language mix (cheap first).
+2. `minhash` (datatrove's four MinHash steps: signatures, buckets, clusters, filter): drops
+   near-duplicate completions.
+3. `final` (one task): exact prompt/completion dedup, fuzzy prompt dedup and the per-prompt cap
+   of correct samples: these need every sample in one place. Their state is hashes and
+   sketches, not texts, so one task holds R1's 800K samples comfortably.
+
+Output (the same for `r1data filter` and `r1data decontaminate`):
+    OUT/kept/           kept records, <rank>.jsonl or .parquet
+    OUT/dropped/<filter>/  dropped records, each with `metadata.drop_reason`/`drop_filter`
+    OUT/rejected/       input rows that were not readable records, with the reason
+    OUT/stats.json      counts per filter and reason; OUT/contamination_report.jsonl
+Datatrove's completion markers (OUT/.logs/<stage>/completions) make a rerun skip finished tasks;
+intermediate stage outputs live in OUT/.work and are removed once the chain has finished.
+Entry points that use `workers > 1` locally need an `if __name__ == "__main__":` guard: the
+local executor starts its workers with forkserver, which re-imports the main module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1data import io
+from r1data.record import META_CONTAMINATION
+
+from .adapters import FORMATS, DroppedRecordWriter, RecordReader, RecordWriter
+from .correctness_filter import CorrectnessFilter
+from .decontamination import DecontaminationFilter
+from .exact_dedup import ExactDedupFilter
+from .format_filter import FormatFilter
+from .fuzzy_dedup import FuzzyPromptDedupFilter
+from .length_filter import LengthFilter
+from .minhash_dedup import MINHASH_NAME, minhash_config, minhash_stages
+from .readability_filters import CodeBlockFilter, LanguageMixFilter, LongParagraphFilter
+from .repetition_filter import RepetitionFilter
+
+# config field -> filter class, in the order the filter stage runs them (cheap checks first).
+PER_SAMPLE_FILTERS = {
+    "format": FormatFilter,
+    "length": LengthFilter,
+    "correctness": CorrectnessFilter,
+    "code_blocks": CodeBlockFilter,
+    "paragraphs": LongParagraphFilter,
+    "repetition": RepetitionFilter,
+    "decontamination": DecontaminationFilter,
+    "language": LanguageMixFilter,
+}
+WHOLE_CORPUS_FILTERS = {"exact_dedup": ExactDedupFilter, "fuzzy_dedup": FuzzyPromptDedupFilter}
+EXECUTORS = ("local", "ray", "slurm")
+
+
+@dataclass
+class FilterChainConfig:
+    """Which filters run, with which parameters, and where.
+
+    Each filter field holds the keyword arguments of its filter class (see that class for each
+    parameter and its R1-faithful default); `{}` runs it with the defaults, `None` turns it off.
+    A YAML recipe maps one-to-one onto these fields; unknown keys are errors.
+
+    # per-sample filters (stage `filter`)
+    format: FormatFilter. length: LengthFilter. correctness: CorrectnessFilter (off by default:
+        it needs verdicts; its `max_per_prompt` cap runs in the final stage). code_blocks:
+        CodeBlockFilter. paragraphs: LongParagraphFilter. repetition: RepetitionFilter.
+        decontamination: DecontaminationFilter. language: LanguageMixFilter.
+    # corpus-level dedup
+    minhash: datatrove MinhashConfig fields (n_grams, num_buckets, hashes_per_bucket, seed).
+    exact_dedup: ExactDedupFilter. fuzzy_dedup: FuzzyPromptDedupFilter.
+    # execution
+    executor: local, ray or slurm. tasks: shards of the per-sample stages. workers: tasks run
+        at once. output_format: jsonl or parquet.
+    slurm: SlurmPipelineExecutor arguments (partition and time are required for slurm).
+    cpus_per_task / mem_per_cpu_gb: resources per task (ray, slurm).
+    """
+
+    # per-sample filters
+    format: dict | None = field(default_factory=dict)
+    length: dict | None = field(default_factory=dict)
+    correctness: dict | None = None
+    code_blocks: dict | None = field(default_factory=dict)
+    paragraphs: dict | None = field(default_factory=dict)
+    repetition: dict | None = field(default_factory=dict)
+    decontamination: dict | None = field(default_factory=dict)
+    language: dict | None = field(default_factory=dict)
+    # corpus-level dedup
+    minhash: dict | None = field(default_factory=dict)
+    exact_dedup: dict | None = field(default_factory=dict)
+    fuzzy_dedup: dict | None = field(default_factory=dict)
+    # execution
+    executor: str = "local"
+    tasks: int = 1
+    workers: int = 1
+    output_format: str = "jsonl"
+    slurm: dict = field(default_factory=dict)
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2.0
+
+    def __post_init__(self):
+        for name, cls in {**PER_SAMPLE_FILTERS, **WHOLE_CORPUS_FILTERS}.items():
+            _check_kwargs(name, cls, getattr(self, name))
+        if self.minhash is not None:
+            minhash_config(self.minhash)  # raises on unknown keys
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        if self.tasks < 1 or self.workers < 1:
+            raise ValueError("tasks and workers must be at least 1")
+        if self.output_format not in FORMATS:
+            raise ValueError(f"output_format must be jsonl or parquet, got {self.output_format!r}")
+        if self.executor == "slurm" and not {"partition", "time"} <= set(self.slurm):
+            raise ValueError("slurm needs slurm.partition and slurm.time")
+
+    def enabled(self) -> list[str]:
+        names = list(PER_SAMPLE_FILTERS) + ["minhash"] + list(WHOLE_CORPUS_FILTERS)
+        return [n for n in names if getattr(self, n) is not None]
+
+
+def _check_kwargs(name: str, cls: type, kwargs: Any) -> None:
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{name}: expected a mapping of {cls.__name__} parameters or null")
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"{name}: {exc} (see {cls.__name__})") from None
+
+
+# -- building the stages -------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    name: str
+    pipeline: list
+    tasks: int
+
+
+def _dropped(output: Path, step_name: str, stage: str, reason: str, fmt: str):
+    return DroppedRecordWriter(output / "dropped" / step_name, step_name, reason, fmt,
+                               filename=f"{stage}-${{rank}}")
+
+
+def build_stages(config: FilterChainConfig, input: str | Path, output: str | Path) -> list[Stage]:
+    """The chain's stages as datatrove pipelines (steps), without executors."""
+    output = Path(output)
+    work = output / ".work"
+    fmt = config.output_format
+    final_steps = []
+    for name, cls in WHOLE_CORPUS_FILTERS.items():
+        if getattr(config, name) is not None:
+            final_steps.append((cls, getattr(config, name)))
+    cap = (config.correctness or {}).get("max_per_prompt")
+    if config.correctness is not None and cap:
+        final_steps.append((CorrectnessFilter, config.correctness))
+    later = bool(final_steps) or config.minhash is not None
+
+    def filters(specs, stage):
+        steps = []
+        for cls, kwargs in specs:
+            if cls is CorrectnessFilter and stage == "filter":
+                kwargs = {**kwargs, "max_per_prompt": None}
+            steps.append(cls(**kwargs, exclusion_writer=_dropped(output, cls.name, stage, cls.name, fmt)))
+        return steps
+
+    per_sample = [(cls, getattr(config, n)) for n, cls in PER_SAMPLE_FILTERS.items()
+                  if getattr(config, n) is not None]
+    first_out = work / "filter" if later else output / "kept"
+    stages = [Stage("filter", [
+        RecordReader(input, rejected_folder=output / "rejected"),
+        *filters(per_sample, "filter"),
+        RecordWriter(first_out, "jsonl" if later else fmt),
+    ], config.tasks)]
+    previous = first_out
+    if config.minhash is not None:
+        minhash_out = work / "minhash" if final_steps else output / "kept"
+        stages += [Stage(name, pipeline, tasks) for name, pipeline, tasks in minhash_stages(
+            previous, work / "minhash_sigs", minhash_out, minhash_config(config.minhash),
+            _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
+            "jsonl" if final_steps else fmt, config.tasks)]
+        previous = minhash_out
+    if final_steps:
+        stages.append(Stage("final", [
+            RecordReader(previous),
+            *filters(final_steps, "final"),
+            RecordWriter(output / "kept", fmt),
+        ], 1))
+    return stages
+
+
+def build_executors(config: FilterChainConfig, input: str | Path, output: str | Path) -> list:
+    """One datatrove executor per stage, each depending on the previous one; `run()` on the last
+    runs (or, for Slurm, submits) the whole chain."""
+    output = Path(output)
+    executors = []
+    for stage in build_stages(config, input, output):
+        executors.append(_executor(config, stage, output / ".logs" / stage.name,
+                                   executors[-1] if executors else None))
+    return executors
+
+
+def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depends):
+    workers = max(1, min(config.workers, stage.tasks))
+    if config.executor == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
+                                     logging_dir=str(logging_dir), depends=depends)
+    if config.executor == "ray":
+        from datatrove.executor.ray import RayPipelineExecutor
+
+        return RayPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
+                                   logging_dir=str(logging_dir), depends=depends,
+                                   cpus_per_task=config.cpus_per_task,
+                                   mem_per_cpu_gb=config.mem_per_cpu_gb)
+    from datatrove.executor.slurm import SlurmPipelineExecutor
+
+    slurm = {"job_name": f"r1data_{stage.name}", **config.slurm}
+    return SlurmPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
+                                 logging_dir=str(logging_dir), depends=depends,
+                                 cpus_per_task=config.cpus_per_task,
+                                 mem_per_cpu_gb=int(max(1, config.mem_per_cpu_gb)), **slurm)
+
+
+# -- running and reporting ----------------------------------------------------------------------
+
+
+def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
+              executor: str | None = None, workers: int | None = None,
+              on_stage: Callable[[str, int, int], None] | None = None,
+              quiet: bool = True) -> dict[str, Any]:
+    """Run the chain over `input` into `output` (layout in the module docstring); returns the
+    stats dict also written to `output/stats.json`. Rerunning skips finished tasks.
+
+    `on_stage(name, index, count)` is called before each stage (for a progress display);
+    `quiet` sends datatrove's log lines of in-process tasks to OUT/.logs/datatrove.log instead
+    of stderr (each task's full log is in OUT/.logs/<stage>/logs either way).
+    """
+    if executor is not None or workers is not None:
+        config = dataclasses.replace(config, executor=executor or config.executor,
+                                     workers=workers or config.workers)
+    io.detect_format(input)  # a missing or unreadable input is a one-line InputError
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    stages = build_stages(config, input, output)
+    executors = build_executors(config, input, output)
+    if config.executor == "slurm":
+        executors[-1].run()  # submits every stage, chained by Slurm dependencies
+        return {"submitted": [str(getattr(e, "job_id", "")) for e in executors]}
+    (output / ".logs").mkdir(exist_ok=True)
+    with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log if quiet else None):
+        for index, (stage, step) in enumerate(zip(stages, executors)):
+            if on_stage:
+                on_stage(stage.name, index, len(stages))
+            step.run()  # its dependency already ran: run() only checks its completion markers
+    incomplete = [e for e in executors if e.get_incomplete_ranks(skip_completed=True)]
+    if incomplete:
+        raise RuntimeError(f"{len(incomplete)} stage(s) did not finish; see {output / '.logs'}")
+    stats = collect_stats(output, config)
+    io.write_json(output / "stats.json", stats)
+    write_contamination_report(output)
+    shutil.rmtree(output / ".work", ignore_errors=True)
+    return stats
+
+
+@contextlib.contextmanager
+def _stderr_to(stream):
+    if stream is None:
+        yield
+        return
+    saved, sys.stderr = sys.stderr, stream
+    try:
+        yield
+    finally:
+        sys.stderr = saved
+        from loguru import logger
+
+        logger.remove()  # drop the sinks datatrove bound to the redirected stream
+        logger.add(sys.stderr, level="WARNING")
+
+
+def _step_stats(logging_dir: Path) -> dict[str, dict[str, int]]:
+    """Datatrove's per-rank stats files of one stage, summed per step name."""
+    merged: dict[str, dict[str, int]] = {}
+    for path in sorted((logging_dir / "stats").glob("*.json")):
+        for step in json.loads(path.read_text()):
+            counters = merged.setdefault(step["name"], {})
+            for key, value in step["stats"].items():
+                if isinstance(value, dict):
+                    value = value.get("total", 0)
+                counters[key] = counters.get(key, 0) + int(value)
+    return merged
+
+
+def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, Any]:
+    """{"input", "rejected", "kept", "dropped", "filters": {name: {"seen", "kept", "dropped",
+    "reasons"}}} from the stages' datatrove stats."""
+    output = Path(output)
+    stats: dict[str, Any] = {"input": 0, "rejected": 0, "kept": 0, "dropped": 0, "filters": {}}
+    names = ["filter", "minhash_signatures", "minhash_buckets", "minhash_clusters", "minhash",
+             "final"]
+    for stage in names:
+        steps = _step_stats(output / ".logs" / stage)
+        for step_name, counters in steps.items():
+            if step_name.endswith(RecordReader.name) and stage == "filter":
+                stats["input"] += counters.get("documents", 0)
+                stats["rejected"] += counters.get("rejected", 0)
+            if "dropped" not in counters and "forwarded" not in counters:
+                continue
+            name = step_name.split(": ", 1)[-1]
+            entry = stats["filters"].setdefault(name, {"seen": 0, "kept": 0, "dropped": 0,
+                                                       "reasons": {}})
+            entry["seen"] += counters.get("total", 0)
+            entry["kept"] += counters.get("forwarded", 0)
+            entry["dropped"] += counters.get("dropped", 0)
+            reasons = {k[len("dropped_"):]: v for k, v in counters.items() if k.startswith("dropped_")}
+            if counters.get("dropped", 0) and not reasons:
+                reasons = {"near_duplicate": counters["dropped"]}
+            for reason, count in reasons.items():
+                entry["reasons"][reason] = entry["reasons"].get(reason, 0) + count
+    stats["dropped"] = sum(f["dropped"] for f in stats["filters"].values())
+    stats["kept"] = stats["input"] - stats["dropped"]
+    stats["config"] = dataclasses.asdict(config)
+    return stats
+
+
+def write_contamination_report(output: str | Path) -> int:
+    """OUT/contamination_report.jsonl: each sample removed as contaminated, with the benchmark
+    item it matched (from the dropped records' `metadata.contamination`)."""
+    output = Path(output)
+    folder = output / "dropped" / DecontaminationFilter.name
+    rows = []
+    if folder.exists() and io.shard_files(folder):
+        for record in io.read_records(folder):
+            match = record.metadata.get(META_CONTAMINATION) or {}
+            rows.append({"id": record.id, "prompt": record.prompt[:200], **match})
+    path = output / "contamination_report.jsonl"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return len(rows)
+
+
+def stats_table(stats: dict[str, Any], title: str = "r1data filter"):
+    """A rich table: kept/dropped per filter and reason."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("filter", "reason", "seen", "kept", "dropped"):
+        table.add_column(column, justify="left" if column in ("filter", "reason") else "right")
+    for name, entry in stats["filters"].items():
+        table.add_row(name, "", str(entry["seen"]), str(entry["kept"]), str(entry["dropped"]))
+        for reason, count in sorted(entry["reasons"].items(), key=lambda kv: -kv[1]):
+            table.add_row("", reason, "", "", str(count))
+    table.add_section()
+    table.add_row("total", "", str(stats["input"]), str(stats["kept"]), str(stats["dropped"]))
+    if stats.get("rejected"):
+        table.add_row("unreadable rows", "", "", "", str(stats["rejected"]))
+    return table

@@ -1,0 +1,87 @@
+"""Near-duplicate dedup of completions with datatrove's four MinHash steps.
+
+Signatures (one task per shard) -> buckets (one task per bucket) -> clusters (one task) ->
+filter (one task per shard, reading the shard its signature task read, in the same order: the
+`.remove` files name documents by their index in that shard). The filter step's dropped
+documents go to an exclusion writer as records with the reason `near_duplicate`.
+
+Defaults are datatrove's (5-word shingles, 14 buckets of 8 hashes: pairs with Jaccard similarity
+0.8 are caught with probability 1 - (1 - 0.8^8)^14 = 0.92, 0.9 with 0.9996); long chains of
+thought share many 5-grams only when one is a copy of the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from datatrove.pipeline.dedup.minhash import (
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+    MinhashDedupSignature,
+)
+
+from datatrove.utils.text import simplify_text
+
+from .adapters import RecordReader, RecordWriter
+from .base import words
+
+MINHASH_NAME = "minhash_dedup"
+
+
+class MinhashRecordSignature(MinhashDedupSignature):
+    """datatrove's MinHash signature step, shingling with `base.words` instead of spaCy.
+
+    datatrove's default word tokenizer for English is spaCy's: about 7 s to load per task and
+    the slowest part of the step on 4,000-word traces. `base.words` splits on the same word
+    boundaries for MinHash's purpose (after datatrove's own `simplify_text`), splits CJK into
+    characters (spaCy's English tokenizer leaves a Chinese sentence as one token), and runs in
+    a single regex pass.
+    """
+
+    def get_shingles(self, text: str) -> np.ndarray:
+        tokens = words(simplify_text(text, self.config.norm_config))
+        n = self.config.n_grams
+        return np.fromiter(
+            (self._hash_func(" ".join(tokens[i:i + n])) for i in range(len(tokens) - n + 1)),
+            dtype=np.uint64,
+        ).reshape((-1, 1))
+
+
+class MinhashRecordFilter(MinhashDedupFilter):
+    """datatrove's MinHash filter step, named for the chain's stats."""
+
+    name = MINHASH_NAME
+
+
+def minhash_config(settings: dict) -> MinhashConfig:
+    """A datatrove MinhashConfig from the chain config's `minhash` mapping (n_grams,
+    num_buckets, hashes_per_bucket, seed); unknown keys raise ValueError."""
+    allowed = {"n_grams", "num_buckets", "hashes_per_bucket", "seed"}
+    unknown = set(settings) - allowed
+    if unknown:
+        raise ValueError(f"minhash: unknown key(s) {', '.join(sorted(unknown))} "
+                         f"(known: {', '.join(sorted(allowed))})")
+    config = MinhashConfig(**settings)
+    if min(config.n_grams, config.num_buckets, config.hashes_per_bucket) < 1:
+        raise ValueError("minhash: n_grams, num_buckets and hashes_per_bucket must be positive")
+    return config
+
+
+def minhash_stages(records: Path, work: Path, output: Path, config: MinhashConfig,
+                   exclusion_writer, fmt: str, tasks: int) -> list[tuple[str, list, int]]:
+    """(stage name, pipeline, tasks) of the four MinHash stages over the per-rank record files
+    in `records`; kept records go to `output` as <rank>.jsonl (or .parquet)."""
+    sigs, buckets, clusters = work / "signatures", work / "buckets", work / "remove"
+    return [
+        ("minhash_signatures", [RecordReader(records, per_rank_files=True),
+                                MinhashRecordSignature(str(sigs), config=config)], tasks),
+        ("minhash_buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)],
+         config.num_buckets),
+        ("minhash_clusters", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
+        ("minhash", [RecordReader(records, per_rank_files=True),
+                     MinhashRecordFilter(str(clusters), exclusion_writer=exclusion_writer),
+                     RecordWriter(output, fmt)], tasks),
+    ]

@@ -1,0 +1,75 @@
+"""Exact, fuzzy and per-prompt-cap dedup decisions on crafted samples (one task, in process)."""
+
+from r1data.filters.adapters import document_of
+from r1data.filters.correctness_filter import CorrectnessFilter
+from r1data.filters.exact_dedup import ExactDedupFilter
+from r1data.filters.fuzzy_dedup import FuzzyPromptDedupFilter
+
+from filtercase_helpers import make_record, varied_text
+
+CORRECT = [{"verifier": "math", "correct": True, "score": 1.0}]
+
+
+def decide(step, record):
+    result = step.filter(document_of(record))
+    return "kept" if result is True else result[1]
+
+
+def test_exact_prompt_dedup_keeps_all_samples_of_the_first_prompt_id():
+    step = ExactDedupFilter(completion=False)
+    first = [make_record({"prompt": "What is 1,000 + 1?", "prompt_id": "p1", "sample_index": i,
+                          "completion": f"<think>\n{varied_text(40, i)}\n</think>\n\n1001"})
+             for i in range(3)]
+    copy = make_record({"prompt": "what is 1000+1", "prompt_id": "p2",
+                        "completion": "<think>\nadd\n</think>\n\n1001"})
+    other = make_record({"prompt": "What is 1,000 + 2?", "prompt_id": "p3",
+                         "completion": "<think>\nadd\n</think>\n\n1002"})
+    assert [decide(step, r) for r in first] == ["kept"] * 3
+    assert decide(step, copy) == "duplicate_prompt"
+    assert decide(step, other) == "kept"
+
+
+def test_exact_completion_dedup_ignores_spacing_and_case():
+    step = ExactDedupFilter(prompt=False)
+    a = make_record({"completion": "<think>\nAdd TWO and two.\n</think>\n\nFour."})
+    b = make_record({"completion": "<think>\nadd two  and two\n</think>\n\nfour"}, index=1)
+    c = make_record({"completion": "<think>\nadd two and three\n</think>\n\nfive"}, index=2)
+    assert [decide(step, r) for r in (a, b, c)] == ["kept", "duplicate_completion", "kept"]
+
+
+def test_fuzzy_prompt_dedup_drops_rewordings_but_not_changed_numbers():
+    step = FuzzyPromptDedupFilter(min_ratio=90)
+    base = ("A farmer has 17 sheep and buys 5 more each week for 3 weeks. How many sheep does "
+            "the farmer have at the end of the third week?")
+    reworded = base.replace("A farmer", "The farmer").replace("How many", "how many")
+    renumbered = base.replace("17 sheep", "19 sheep")
+    unrelated = "Find the number of positive divisors of 3600 that are perfect squares."
+    rows = [(base, "p1"), (base, "p1"), (reworded, "p2"), (renumbered, "p3"), (unrelated, "p4")]
+    got = [decide(step, make_record({"prompt": p, "prompt_id": pid,
+                                     "completion": "<think>\nx\n</think>\n\n32"}))
+           for p, pid in rows]
+    assert got == ["kept", "kept", "near_duplicate_prompt", "kept", "kept"]
+
+
+def test_fuzzy_prompt_dedup_compares_few_candidates():
+    step = FuzzyPromptDedupFilter()
+    for i in range(300):
+        decide(step, make_record({"prompt": varied_text(25, seed=i), "prompt_id": f"p{i}",
+                                  "completion": "<think>\nx\n</think>\n\n1"}))
+    sizes = [len(v) for v in step._buckets.values()]
+    assert max(sizes) < 10  # blocking: unrelated prompts do not share buckets
+
+
+def test_per_prompt_cap_keeps_k_diverse_correct_samples():
+    step = CorrectnessFilter(max_per_prompt=2)
+    def sample(prompt_id, i, trace, correct=True):
+        verdicts = CORRECT if correct else [{"verifier": "math", "correct": False}]
+        return make_record({"prompt": f"Question {prompt_id}", "prompt_id": prompt_id,
+                            "sample_index": i, "verdicts": verdicts,
+                            "completion": f"<think>\n{trace}\n</think>\n\n4"})
+    trace_a, trace_b, trace_c = varied_text(300, 1), varied_text(300, 2), varied_text(300, 3)
+    near_a = trace_a.replace("Check", "Verify", 1) + " Done."
+    got = [decide(step, s) for s in (
+        sample("p1", 0, trace_a), sample("p1", 1, near_a), sample("p1", 2, trace_b, correct=False),
+        sample("p1", 3, trace_b), sample("p1", 4, trace_c), sample("p2", 0, trace_a))]
+    assert got == ["kept", "near_identical_sample", "incorrect", "kept", "prompt_cap", "kept"]
