@@ -18,6 +18,9 @@ COMMANDS = [
     ("stats", "stats"),
     ("filter", "filter"),
     ("decontaminate", "decontaminate"),
+    ("mix", "mix"),
+    ("publish", "publish"),
+    ("report", "report"),
 ]
 TRAIN_COMMANDS: list[tuple[str, str]] = []
 

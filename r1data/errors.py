@@ -4,6 +4,7 @@ exit code 2 instead of a traceback. Each is defined next to the code that raises
 from r1data.io import InputError
 from r1data.models import ModelError
 from r1data.record import RecordError
+from r1data.pipelines.publish import PublishError
 
 
 class ConfigError(ValueError):
@@ -12,4 +13,5 @@ class ConfigError(ValueError):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     InputError, ModelError, RecordError, ConfigError, FileNotFoundError,
+    PublishError,
 )

@@ -1,0 +1,358 @@
+"""Statistics and plots for any r1data output: Markdown + PNGs (+ a one-file HTML page).
+
+The same figures serve `r1data report DIR`, the statistics of `mix` and the dataset card of
+`publish`, so a card and a report of the same data always agree:
+
+* counts per kind / domain / source / language / split, with and without a chain of thought;
+* token lengths (prompt, completion) as quantiles and a histogram;
+* per-prompt pass rates (rejection sampling's difficulty measure) as quantiles and a histogram;
+* the stage summaries found on the way (`stats.json`: kept, dropped per reason).
+
+A JSONL training log of the GRPO/SFT trainers (rows with a `step` and numbers) is recognised and
+plotted instead: every reward component, completion length, KL and loss against the step.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from r1data import stats as core_stats
+from r1data.io import RejectLog, iter_rows, read_records
+from r1data.record import META_PASS_RATE, META_SPLIT, Record
+from r1data.pipelines.summary import lineage
+
+PASS_RATE_BINS = 10
+TOKEN_BINS = 40
+
+
+# -- the frame -----------------------------------------------------------------------------
+
+
+def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = None):
+    """One polars row per record: `r1data.stats.frame`'s columns plus prompt_id, split,
+    has_reasoning and pass_rate (the per-prompt rate stored by rejection sampling, else null)."""
+    import polars as pl
+
+    extra: list[dict[str, Any]] = []
+
+    def tap(items: Iterable[Record]) -> Iterable[Record]:
+        for record in items:
+            rate = record.metadata.get(META_PASS_RATE)
+            extra.append({
+                "prompt_id": record.prompt_id or record.id,
+                "split": split or record.metadata.get(META_SPLIT) or "train",
+                "has_reasoning": bool(record.reasoning),
+                "pass_rate": float(rate) if isinstance(rate, (int, float)) else None,
+            })
+            yield record
+
+    base = core_stats.frame(tap(records), tokenizer)
+    schema = {"prompt_id": pl.String, "split": pl.String, "has_reasoning": pl.Boolean,
+              "pass_rate": pl.Float64}
+    return pl.concat([base, pl.DataFrame(extra, schema=schema)], how="horizontal")
+
+
+def statistics(df) -> dict[str, Any]:
+    """`r1data.stats.summarize` plus splits, chain-of-thought share and pass rates (JSON-ready)."""
+    import polars as pl
+
+    out = core_stats.summarize(df)
+    grouped = df.group_by("split").len().sort("split")
+    out["splits"] = {str(k): int(v) for k, v in grouped.iter_rows()}
+    out["with_reasoning"] = int(df.get_column("has_reasoning").sum()) if df.height else 0
+    by_domain = df.group_by(["kind", "domain"]).len().sort(["kind", "len", "domain"],
+                                                           descending=[False, True, False])
+    out["kind_domain"] = [{"kind": k, "domain": d, "rows": int(n)} for k, d, n in by_domain.iter_rows()]
+    # pass rates are per prompt: one value per prompt, not one per sample
+    rates = (df.filter(pl.col("pass_rate").is_not_null())
+               .group_by("prompt_id").agg(pl.col("pass_rate").first()).get_column("pass_rate"))
+    if rates.len():
+        out["pass_rate"] = {"prompts": int(rates.len()), "mean": float(rates.mean()),
+                            "p50": float(rates.quantile(0.5, interpolation="nearest")),
+                            "solved_by_all": int((rates >= 1.0).sum()),
+                            "solved_by_none": int((rates <= 0.0).sum())}
+    else:
+        out["pass_rate"] = None
+    return out
+
+
+# -- plots ---------------------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plots(df, folder: str | Path) -> dict[str, Path]:
+    """Token-length histogram, per-domain counts and pass-rate histogram as PNGs in `folder`.
+    Returns {name: path} for the plots that have data."""
+    import polars as pl
+
+    plt = _pyplot()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, Path] = {}
+
+    lengths = df.get_column("completion_tokens").drop_nulls()
+    if lengths.len():
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for kind in sorted(df.get_column("kind").unique().to_list()):
+            values = df.filter(pl.col("kind") == kind).get_column("completion_tokens").drop_nulls()
+            if values.len():
+                ax.hist(values.to_list(), bins=TOKEN_BINS, alpha=0.6, label=kind)
+        ax.set_xlabel("completion tokens")
+        ax.set_ylabel("samples")
+        ax.legend()
+        ax.set_title("Completion length")
+        made["token_lengths"] = _save(fig, folder / "token_lengths.png", plt)
+
+    if df.height:
+        counts = df.group_by("domain").len().sort(["len", "domain"], descending=[True, False])
+        fig, ax = plt.subplots(figsize=(7, max(2.0, 0.35 * counts.height + 1)))
+        ax.barh(counts.get_column("domain").to_list()[::-1], counts.get_column("len").to_list()[::-1])
+        ax.set_xlabel("samples")
+        ax.set_title("Samples per domain")
+        made["domains"] = _save(fig, folder / "domains.png", plt)
+
+    rates = (df.filter(pl.col("pass_rate").is_not_null())
+               .group_by("prompt_id").agg(pl.col("pass_rate").first()).get_column("pass_rate"))
+    if rates.len():
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.hist(rates.to_list(), bins=PASS_RATE_BINS, range=(0.0, 1.0))
+        ax.set_xlabel("pass rate (correct samples / samples, per prompt)")
+        ax.set_ylabel("prompts")
+        ax.set_title("Prompt difficulty")
+        made["pass_rates"] = _save(fig, folder / "pass_rates.png", plt)
+    return made
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+
+def table(header: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> str:
+    """A Markdown table; columns holding only numbers are right-aligned."""
+    rows = list(rows)
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) for r in rows)
+               for i in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|")
+
+
+def statistics_markdown(stats: dict[str, Any], images: dict[str, str] | None = None) -> str:
+    """The statistics as Markdown tables (the dataset card and `r1data report` both use it).
+    `images` maps plot names to the relative paths to link."""
+    images = images or {}
+    parts = [f"Rows: **{stats['rows']:,}** ({stats['with_reasoning']:,} with a chain of thought)."]
+    parts.append("### Rows per split\n\n" + table(("split", "rows"), stats["splits"].items()))
+    parts.append("### Rows per kind and domain\n\n" + table(
+        ("kind", "domain", "rows"), ((r["kind"], r["domain"], r["rows"]) for r in stats["kind_domain"])))
+    for key, title in (("sources", "source"), ("languages", "language")):
+        parts.append(f"### Rows per {title}\n\n" + table((title, "rows"), stats[key].items()))
+    quantile_rows = [(name, *q.values()) for name, q in
+                     (("prompt", stats["prompt_tokens"]), ("completion", stats["completion_tokens"])) if q]
+    if quantile_rows:
+        names = tuple(next(q for q in (stats["prompt_tokens"], stats["completion_tokens"]) if q))
+        parts.append("### Token lengths\n\n" + table(("tokens", *names), quantile_rows)
+                     + f"\n\nTruncated samples (finish_reason = length): {stats['truncated']:,}.")
+    if "token_lengths" in images:
+        parts.append(f"![Completion length]({images['token_lengths']})")
+    if "domains" in images:
+        parts.append(f"![Samples per domain]({images['domains']})")
+    if stats.get("pass_rate"):
+        pr = stats["pass_rate"]
+        parts.append("### Pass rates (per prompt)\n\n" + table(
+            ("prompts", "mean", "median", "solved by all", "solved by none"),
+            [(pr["prompts"], pr["mean"], pr["p50"], pr["solved_by_all"], pr["solved_by_none"])]))
+        if "pass_rates" in images:
+            parts.append(f"![Prompt difficulty]({images['pass_rates']})")
+    return "\n\n".join(parts)
+
+
+def stages_markdown(folder: str | Path) -> str:
+    """How the data was built: one row per stage found through the stats.json files."""
+    stages = lineage(folder)
+    if not stages:
+        return ""
+    rows = []
+    for s in stages:
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.dropped.items(), key=lambda kv: -kv[1]))
+        rows.append((s.stage, s.inputs, s.kept, s.dropped_total, reasons or "-", round(s.seconds, 1)))
+    return table(("stage", "in", "kept", "dropped", "drop reasons", "seconds"), rows)
+
+
+# -- training logs -------------------------------------------------------------------------
+
+
+def is_training_log(path: str | Path) -> bool:
+    """A JSONL file whose rows are `{"step": n, <metric>: number, ...}` rather than records."""
+    path = Path(path)
+    if not path.is_file() or not path.name.endswith((".jsonl", ".json")):
+        return False
+    for row in iter_rows(path):
+        return "step" in row and "messages" not in row and "prompt" not in row
+    return False
+
+
+def log_groups(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Which logged metrics go on which plot: rewards (each component), lengths, KL, loss.
+
+    >>> log_groups(["reward", "rewards/accuracy", "completion_length", "kl", "loss", "lr"])
+    {'reward': ['reward', 'rewards/accuracy'], 'completion length': ['completion_length'], 'kl': ['kl'], 'loss': ['loss'], 'other': ['lr']}
+    """
+    groups: dict[str, list[str]] = {"reward": [], "completion length": [], "kl": [], "loss": [],
+                                    "other": []}
+    for key in keys:
+        low = key.lower()
+        if "reward" in low:
+            groups["reward"].append(key)
+        elif "length" in low or low.endswith("_len"):
+            groups["completion length"].append(key)
+        elif "kl" in low.replace("/", "_").split("_"):
+            groups["kl"].append(key)
+        elif "loss" in low:
+            groups["loss"].append(key)
+        else:
+            groups["other"].append(key)
+    return {k: v for k, v in groups.items() if v}
+
+
+def training_log_report(path: str | Path, folder: str | Path) -> tuple[str, dict[str, Path]]:
+    """Plots of a training log; returns (markdown, {plot name: path})."""
+    plt = _pyplot()
+    rows = [r for r in iter_rows(path) if isinstance(r.get("step"), (int, float))]
+    metrics = sorted({k for r in rows for k, v in r.items() if not k.startswith("__") and k != "step"
+                      and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    made: dict[str, Path] = {}
+    table_rows = []
+    for group, keys in log_groups(metrics).items():
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for key in keys:
+            points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=key)
+            values = [p[1] for p in points]
+            table_rows.append((key, len(values), values[0], values[-1], min(values), max(values)))
+        ax.set_xlabel("step")
+        ax.set_title(group)
+        ax.legend(fontsize=7)
+        made[group] = _save(fig, folder / f"log_{group.replace(' ', '_')}.png", plt)
+    md = [f"# Training log: {Path(path).name}", f"Steps logged: {len(rows):,}.",
+          table(("metric", "points", "first", "last", "min", "max"), table_rows)]
+    md += [f"![{name}]({p.name})" for name, p in made.items()]
+    return "\n\n".join(md) + "\n", made
+
+
+# -- the report ----------------------------------------------------------------------------
+
+
+def build_report(path: str | Path, out: str | Path, tokenizer=None,
+                 rejects: RejectLog | None = None) -> dict[str, Any]:
+    """Write report.md, report.html and PNGs for `path` into `out`; returns the statistics
+    (for a training log: {"training_log": path, "plots": [...]})."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if is_training_log(path):
+        markdown, made = training_log_report(path, out)
+        result: dict[str, Any] = {"training_log": str(path), "plots": [str(p) for p in made.values()]}
+    else:
+        df = frame_for(path, tokenizer, rejects)
+        result = statistics(df)
+        made = plots(df, out)
+        markdown = f"# r1data report: {path}\n\n"
+        stages = stages_markdown(path) if Path(path).is_dir() else ""
+        if stages:
+            markdown += "## Stages\n\n" + stages + "\n\n"
+        markdown += "## Statistics\n\n" + statistics_markdown(
+            result, {name: p.name for name, p in made.items()}) + "\n"
+        if rejects is not None and rejects.count:
+            markdown += f"\nUnreadable rows skipped: {rejects.count:,}.\n"
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.html").write_text(_html(markdown, out), encoding="utf-8")
+    from r1data.io import write_json
+
+    write_json(out / "report.json", result)
+    return result
+
+
+def split_folders(path: Path) -> dict[str, Path]:
+    """{split: folder} when `path` holds train/ and test/ (a mix output), else {}; a split
+    folder with no data (no test split asked for) is left out."""
+    from r1data.io import shard_files
+
+    if not path.is_dir():
+        return {}
+    return {name: path / name for name in ("train", "test", "validation")
+            if (path / name).is_dir() and shard_files(path / name)}
+
+
+def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None):
+    """`corpus_frame` of a file or folder; a folder with train/ and test/ gets a split column."""
+    import polars as pl
+
+    path = Path(path)
+    splits = split_folders(path)
+    if not splits:
+        return corpus_frame(read_records(path, rejects), tokenizer)
+    return pl.concat([corpus_frame(read_records(folder, rejects), tokenizer, split=name)
+                      for name, folder in splits.items()])
+
+
+def _html(markdown: str, folder: Path) -> str:
+    """A self-contained page: the Markdown's tables as <table>, its images inlined as base64."""
+    body: list[str] = []
+    table: list[list[str]] = []
+
+    def flushtable() -> None:
+        if table:
+            head, *rest = [r for i, r in enumerate(table) if i != 1]
+            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                                  for r in rest) + "</table>")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append([c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")])
+            continue
+        flushtable()
+        if line.startswith("!["):
+            name = line[line.index("(") + 1:-1]
+            data = base64.b64encode((folder / name).read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
+        elif line.startswith("#"):
+            level = min(len(line) - len(line.lstrip("#")), 6)
+            body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line).replace('**', '')}</p>")
+    flushtable()
+    style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:2px 8px}img{max-width:100%}")
+    return f"<!doctype html><meta charset=utf-8><style>{style}</style>\n" + "\n".join(body) + "\n"
