@@ -1,0 +1,226 @@
+"""Code answers: extract the program and run it against tests in the sandbox (`sandbox.py`).
+
+    verify_code(completion, tests, language="python", timeout=10.0) -> Verdict
+
+`tests` is one of:
+- a list of assert strings (MBPP): the program is loaded, then each assert runs on its own;
+- a list of `{"input", "output"}` (or `{"inputs": [...], "outputs": [...]}`): stdin/stdout
+  cases, Python or C++ (compiled with g++ in the sandbox);
+- a HumanEval dict `{"test", "entry_point", "prompt"?}`: `check(entry_point)` is one test; a
+  completion that only continues the prompt's function body gets the prompt prepended.
+
+Python tests go through `code_harness.py`, which reports each test on a line tagged with a random
+nonce and a final "done" line: a program that exits early (`sys.exit(0)`, `os._exit(0)`), raises
+`SystemExit` in a test or overrides builtins fails (see that module for what it does not guard).
+Stdout comparison is exact per line after stripping trailing whitespace and trailing blank
+lines: printing the expected output as a prefix of more output fails (no `zip` truncation).
+
+`details` of the verdict: passed, total, isolation, wall_s. `score` is 1/0, or passed/total with
+`partial=True`. Many samples: `verify_code_many` runs them concurrently (each run is its own
+sandboxed process tree, so threads only wait: the parallelism is the processes').
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from r1data.record import split_completion
+from r1data.verifiers.sandbox import Limits, RunResult, Sandbox, sandbox_python
+from r1data.verifiers.verdict import NO_CODE, OK, TESTS_FAILED, TIMEOUT, Verdict
+
+LANGUAGES = ("python", "cpp")
+_ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "cc": "cpp"}
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_HARNESS = Path(__file__).with_name("code_harness.py")
+COMPILE_LIMITS = Limits(wall_s=60, cpu_s=60, memory_mb=2048)
+
+_sandboxes: dict[tuple, Sandbox] = {}
+
+
+def _language(name: str) -> str:
+    lang = _ALIASES.get(name.lower(), name.lower())
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {name!r}; supported: {', '.join(LANGUAGES)}")
+    return lang
+
+
+def extract_code(completion: str, language: str = "python") -> str | None:
+    """The last fenced code block after the think block (one tagged with `language` preferred),
+    or, for Python, the whole answer when it is valid Python on its own.
+
+    >>> extract_code("<think>```python\\nx=1\\n```</think>\\nHere:\\n```python\\nprint(2)\\n```")
+    'print(2)\\n'
+    """
+    lang = _language(language)
+    _, text = split_completion(completion)
+    if not text:
+        return None
+    blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(text)]
+    tagged = [body for tag, body in blocks if _ALIASES.get(tag, tag) == lang]
+    chosen = tagged or [body for tag, body in blocks if not tag]
+    if chosen and chosen[-1].strip():
+        return chosen[-1]
+    if blocks:
+        return None
+    if lang == "python":
+        try:
+            compile(text, "<answer>", "exec")
+            return text
+        except (SyntaxError, ValueError):
+            return None
+    return None
+
+
+def _normalise_tests(tests: Any) -> tuple[str, Any]:
+    """('asserts', [str]) | ('io', [(input, output)]) | ('humaneval', dict)."""
+    if isinstance(tests, dict):
+        if "test" in tests and "entry_point" in tests:
+            return "humaneval", tests
+        if "inputs" in tests and "outputs" in tests:
+            return "io", list(zip(tests["inputs"], tests["outputs"], strict=True))
+        if "asserts" in tests:
+            return "asserts", list(tests["asserts"])
+    if isinstance(tests, list) and tests:
+        if all(isinstance(t, str) for t in tests):
+            return "asserts", tests
+        if all(isinstance(t, dict) and "input" in t and "output" in t for t in tests):
+            return "io", [(t["input"], t["output"]) for t in tests]
+    raise ValueError("tests must be a non-empty list of asserts, a list of {input, output}, "
+                     "{inputs, outputs}, or a HumanEval dict {test, entry_point}")
+
+
+def output_matches(got: str, expected: str) -> bool:
+    """Exact per line, trailing whitespace and trailing blank lines ignored.
+
+    >>> output_matches("1 2 \\n3\\n\\n", "1 2\\n3")
+    True
+    >>> output_matches("1\\n2\\n3", "1\\n2")
+    False
+    """
+    def lines(text: str) -> list[str]:
+        out = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+        while out and not out[-1]:
+            out.pop()
+        return out
+
+    return lines(got) == lines(expected)
+
+
+def get_sandbox(limits: Limits | None = None, isolation: str = "auto",
+                allow_unsafe: bool = False) -> Sandbox:
+    key = (repr(limits), isolation, allow_unsafe)
+    if key not in _sandboxes:
+        _sandboxes[key] = Sandbox(limits, isolation=isolation, allow_unsafe=allow_unsafe)
+    return _sandboxes[key]
+
+
+def _run_python_tests(sandbox: Sandbox, workdir: str, program: str, setup: str,
+                      tests: list[str], limits: Limits) -> tuple[int, int, RunResult, str]:
+    nonce = secrets.token_hex(16)
+    shutil.copyfile(_HARNESS, os.path.join(workdir, "harness.py"))
+    job = json.dumps({"nonce": nonce, "program": program, "setup": setup, "tests": tests})
+    result = sandbox.run([sandbox_python(), "-I", "-B", "harness.py"], workdir=workdir,
+                         stdin=job.encode(), limits=limits)
+    passed, done, error = 0, False, ""
+    prefix = nonce + " "
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        if not line.startswith(prefix):
+            continue
+        report = json.loads(line[len(prefix):])
+        if report.get("done"):
+            done = True
+        elif report.get("ok"):
+            passed += 1
+        elif not error:
+            error = report.get("error", "")
+    if not done:
+        passed = min(passed, len(tests) - 1) if tests else 0
+        error = error or ("timeout" if result.timed_out else "did not finish the tests")
+    return passed, len(tests), result, error
+
+
+def _run_io_tests(sandbox: Sandbox, workdir: str, argv: list[str],
+                  cases: list[tuple[str, str]], limits: Limits) -> tuple[int, int, RunResult | None, str]:
+    passed, last, error = 0, None, ""
+    for stdin, expected in cases:
+        last = sandbox.run(argv, workdir=workdir, stdin=str(stdin).encode(), limits=limits)
+        got = last.stdout.decode("utf-8", "replace")
+        if last.ok and output_matches(got, str(expected)):
+            passed += 1
+        elif not error:
+            error = ("timeout" if last.timed_out else "output_limit" if last.output_limited
+                     else f"exit {last.returncode}" if last.returncode else "wrong_output")
+    return passed, len(cases), last, error
+
+
+def verify_code(completion: str, tests: Any, *, language: str = "python", timeout: float = 10.0,
+                setup: str = "", partial: bool = False, memory_mb: int = 1024,
+                isolation: str = "auto", allow_unsafe: bool = False) -> Verdict:
+    """Run the completion's program against `tests` in the sandbox (see the module docstring).
+
+    Reasons: ok, tests_failed, timeout (too slow: correct=False), compile_error, no_code.
+    Raises `SandboxUnavailable` when no isolation exists and `allow_unsafe` is False.
+    """
+    lang = _language(language)
+    kind, normalised = _normalise_tests(tests)
+    code = extract_code(completion, lang)
+    if code is None:
+        return Verdict.wrong(NO_CODE)
+    if kind != "io" and lang != "python":
+        raise ValueError(f"{kind} tests run Python programs only, not {lang}")
+    limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1), memory_mb=memory_mb)
+    sandbox = get_sandbox(None, isolation, allow_unsafe)
+    workdir = sandbox.workdir()
+    try:
+        if kind == "humaneval":
+            entry = normalised["entry_point"]
+            if not re.search(rf"def\s+{re.escape(entry)}\s*\(", code) and normalised.get("prompt"):
+                code = normalised["prompt"] + code
+            setup_code = normalised.get("setup", "") + "\n" + setup
+            passed, total, result, error = _run_python_tests(
+                sandbox, workdir, code, setup_code, [normalised["test"] + f"\ncheck({entry})\n"],
+                limits)
+        elif kind == "asserts":
+            passed, total, result, error = _run_python_tests(
+                sandbox, workdir, code, setup, normalised, limits)
+        else:
+            if lang == "python":
+                Path(workdir, "main.py").write_text(code, encoding="utf-8")
+                argv = [sandbox_python(), "-I", "-B", "main.py"]
+            else:
+                Path(workdir, "main.cpp").write_text(code, encoding="utf-8")
+                built = sandbox.run(["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"],
+                                    workdir=workdir, limits=COMPILE_LIMITS)
+                if not built.ok:
+                    return Verdict.wrong("compile_error", code, passed=0, total=len(normalised),
+                                         isolation=sandbox.isolation,
+                                         error=built.stderr.decode("utf-8", "replace")[-500:])
+                argv = ["./main"]
+            passed, total, result, error = _run_io_tests(sandbox, workdir, argv, normalised, limits)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    details = {"passed": passed, "total": total, "isolation": sandbox.isolation,
+               "wall_s": round(result.wall_s, 3) if result else 0.0}
+    if passed == total:
+        return Verdict(True, 1.0, OK, code, details)
+    if error:
+        details["error"] = error[:500]
+    timed_out = result is not None and result.timed_out
+    return Verdict(False, passed / total if partial else 0.0, TIMEOUT if timed_out else TESTS_FAILED,
+                   code, details)
+
+
+def verify_code_many(items: list[dict[str, Any]], *, workers: int | None = None,
+                     **options: Any) -> list[Verdict]:
+    """`verify_code(**item, **options)` for many items at once, in input order. Each item holds
+    `completion` and `tests` (and optionally `language`, `setup`)."""
+    workers = workers or max(1, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda item: verify_code(**{**options, **item}), items))
