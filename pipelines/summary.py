@@ -109,19 +109,24 @@ def lineage(folder: str | Path) -> list[StageSummary]:
 class StageOutput:
     """The kept/ and dropped/ writers of one stage run, counting drops per reason.
 
-    Writers resume (see `ShardWriter`): a rerun after a crash appends, never duplicates.
+    `kept_dir=None` when something else writes kept/ (the filter chain does, for the generating
+    stages); `dropped_dir` is relative to the folder (generating stages use dropped/<stage>/,
+    beside the chain's dropped/<filter>/). Writers resume (see `ShardWriter`): a rerun after a
+    crash appends, never duplicates.
     """
 
-    def __init__(self, folder: str | Path, *, shard_size: int = 10_000, kept_dir: str = KEPT):
+    def __init__(self, folder: str | Path, *, shard_size: int = 10_000, kept_dir: str | None = KEPT,
+                 dropped_dir: str = DROPPED):
         self.folder = Path(folder)
-        self.kept = ShardWriter(self.folder / kept_dir, shard_size=shard_size)
-        self.dropped_writer = ShardWriter(self.folder / DROPPED, shard_size=shard_size)
-        self.dropped: Counter[str] = Counter(_reasons(self.folder / DROPPED))
+        self.kept = ShardWriter(self.folder / kept_dir, shard_size=shard_size) if kept_dir else None
+        self.dropped_writer = ShardWriter(self.folder / dropped_dir, shard_size=shard_size)
+        self.dropped: Counter[str] = Counter(_reasons(self.folder / dropped_dir))
         self.started = time.time()
 
     @property
     def kept_count(self) -> int:
-        return len(self.kept.done_ids)  # includes what a resumed run found already written
+        # includes what a resumed run found already written
+        return len(self.kept.done_ids) if self.kept is not None else 0
 
     def keep(self, record: Record) -> None:
         self.kept.write(record)
@@ -138,7 +143,8 @@ class StageOutput:
             self.dropped[reason] += 1
 
     def close(self) -> None:
-        self.kept.close()
+        if self.kept is not None:
+            self.kept.close()
         self.dropped_writer.close()
 
     def summary(self, stage: str, inputs: int, config: Any = None,

@@ -16,13 +16,21 @@ import typer
 # (command name, module under r1data.commands): registered in this order in --help.
 COMMANDS = [
     ("stats", "stats"),
+    ("generate", "generate"),
     ("filter", "filter"),
     ("decontaminate", "decontaminate"),
+    ("run", "run"),
+    ("cold-start", "cold_start"),
+    ("rejection-sampling", "rejection_sampling"),
+    ("non-reasoning", "non_reasoning"),
     ("mix", "mix"),
     ("publish", "publish"),
     ("report", "report"),
+    ("eval", "eval"),
 ]
-TRAIN_COMMANDS: list[tuple[str, str]] = []
+TRAIN_COMMANDS: list[tuple[str, str]] = [
+    ("sft", "train_sft"),
+]
 
 app = typer.Typer(
     name="r1data",

@@ -1,0 +1,234 @@
+"""Cold start (R1 section 2.3.1): a few thousand long, readable chains of thought, collected three
+ways, then verified and kept only when correct and readable.
+
+    few_shot    few-shot prompting with long-CoT examples (template "few-shot"; the bundled
+                examples, or your own file)
+    reflection  prompting for detailed answers with reflection and verification (template
+                "readable" plus an instruction to reflect and check each step)
+    refine      rewriting existing R1-Zero outputs (`refine_input`) into the readable format
+
+Every answer must come back in a readable form: the few-shot examples' think block, or R1's
+`|special_token|<reasoning_process>|special_token|<summary>`; an answer that is neither, or has no
+closing summary, is dropped (`not_readable`, `no_summary`). Kept samples are stored in the one
+SFT form (`<think>reasoning</think>` then the summary), verified against the prompt's gold, and
+passed through the filter chain (readability, format, dedup, decontamination, correctness with at
+most `keep_per_prompt` samples per prompt).
+
+Samples of one prompt made by different methods share its `prompt_id` (so the per-prompt cap
+spans methods) and carry the method in `metadata["cold_start_method"]`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1data.backends.base import SamplingConfig
+from r1data.filters.chain import FilterChainConfig
+from r1data.io import ColumnMap, RejectLog, read_records
+from r1data.record import Record, assistant_content
+from r1data.templates import SPECIAL_TOKEN
+from r1data.pipelines import steps
+from r1data.pipelines.recipe import package_path
+from r1data.pipelines.summary import StageOutput, StageSummary
+
+STAGE = "cold_start"
+METHODS = ("few_shot", "reflection", "refine")
+METHOD_KEY = "cold_start_method"
+ORIGINAL_ID = "cold_start_prompt_id"
+
+# R1 names the method, not its wording: these instructions are ours.
+REFLECTION_SYSTEM = (
+    "Solve the problem with a detailed answer. Reason step by step; after each important step, "
+    "reflect on it and verify it (recompute, or check it another way) before you go on."
+)
+REFINE_PROMPT = (
+    "Below is a question and a draft solution written in a terse, hard-to-read style. Rewrite the "
+    "solution so that a reader can follow it: keep its reasoning and its final answer, write in "
+    "clear sentences in one language, and end with a short summary that states the answer.\n\n"
+    "Question:\n{question}\n\nDraft solution:\n{draft}"
+)
+
+
+@dataclass
+class ColdStartConfig:
+    """One cold-start collection run.
+
+    input: reasoning prompts with gold answers (any format r1data reads).
+    output: the stage folder (kept/, dropped/, stats.json).
+    limit: use only the first `limit` prompts.
+    domain: the domain of prompts that carry none, which routes verification.
+    methods: any of few_shot, reflection, refine.
+    # generation
+    teacher: the model that writes the samples (steps.TeacherConfig).
+    sampling: samples per prompt and method, temperature, max_tokens, seed.
+    fewshot / fewshot_k: long-CoT example solutions for few_shot (default: the bundled ones).
+    reflection_system: the instruction of the reflection method.
+    refine_input: R1-Zero-style outputs (records with a completion and a gold) to refine.
+    special_token: the marker of the readable format.
+    # selection
+    keep_per_prompt: at most this many correct samples per prompt (over all methods).
+    filters: the filter chain (filters.chain.FilterChainConfig); correctness is always on.
+    """
+
+    input: str = ""
+    output: str = "cold_start"
+    prompt_column: str | None = None
+    gold_column: str | None = None
+    limit: int | None = None
+    domain: str = "math"
+    methods: list[str] = field(default_factory=lambda: ["few_shot", "reflection"])
+    # generation
+    teacher: steps.TeacherConfig = field(default_factory=steps.TeacherConfig)
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=4))
+    fewshot: str = "r1data://data/prompts/cold_start_examples.jsonl"
+    fewshot_k: int = 2
+    reflection_system: str = REFLECTION_SYSTEM
+    refine_input: str | None = None
+    special_token: str = SPECIAL_TOKEN
+    # selection
+    keep_per_prompt: int = 1
+    filters: FilterChainConfig = field(default_factory=FilterChainConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sampling, dict):
+            self.sampling = SamplingConfig(**self.sampling)
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty list of {', '.join(METHODS)}; got {self.methods}")
+        if "refine" in self.methods and not self.refine_input:
+            raise ValueError("the refine method needs refine_input (R1-Zero outputs to refine)")
+        if any(m != "refine" for m in self.methods) and not self.input:
+            raise ValueError("few_shot and reflection need an input file of prompts")
+        if self.keep_per_prompt < 1:
+            raise ValueError("keep_per_prompt must be at least 1")
+        self.fewshot = package_path(self.fewshot)
+
+    def chain(self) -> FilterChainConfig:
+        correctness = {**(self.filters.correctness or {}), "max_per_prompt": self.keep_per_prompt}
+        return dataclasses.replace(self.filters, correctness=correctness)
+
+
+# -- prompts per method --------------------------------------------------------------------
+
+
+def _tagged(record: Record, method: str) -> Record:
+    """The prompt record under a per-method id (sample ids must not collide across methods)."""
+    original = record.prompt_id or record.id
+    tagged = dataclasses.replace(record, id=f"{original}#{method}", prompt_id=f"{original}#{method}",
+                                 metadata={**record.metadata, METHOD_KEY: method, ORIGINAL_ID: original})
+    return tagged
+
+
+def method_prompts(config: ColdStartConfig, method: str, rejects: RejectLog):
+    columns = ColumnMap(prompt=config.prompt_column, gold=config.gold_column)
+    if method == "refine":
+        for i, draft in enumerate(read_records(config.refine_input, rejects)):
+            if config.limit is not None and i >= config.limit:
+                return
+            if not draft.completion:
+                continue
+            request = Record.from_prompt(REFINE_PROMPT.format(question=draft.prompt, draft=draft.completion),
+                                         id=draft.prompt_id or draft.id, gold=draft.gold,
+                                         domain=draft.domain, source=draft.source, language=draft.language)
+            request.metadata = {"question": draft.prompt, "refined_from": draft.id}
+            yield _tagged(_default_domain(request, config.domain), method)
+        return
+    for i, record in enumerate(read_records(config.input, rejects, columns)):
+        if config.limit is not None and i >= config.limit:
+            return
+        yield _tagged(_default_domain(record, config.domain), method)
+
+
+def _default_domain(record: Record, domain: str) -> Record:
+    if record.domain == "general":
+        record.domain = domain
+    return record
+
+
+# -- shaping the answers -------------------------------------------------------------------
+
+
+def shape(sample: Record) -> tuple[Record, str | None]:
+    """The sample in the SFT form, under its original prompt id; or a drop reason.
+
+    `generate` already split a readable-format answer at its special tokens, and a think-block
+    answer at `</think>`; what is left here is to refuse answers in neither form and to rebuild
+    the conversation (for refine: the original question, not the rewrite request).
+    """
+    method = sample.metadata.get(METHOD_KEY)
+    original = sample.metadata.get(ORIGINAL_ID, sample.prompt_id)
+    index = sample.metadata.get("sample_index", 0)
+    sample.id = f"{original}#{method}/{index}"
+    sample.prompt_id = original
+    if method == "refine":
+        sample.prompt = sample.metadata.get("question", sample.prompt)
+    if not sample.reasoning:
+        return sample, "not_readable"
+    if not (sample.answer or "").strip():
+        return sample, "no_summary"
+    sample.messages = [{"role": "user", "content": sample.prompt},
+                       {"role": "assistant", "content": assistant_content(sample.reasoning, sample.answer)}]
+    return sample, None
+
+
+# -- the stage -----------------------------------------------------------------------------
+
+
+def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
+    """Collect, shape, verify and filter cold-start samples into `config.output`."""
+    started = time.time()
+    out = Path(config.output)
+    own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
+    owned = backend is None
+    backend = backend or config.teacher.open()
+    generations = {}
+    prompts: Counter = Counter()
+    try:
+        with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
+            for method in config.methods:
+                folder = steps.work_dir(out, f"prompts_{method}")
+                prompts[method] = steps.write_prompts(method_prompts(config, method, rejects), folder)
+                fewshot = config.fewshot if method == "few_shot" else None
+                template = "few-shot" if method == "few_shot" else "readable"
+                system = config.reflection_system if method == "reflection" else None
+                generations[method] = steps.generate_into(
+                    steps.work_dir(out, f"samples_{method}"), folder, backend, config.sampling, template,
+                    teacher=config.teacher, system=system, fewshot=fewshot, fewshot_k=config.fewshot_k,
+                    progress=progress is not None).to_dict()
+    finally:
+        if owned:
+            backend.close()
+
+    verified_dir = steps.work_dir(out, "verified")
+    samples = 0
+    with steps.rewrite(verified_dir) as verified:
+        for method in config.methods:
+            for sample in steps.samples(steps.work_dir(out, f"samples_{method}")):
+                samples += 1
+                if sample.finish_reason == "error":
+                    own.drop(sample, "generation_error", STAGE)
+                    continue
+                sample, reason = shape(sample)
+                if reason:
+                    own.drop(sample, reason, STAGE)
+                else:
+                    verified.write(steps.verify(sample))
+
+    chain_stats = steps.filter_into(out, verified_dir, config.chain())
+    own.close()
+    kept_methods = Counter(r.metadata.get(METHOD_KEY) for r in steps.samples(out / "kept"))
+    summary = StageSummary(
+        stage=STAGE, inputs=sum(prompts.values()) + rejects.count, kept=chain_stats.get("kept", 0),
+        dropped=dict(Counter(own.dropped) + steps.chain_drops(chain_stats)),
+        seconds=round(time.time() - started, 3), output=str(out), config=dataclasses.asdict(config),
+        extra={"inputs": [p for p in (config.input, config.refine_input) if p],
+               "prompts_per_method": dict(prompts), "samples": samples,
+               "kept_per_method": dict(kept_methods), "generation": generations,
+               "unreadable_prompts": rejects.count, "filters": chain_stats.get("filters", {})},
+    )
+    summary.write(out)
+    return summary

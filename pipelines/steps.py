@@ -1,0 +1,143 @@
+"""The pieces the generating stages compose, so that each stage module reads as its recipe.
+
+    teacher  ->  generate into a folder (r1data.generate: resumable, seeded)
+             ->  verify each sample (r1data.verify.verify_record)
+             ->  the filter chain into the stage folder (filters.chain: kept/, dropped/<filter>/)
+
+Work files live in `OUT/.stage/` (hidden, so no reader takes them for data): the prompts a stage
+built, the raw samples, the verified samples. They stay after the run, since they are what a
+pass-rate or a failure analysis needs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from r1data.backends.base import SamplingConfig
+from r1data.io import ShardWriter, read_records
+from r1data.record import Record
+
+WORK = ".stage"
+
+
+@dataclass
+class TeacherConfig:
+    """The model that writes the samples.
+
+    backend: transformers (local), openai (any OpenAI-compatible server, e.g. `vllm serve`) or
+        vllm (offline engine).
+    model: a model spec (`smollm2-135m`, a folder, a Hub id, or the served model's name).
+    options: the backend's own options (batch_size, device, base_url, api_key_env, concurrency,
+        tensor_parallel_size, ...), passed to `r1data.backends.get_backend` as they are.
+    """
+
+    backend: str = "transformers"
+    model: str = "smollm2-135m"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from r1data.backends import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"teacher.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+
+    def open(self):
+        from r1data.backends import get_backend
+
+        return get_backend(self.backend, self.model, **self.options)
+
+
+def work_dir(out: str | Path, name: str) -> Path:
+    return Path(out) / WORK / name
+
+
+def write_prompts(records: Iterable[Record], folder: Path) -> int:
+    """Prompt records to a fresh folder (the input of `generate`); returns how many."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    with ShardWriter(folder) as writer:
+        return writer.write_many(records)
+
+
+def generate_into(folder: Path, prompts: str | Path, backend, sampling: SamplingConfig, template: str,
+                  *, teacher: TeacherConfig, system: str | None = None, fewshot: str | None = None,
+                  fewshot_k: int = 2, limit: int | None = None, progress: bool = False):
+    """Samples for every prompt of `prompts` into `folder` (resuming what is there); returns
+    generate's summary (throughput, tokens, truncation)."""
+    from r1data import generate
+
+    config = generate.GenerateConfig(
+        input=str(prompts), output=str(folder), limit=limit, backend=teacher.backend,
+        model=teacher.model, backend_options=dict(teacher.options), template=template,
+        system=system, fewshot=fewshot, fewshot_k=fewshot_k, sampling=sampling,
+    )
+    return generate.run(config, backend=backend, progress=progress)
+
+
+def verify(record: Record) -> Record:
+    """The record with its verdict appended (rule-based, routed by domain and gold)."""
+    from r1data.verify import verify_record
+
+    record.verdicts = [*record.verdicts, verify_record(record).to_dict()]
+    return record
+
+
+@contextmanager
+def rewrite(folder: Path) -> Iterator[ShardWriter]:
+    """A writer that replaces `folder` as a whole when it closes cleanly (a derived folder, e.g.
+    the verified samples, is rebuilt from its source on every run rather than resumed)."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with ShardWriter(tmp) as writer:
+        yield writer
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+
+
+def is_correct(record: Record) -> bool:
+    return bool(record.verdicts) and record.verdicts[-1].get("correct") is True
+
+
+def by_prompt(records: Iterable[Record]) -> Iterator[list[Record]]:
+    """Consecutive samples of one prompt, grouped (generate writes a prompt's samples together)."""
+    group: list[Record] = []
+    for record in records:
+        if group and record.prompt_id != group[0].prompt_id:
+            yield group
+            group = []
+        group.append(record)
+    if group:
+        yield group
+
+
+def samples(folder: Path) -> Iterator[Record]:
+    from r1data.io import shard_files
+
+    if not folder.exists() or not shard_files(folder):
+        return iter(())
+    return read_records(folder)
+
+
+def filter_into(out: Path, source: Path, chain: Any) -> dict[str, Any]:
+    """Run the filter chain over `source` into the stage folder `out` (kept/, dropped/<filter>/);
+    returns its stats. An empty source gives empty stats (no chain to run)."""
+    from r1data.filters.chain import run_chain
+
+    if not source.exists() or not any(source.glob("*.jsonl")):
+        (out / "kept").mkdir(parents=True, exist_ok=True)
+        return {"input": 0, "kept": 0, "dropped": 0, "filters": {}}
+    return run_chain(chain, source, out)
+
+
+def chain_drops(stats: dict[str, Any]) -> Counter:
+    """Drop counts per reason over every filter of a chain run."""
+    counts: Counter = Counter()
+    for entry in stats.get("filters", {}).values():
+        counts.update(entry.get("reasons", {}))
+    return counts

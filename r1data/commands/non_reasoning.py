@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import typer
+
+
+def command(
+    input: str = typer.Argument("r1data://data/prompts/non_reasoning.jsonl",
+                                help="Non-reasoning prompts (default: the bundled set)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),
+    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    model: str = typer.Option("smollm2-135m", help="The teacher (spec or served model name)."),
+    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
+    n: int = typer.Option(1, "-n", help="Samples per prompt."),
+    temperature: float = typer.Option(0.7, help="Sampling temperature."),
+    max_tokens: int = typer.Option(4096, help="New tokens per sample."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    limit: int = typer.Option(None, help="Use only the first LIMIT prompts."),
+    direct_format: str = typer.Option("empty_think", help="Trivial prompts: empty_think or none."),
+    max_trivial_words: int = typer.Option(3, help="Short prompts with no task are trivial up to this length."),
+) -> None:
+    """The non-reasoning half (R1 2.3.3): writing, factual QA, self-cognition, translation.
+
+    Trivial prompts ("hello") get a direct answer with no chain of thought; the others go to the
+    teacher prompted to think before answering.
+    """
+    from rich.console import Console
+
+    from r1data.config import from_dict
+    from r1data.pipelines import non_reasoning as stage
+    from r1data.pipelines.summary import render
+
+    options = {"base_url": base_url} if base_url else {}
+    config = from_dict(stage.NonReasoningConfig, dict(
+        input=input, output=str(output), limit=limit, direct_format=direct_format,
+        max_trivial_words=max_trivial_words,
+        teacher={"backend": backend, "model": model, "options": options},
+        sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
+    ))
+    summary = stage.run(config, progress=True)
+    console = Console()
+    console.print(render([summary], title="r1data non-reasoning"))
+    console.print("routes: " + ", ".join(f"{k} {v}" for k, v in summary.extra["routes"].items()))

@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import typer
+
+
+def command(
+    input: Path = typer.Argument(..., help="Prompts with gold answers or tests."),
+    output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),
+    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    model: str = typer.Option("smollm2-135m", help="The RL checkpoint (spec or served model name)."),
+    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
+    n: int = typer.Option(16, "-n", help="Samples per prompt."),
+    keep: int = typer.Option(4, "--keep", "-k", help="At most this many correct samples per prompt."),
+    temperature: float = typer.Option(0.6, help="Sampling temperature."),
+    max_tokens: int = typer.Option(32768, help="New tokens per sample."),
+    seed: int = typer.Option(0, help="Sampling seed."),
+    limit: int = typer.Option(None, help="Use only the first LIMIT prompts."),
+    domain: str = typer.Option("math", help="Domain of prompts that carry none (routes verification)."),
+    min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
+    drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
+    drop_solved_by_none: bool = typer.Option(False, help="Drop prompts no sample solved."),
+    plan: bool = typer.Option(False, "--plan", help="Run a small pilot and print the budget of the full run."),
+    pilot_prompts: int = typer.Option(16, help="Prompts in the --plan pilot."),
+    target: int = typer.Option(600_000, help="Kept samples the full run should yield (for --plan)."),
+) -> None:
+    """Rejection sampling (R1 2.3.3): n samples per prompt, verify, filter, keep up to k correct.
+
+    Prompts without a gold get a majority-vote pseudo-label (flagged) when the vote is clear.
+    Per-prompt pass rates go to OUT/pass_rates.jsonl. --plan prints the cost of a full run
+    measured on a small pilot.
+    """
+    from rich.console import Console
+
+    from r1data.config import from_dict
+    from r1data.pipelines import rejection_sampling as stage
+    from r1data.pipelines.summary import render
+
+    options = {"base_url": base_url} if base_url else {}
+    config = from_dict(stage.RejectionSamplingConfig, dict(
+        input=str(input), output=str(output), limit=limit, domain=domain,
+        teacher={"backend": backend, "model": model, "options": options},
+        sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
+        keep_per_prompt=keep, min_vote_share=min_vote_share, drop_solved_by_all=drop_solved_by_all,
+        drop_solved_by_none=drop_solved_by_none, pilot_prompts=pilot_prompts, target_samples=target,
+    ))
+    console = Console()
+    if plan:
+        console.print(stage.plan_table(stage.plan(config, progress=True)))
+        return
+    console.print(render([stage.run(config, progress=True)], title="r1data rejection-sampling"))
