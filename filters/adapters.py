@@ -10,11 +10,15 @@ Sharding: with `per_rank_files=False` (the first stage), task `rank` of `world_s
 `world_size`-th row of the input (JSONL lines not its own are skipped unparsed). With
 `per_rank_files=True` a task reads `<folder>/<rank:05d>.jsonl`, the file the same rank wrote in
 the previous stage: MinHash's filter step relies on each rank seeing its documents in the same
-order as its signature step did.
+order as its signature step did. With `merge_ranks=True` one task reads every rank's file merged
+back into input order, so the whole-corpus filters (first seen is kept) decide the same way
+whatever the number of tasks: intermediate files carry each row's input position as
+`__order__`, a key `r1data.io` drops when it reads a row.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 from pathlib import Path
 
@@ -29,6 +33,7 @@ from r1data.record import META_DROP_FILTER, META_DROP_REASON, Record, RecordErro
 from .base import RECORD_KEY, record_of
 
 FORMATS = ("jsonl", "parquet")
+ORDER = "__order__"  # a row's input position [file number, row number], in intermediate files
 
 
 def document_of(record: Record) -> Document:
@@ -41,15 +46,18 @@ class RecordReader(PipelineStep):
     type = "📖 - READER"
     name = "records"
 
-    def __init__(self, path: str | Path, per_rank_files: bool = False,
+    def __init__(self, path: str | Path, per_rank_files: bool = False, merge_ranks: bool = False,
                  rejected_folder: str | Path | None = None):
         super().__init__()
         self.path = str(path)
         self.per_rank_files = per_rank_files
+        self.merge_ranks = merge_ranks
         self.rejected_folder = str(rejected_folder) if rejected_folder else None
 
     def _files(self, rank: int) -> list[Path]:
         path = Path(self.path)
+        if self.merge_ranks:
+            return sorted(path.glob("*.jsonl"))
         if self.per_rank_files:
             own = path / f"{rank:05d}.jsonl"
             return [own] if own.exists() else []
@@ -60,11 +68,15 @@ class RecordReader(PipelineStep):
             return files
         return [path]
 
-    def _rows(self, file: Path, rank: int, world_size: int, rejects: io.RejectLog):
-        """(raw row dict) for this rank's rows of one file."""
-        if self.per_rank_files or world_size == 1 or io.detect_format(file) != "jsonl":
+    def _rows(self, file: Path, file_no: int, rank: int, world_size: int, rejects: io.RejectLog):
+        """Raw row dicts of this rank's rows of one file, each with its input position."""
+        if self.per_rank_files or self.merge_ranks:
+            yield from io.iter_rows(file, rejects)
+            return
+        if world_size == 1 or io.detect_format(file) != "jsonl":
             for index, row in enumerate(io.iter_rows(file, rejects)):
-                if self.per_rank_files or index % world_size == rank:
+                if index % world_size == rank:
+                    row[ORDER] = [file_no, index]
                     yield row
             return
         with io._open_binary(file) as fh:  # skip other ranks' lines without parsing them
@@ -84,22 +96,30 @@ class RecordReader(PipelineStep):
                     rejects.add(str(file), lineno, f"not_an_object: {type(row).__name__}", line)
                     continue
                 row["__file__"], row["__line__"] = str(file), lineno
+                row[ORDER] = [file_no, index - 1]
                 yield row
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         rejected = (Path(self.rejected_folder) / f"{rank:05d}.jsonl") if self.rejected_folder else None
         with io.RejectLog(rejected) as rejects:
-            for file in self._files(rank):
-                for row in self._rows(file, rank, world_size, rejects):
-                    try:
-                        record = io.row_to_record(row)
-                    except (RecordError, TypeError, ValueError) as exc:
-                        raw = {k: v for k, v in row.items() if not k.startswith("__")}
-                        rejects.add(row.get("__file__", str(file)), row.get("__line__"),
-                                    f"invalid_record: {exc}", raw)
-                        continue
-                    self.stat_update("documents")
-                    yield document_of(record)
+            files = self._files(rank)
+            if self.merge_ranks:
+                streams = [self._rows(f, n, rank, world_size, rejects) for n, f in enumerate(files)]
+                rows = heapq.merge(*streams, key=lambda row: row[ORDER])
+            else:
+                rows = (row for n, f in enumerate(files) for row in self._rows(f, n, rank, world_size, rejects))
+            for row in rows:
+                try:
+                    record = io.row_to_record(row)
+                except (RecordError, TypeError, ValueError) as exc:
+                    raw = {k: v for k, v in row.items() if not k.startswith("__")}
+                    rejects.add(row.get("__file__", self.path), row.get("__line__"),
+                                f"invalid_record: {exc}", raw)
+                    continue
+                self.stat_update("documents")
+                doc = document_of(record)
+                doc.metadata[ORDER] = row.get(ORDER)
+                yield doc
             if rejects.count:
                 self.stat_update("rejected", value=rejects.count)
 
@@ -119,6 +139,8 @@ def _record_schema():
 
 def _kept_adapter(writer, doc: Document) -> dict:
     record = record_of(doc)
+    if writer.intermediate:
+        return {ORDER: doc.metadata.get(ORDER), **record.to_dict()}
     return record.to_row() if writer.fmt == "parquet" else record.to_dict()
 
 
@@ -139,9 +161,13 @@ class _ParquetRecords(ParquetWriter):
     fmt = "parquet"
 
 
-def RecordWriter(folder: str | Path, fmt: str = "jsonl", filename: str = "${rank}"):
-    """A datatrove writer of kept Records: `<folder>/<rank:05d>.jsonl` (or `.parquet`)."""
-    return _writer(folder, fmt, filename, _kept_adapter)
+def RecordWriter(folder: str | Path, fmt: str = "jsonl", filename: str = "${rank}",
+                 intermediate: bool = False):
+    """A datatrove writer of kept Records: `<folder>/<rank:05d>.jsonl` (or `.parquet`).
+    `intermediate` files (between stages) also keep each row's input position."""
+    writer = _writer(folder, "jsonl" if intermediate else fmt, filename, _kept_adapter)
+    writer.intermediate = intermediate
+    return writer
 
 
 def DroppedRecordWriter(folder: str | Path, filter_name: str, reason: str, fmt: str = "jsonl",
@@ -149,7 +175,7 @@ def DroppedRecordWriter(folder: str | Path, filter_name: str, reason: str, fmt: 
     """A datatrove writer for one filter's dropped Records, marked with the filter and reason
     (`reason` is used when the step gives none, as datatrove's dedup steps do)."""
     writer = _writer(folder, fmt, filename, _dropped_adapter)
-    writer.filter_name, writer.reason = filter_name, reason
+    writer.filter_name, writer.reason, writer.intermediate = filter_name, reason, False
     return writer
 
 

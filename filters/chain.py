@@ -181,7 +181,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     stages = [Stage("filter", [
         RecordReader(input, rejected_folder=output / "rejected"),
         *filters(per_sample, "filter"),
-        RecordWriter(first_out, "jsonl" if later else fmt),
+        RecordWriter(first_out, fmt, intermediate=later),
     ], config.tasks)]
     previous = first_out
     if config.minhash is not None:
@@ -189,11 +189,11 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
         stages += [Stage(name, pipeline, tasks) for name, pipeline, tasks in minhash_stages(
             previous, work / "minhash_sigs", minhash_out, minhash_config(config.minhash),
             _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
-            "jsonl" if final_steps else fmt, config.tasks)]
+            fmt, bool(final_steps), config.tasks)]
         previous = minhash_out
     if final_steps:
         stages.append(Stage("final", [
-            RecordReader(previous),
+            RecordReader(previous, merge_ranks=True),
             *filters(final_steps, "final"),
             RecordWriter(output / "kept", fmt),
         ], 1))
@@ -221,7 +221,10 @@ def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depend
     if config.executor == "ray":
         from datatrove.executor.ray import RayPipelineExecutor
 
+        # One Ray actor per `workers` share of the tasks: starting an actor costs seconds, and
+        # MinHash's bucket stage alone has 14 tasks.
         return RayPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
+                                   tasks_per_job=-(-stage.tasks // workers),
                                    logging_dir=str(logging_dir), depends=depends,
                                    cpus_per_task=config.cpus_per_task,
                                    mem_per_cpu_gb=config.mem_per_cpu_gb)

@@ -71,9 +71,11 @@ def minhash_config(settings: dict) -> MinhashConfig:
 
 
 def minhash_stages(records: Path, work: Path, output: Path, config: MinhashConfig,
-                   exclusion_writer, fmt: str, tasks: int) -> list[tuple[str, list, int]]:
+                   exclusion_writer, fmt: str, intermediate: bool,
+                   tasks: int) -> list[tuple[str, list, int]]:
     """(stage name, pipeline, tasks) of the four MinHash stages over the per-rank record files
-    in `records`; kept records go to `output` as <rank>.jsonl (or .parquet)."""
+    in `records`; kept records go to `output` as <rank>.jsonl (or .parquet; `intermediate`:
+    for a later stage)."""
     sigs, buckets, clusters = work / "signatures", work / "buckets", work / "remove"
     return [
         ("minhash_signatures", [RecordReader(records, per_rank_files=True),
@@ -83,5 +85,5 @@ def minhash_stages(records: Path, work: Path, output: Path, config: MinhashConfi
         ("minhash_clusters", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ("minhash", [RecordReader(records, per_rank_files=True),
                      MinhashRecordFilter(str(clusters), exclusion_writer=exclusion_writer),
-                     RecordWriter(output, fmt)], tasks),
+                     RecordWriter(output, fmt, intermediate=intermediate)], tasks),
     ]
