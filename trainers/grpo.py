@@ -35,12 +35,15 @@ Deliberate choices, each where the papers leave it open:
   `ref_refresh_every` N > 0 copies the policy into it every N steps.
 
 Reads top to bottom: config, setup, rollout, reward, advantage, loss, step, log, train loop.
-Log keys (one JSON object per step in `<output_dir>/log.jsonl`, plotted by `r1data report`):
-    step, epoch, lr, loss, reward, reward_std, reward/<name> (mean of each component),
+Outputs in `output.dir`: `final/` (the trained model, loads in `r1data generate`/`eval`),
+`checkpoints/step-N/`, `rejected.jsonl` (prompts without gold) and `log.jsonl`.
+Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
+    step, time (unix seconds), epoch, lr, loss, reward, reward_std, reward/<name> (mean of each component),
     accuracy (mean of the `accuracy` component, when one is configured), completion_length,
     completion_length_max, truncated (fraction that hit max_tokens), kl, clip_fraction, entropy,
     zero_variance_groups, unscored, grad_norm, time/rollout, time/reward, time/update, time/step,
-    tokens_per_s/rollout, tokens_per_s/update.
+    tokens_per_s/rollout (completion tokens sampled per second), tokens_per_s/update
+    (completion tokens through the loss per second, all μ passes).
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ from typing import Any, Callable
 import torch
 
 from r1data.backends.base import SamplingConfig
+from r1data.config import to_dict
 from r1data.errors import ConfigError
+from r1data.trainers import common
+from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
 
 ADV_EPS = 1e-4
 RewardFn = Callable[..., list]
@@ -81,28 +87,26 @@ class GRPOConfig:
     # model and data
     model: policy to train (a model folder, a Hub id, or `smollm2-135m`).
     prompts: records/dataset with gold answers (any format `r1data.io` reads), or the name of a
-        bundled prompt file (`gsm8k_train_1k`).
+        bundled prompt file (`gsm8k_train_1k`). Rows without gold are written aside.
     template: "r1-zero" (R1's plain-text template) or "chat" (the tokenizer's chat template).
     rewards: weighted sum of reward functions: "accuracy + format + 0.1 * language_consistency";
         a name is looked up in `r1data.rewards`, or is `module:function` for a user function.
-    output_dir: checkpoints, the final model and log.jsonl.
     # rollout
-    sampling: rollout sampling; `n` is G (outputs per prompt), max_tokens the completion length.
+    sampling: rollout sampling; `n` is G (outputs per prompt), `max_tokens` the completion cap,
+        `stop` extra stop strings (e.g. "</answer>" for the R1-Zero template).
     prompts_per_step: B, prompts per rollout batch (B·G outputs per step).
-    rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (colocated, GPU).
-    # optimisation
-    lr, weight_decay, warmup_steps, grad_clip: AdamW with linear warmup then constant lr.
+    rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (colocated, GPU only).
+    # GRPO
     beta: KL coefficient (0 skips the reference model).
     epsilon: clip range of the ratio.
-    mu: policy updates (passes) over each batch of rollouts.
+    mu: passes over each batch of rollouts (μ).
     minibatches: optimizer steps per pass (the rollout batch split into this many parts).
     micro_batch: sequences per forward/backward (gradient accumulation inside a minibatch).
     ref_refresh_every: copy the policy into the reference every N steps (0: never).
-    max_steps: rollout steps to train.
-    # hardware and bookkeeping
-    gradient_checkpointing, deepspeed (a DeepSpeed JSON config path, ZeRO-2/3), device, dtype.
-    seed: everything random (prompt order, sampling) derives from it and the step.
-    save_every: checkpoint every N steps (0: only at the end); a rerun resumes from the last one.
+    max_steps: rollout steps to train (each makes mu × minibatches optimizer steps).
+    resume: continue from the newest checkpoint in `output.dir` when there is one.
+    optim / runtime / output: shared with SFT (`trainers/common.py`); the GRPO default is a
+        constant lr of 3e-6 (R1-Zero), no warmup.
     """
 
     # model and data
@@ -110,16 +114,11 @@ class GRPOConfig:
     prompts: str = "gsm8k_train_1k"
     template: str = "r1-zero"
     rewards: str = "accuracy + format"
-    output_dir: str = "runs/grpo"
     # rollout
     sampling: SamplingConfig = field(default_factory=_rollout_defaults)
     prompts_per_step: int = 4
     rollout: str = "transformers"
-    # optimisation
-    lr: float = 3e-6
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    grad_clip: float = 1.0
+    # GRPO
     beta: float = 0.001
     epsilon: float = 0.2
     mu: int = 1
@@ -127,17 +126,15 @@ class GRPOConfig:
     micro_batch: int = 8
     ref_refresh_every: int = 0
     max_steps: int = 100
-    # hardware and bookkeeping
-    gradient_checkpointing: bool = False
-    deepspeed: str | None = None
-    device: str = "auto"
-    dtype: str = "auto"
-    seed: int = 0
-    save_every: int = 50
+    resume: bool = True
+    # shared with SFT
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(
+        lr=3e-6, min_lr_ratio=1.0, warmup_ratio=0.0))
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    output: OutputConfig = field(default_factory=lambda: OutputConfig(dir="runs/grpo",
+                                                                      save_every=50))
 
     def __post_init__(self) -> None:
-        if isinstance(self.sampling, dict):
-            self.sampling = SamplingConfig(**self.sampling)
         if self.template not in ("r1-zero", "chat"):
             raise ValueError(f"template must be 'r1-zero' or 'chat', got {self.template!r}")
         if self.rollout not in ("transformers", "vllm"):
@@ -149,8 +146,8 @@ class GRPOConfig:
                 raise ValueError(f"{name} must be at least 1")
         if (self.prompts_per_step * self.sampling.n) % self.minibatches:
             raise ValueError("prompts_per_step * sampling.n must be divisible by minibatches")
-        if self.lr <= 0 or self.beta < 0 or self.epsilon <= 0:
-            raise ValueError("lr and epsilon must be > 0 and beta >= 0")
+        if self.beta < 0 or self.epsilon <= 0 or self.ref_refresh_every < 0:
+            raise ValueError("beta and ref_refresh_every must be >= 0, epsilon > 0")
         parse_rewards(self.rewards)  # a malformed expression fails here, not after model loading
 
 
@@ -422,49 +419,72 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, ref_logps: torch.Ten
 class GRPOTrainer:
     """Holds the policy, the reference, the optimizer and the prompts; `train()` runs the loop.
 
-    `reward_fns` maps extra reward names (as used in `config.rewards`) to functions, for callers
-    that pass functions directly rather than by `module:function`.
+    `policy`/`tokenizer`/`prompts` may be given (tests pass a tiny model); otherwise they are
+    loaded from the config. `reward_fns` maps reward names used in `config.rewards` to
+    functions, for callers that pass functions rather than `module:function` names.
+    GRPO runs in one process: a group's statistics need all its outputs in one place, and
+    multi-rank rollouts are not implemented (DeepSpeed ZeRO still shards optimizer states and,
+    with offload, parameters to CPU memory).
     """
 
     def __init__(self, config: GRPOConfig, *, policy: Any = None, tokenizer: Any = None,
                  prompts: list[Any] | None = None, reward_fns: dict[str, RewardFn] | None = None):
-        from r1data import models
+        from r1data.models import load_tokenizer, resolve
 
-        self.config = config
-        self.out = Path(config.output_dir)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("r1data train grpo runs in one process (no torchrun/multi-rank)")
+        self.config, rt = config, config.runtime
+        self.out = Path(config.output.dir)
         self.out.mkdir(parents=True, exist_ok=True)
-        random.seed(config.seed)
-        torch.manual_seed(config.seed)
-        self.device = models.best_device(config.device)
+        self.dist = common.Dist()
+        self.device, self.dtype = common.setup_device(rt)
+        common.seed_everything(rt.seed)
+
+        # -- models: fp32 master weights (lr 3e-6 steps vanish in bf16); bf16 via autocast
         if policy is None:
-            policy, tokenizer = models.load_model(config.model, device=self.device, dtype=config.dtype)
-        self.policy, self.tokenizer = policy.to(self.device), tokenizer
+            from transformers import AutoModelForCausalLM
+
+            policy = AutoModelForCausalLM.from_pretrained(resolve(config.model), dtype=torch.float32)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
+        self.policy = policy.to(self.device)
+        # β = 0: the KL term vanishes and the reference model is never built.
+        self.ref = None
+        if config.beta:
+            self.ref = copy.deepcopy(self.policy).to(self.dtype).eval().requires_grad_(False)
+        if rt.gradient_checkpointing:
+            self.policy.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+
+        # -- rewards and prompts
         self.terms = [(w, name, (reward_fns or {}).get(name) or reward_function(name))
                       for w, name in parse_rewards(config.rewards)]
         self.prompts = prompts if prompts is not None else load_prompts(
             config.prompts, self.out / "rejected.jsonl")
-        # β = 0: the KL term vanishes and the reference model is never built.
-        self.ref = None
-        if config.beta:
-            self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        if config.gradient_checkpointing:
-            self.policy.gradient_checkpointing_enable()
-            self.policy.config.use_cache = False
-        self.optimizer = torch.optim.AdamW(self.policy.parameters(), lr=config.lr,
-                                           weight_decay=config.weight_decay)
-        warmup = config.warmup_steps * config.mu * config.minibatches
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda n: min(1.0, (n + 1) / warmup) if warmup else 1.0)
+
+        # -- optimizer, schedule, DeepSpeed engine
+        self.updates_per_step = config.mu * config.minibatches
+        total = config.max_steps * self.updates_per_step
+        self.optimizer = common.make_optimizer(self.policy, config.optim)
+        self.scheduler = common.make_scheduler(self.optimizer, config.optim, total)
         self.engine = None
-        if config.deepspeed:
-            self.engine = _deepspeed_engine(self.policy, self.optimizer, self.scheduler, config)
+        if rt.zero_stage > 0:
+            n = config.prompts_per_step * config.sampling.n // config.minibatches
+            self.grad_accum = math.ceil(n / config.micro_batch)
+            ds = common.deepspeed_config(rt, config.optim, micro_batch=config.micro_batch,
+                                         grad_accum=self.grad_accum, dtype=self.dtype)
+            self.engine = common.init_deepspeed(self.policy, self.optimizer, self.scheduler, ds)
+        self.trainee = self.engine or self.policy
+        self.autocast = torch.autocast(self.device.split(":")[0], dtype=self.dtype,
+                                       enabled=self.dtype != torch.float32 and self.engine is None)
         self.vllm = None
         if config.rollout == "vllm":
             from r1data.trainers.grpo_rollout_vllm import VLLMRollout
 
             self.vllm = VLLMRollout(self.policy, self.tokenizer, config.sampling)
+
         self.step = 0
-        self._resume()
+        if config.resume:
+            self._resume()
 
     # -- data order: a fixed shuffle per epoch, so step k always sees the same prompts -------
 
@@ -473,7 +493,7 @@ class GRPOTrainer:
         per_epoch = max(1, len(self.prompts) // b)
         epoch, index = divmod(step, per_epoch)
         order = list(range(len(self.prompts)))
-        random.Random(self.config.seed * 100_003 + epoch).shuffle(order)
+        random.Random(self.config.runtime.seed * 100_003 + epoch).shuffle(order)
         picked = order[index * b:(index + 1) * b]
         while len(picked) < b:  # fewer prompts than one batch: wrap around
             picked.append(order[len(picked) % len(order)])
@@ -485,21 +505,22 @@ class GRPOTrainer:
         cfg, g = self.config, self.config.sampling.n
         records = self.batch_records(self.step)
         texts = [format_prompt(r, cfg.template, self.tokenizer) for r in records]
-        seed = cfg.seed * 1_000_003 + self.step
+        seed = cfg.runtime.seed * 1_000_003 + self.step  # rollouts reproducible per step (resume)
 
         t0 = time.perf_counter()
-        if self.vllm is not None:
-            rollouts = self.vllm.generate(texts, cfg.template, seed)
-        else:
-            rollouts = rollout_transformers(self.policy, self.tokenizer, texts, cfg.template,
-                                            cfg.sampling, seed)
+        with self.autocast:
+            if self.vllm is not None:
+                rollouts = self.vllm.generate(texts, cfg.template, seed)
+            else:
+                rollouts = rollout_transformers(self.policy, self.tokenizer, texts, cfg.template,
+                                                cfg.sampling, seed)
         t1 = time.perf_counter()
         rewards, components = score(rollouts.texts, records, g, self.terms)
         advantages, zero_groups = group_advantages(rewards, g)
         t2 = time.perf_counter()
-
-        old_logps, ref_logps = self._fixed_logps(rollouts)
-        stats = self._update(rollouts, advantages.to(self.device), old_logps, ref_logps)
+        with self.autocast:
+            old_logps, ref_logps = self._fixed_logps(rollouts)
+            stats = self._update(rollouts, advantages.to(self.device), old_logps, ref_logps)
         t3 = time.perf_counter()
 
         self.step += 1
@@ -507,88 +528,80 @@ class GRPOTrainer:
             self.ref.load_state_dict(self.policy.state_dict())
         if self.vllm is not None:
             self.vllm.sync_weights(self.policy)
-        lengths = rollouts.completion_mask.sum(1).float()
-        return self._log_row(rewards, components, zero_groups, lengths, rollouts, stats,
+        return self._metrics(rewards, components, zero_groups, rollouts, stats,
                              (t1 - t0, t2 - t1, t3 - t2))
 
     @torch.no_grad()
     def _fixed_logps(self, r: Rollouts) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """π_old (only when the policy moves before the last update) and π_ref, per token."""
         cfg = self.config
-        old = ref = None
-        needs_old = cfg.mu * cfg.minibatches > 1
+        needs_old = self.updates_per_step > 1
         olds, refs = [], []
         for rows in _chunks(r.completion_ids.size(0), cfg.micro_batch):
             args = (r.prompt_ids[rows], r.prompt_mask[rows], r.completion_ids[rows],
                     r.completion_mask[rows], cfg.sampling.temperature or 1.0)
             if needs_old:
-                olds.append(token_logps(self.policy, *args)[0])
+                olds.append(token_logps(self.trainee, *args)[0])
             if self.ref is not None:
                 refs.append(token_logps(self.ref, *args)[0])
-        if olds:
-            old = torch.cat(olds)
-        if refs:
-            ref = torch.cat(refs)
-        return old, ref
+        return (torch.cat(olds) if olds else None), (torch.cat(refs) if refs else None)
 
     def _update(self, r: Rollouts, advantages: torch.Tensor, old_logps: torch.Tensor | None,
                 ref_logps: torch.Tensor | None) -> dict[str, float]:
         cfg = self.config
-        n = r.completion_ids.size(0)
-        per_mini = n // cfg.minibatches
-        totals = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "tokens": 0.0, "entropy": 0.0,
-                  "grad_norm": 0.0, "updates": 0}
-        model = self.engine or self.policy
+        per_mini = r.completion_ids.size(0) // cfg.minibatches
+        sums = dict.fromkeys(("loss", "kl", "clipped", "tokens", "entropy", "grad_norm"), 0.0)
         self.policy.train()
         for _ in range(cfg.mu):
             for m in range(cfg.minibatches):
-                mini = range(m * per_mini, (m + 1) * per_mini)
-                for rows in _chunks(per_mini, cfg.micro_batch, offset=mini.start):
+                for rows in _chunks(per_mini, cfg.micro_batch, offset=m * per_mini):
+                    mask = r.completion_mask[rows]
                     logps, entropy = token_logps(
-                        model, r.prompt_ids[rows], r.prompt_mask[rows], r.completion_ids[rows],
-                        r.completion_mask[rows], cfg.sampling.temperature or 1.0, with_entropy=True)
+                        self.trainee, r.prompt_ids[rows], r.prompt_mask[rows],
+                        r.completion_ids[rows], mask, cfg.sampling.temperature or 1.0,
+                        with_entropy=True)
                     old = logps.detach() if old_logps is None else old_logps[rows]
                     ref = None if ref_logps is None else ref_logps[rows]
-                    per_output, s = grpo_loss(logps, old, ref, advantages[rows],
-                                              r.completion_mask[rows], cfg.beta, cfg.epsilon)
-                    loss = per_output.sum() / per_mini
+                    per_output, s = grpo_loss(logps, old, ref, advantages[rows], mask,
+                                              cfg.beta, cfg.epsilon)
+                    loss = per_output.sum() / per_mini  # the 1/G (1/B·G) of the objective
                     self._backward(loss)
-                    mask = r.completion_mask[rows]
-                    totals["loss"] += loss.item()
-                    totals["entropy"] += float((entropy * mask).sum())
+                    sums["loss"] += loss.item()
+                    sums["entropy"] += float((entropy * mask).sum())
                     for key in ("kl", "clipped", "tokens"):
-                        totals[key] += float(s[key])
-                totals["grad_norm"] += self._optimizer_step()
-                totals["updates"] += 1
-        updates = totals["updates"]
-        tokens = max(totals["tokens"], 1.0)
-        return {"loss": totals["loss"] / updates, "kl": totals["kl"] / tokens,
-                "clip_fraction": totals["clipped"] / tokens, "entropy": totals["entropy"] / tokens,
-                "grad_norm": totals["grad_norm"] / updates, "update_tokens": totals["tokens"]}
+                        sums[key] += float(s[key])
+                sums["grad_norm"] += self._optimizer_step()
+        updates, tokens = self.updates_per_step, max(sums["tokens"], 1.0)
+        return {"loss": sums["loss"] / updates, "kl": sums["kl"] / tokens,
+                "clip_fraction": sums["clipped"] / tokens, "entropy": sums["entropy"] / tokens,
+                "grad_norm": sums["grad_norm"] / updates, "update_tokens": sums["tokens"]}
 
     def _backward(self, loss: torch.Tensor) -> None:
-        if self.engine is not None:
-            self.engine.backward(loss)
-        else:
+        if self.engine is None:
             loss.backward()
+            return
+        # DeepSpeed divides by its gradient_accumulation_steps: undo it, the loss is already
+        # normalised by the minibatch's output count; it steps at the accumulation boundary.
+        self.engine.backward(loss * self.grad_accum)
+        self.engine.step()
 
     def _optimizer_step(self) -> float:
         if self.engine is not None:
-            self.engine.step()
             return float(self.engine.get_global_grad_norm() or 0.0)
-        norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.config.grad_clip)
+        norm = common.clip_grad_norm(self.policy, self.config.optim.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(norm)
+        return norm
 
     # -- log -----------------------------------------------------------------------------------
 
-    def _log_row(self, rewards, components, zero_groups, lengths, rollouts, stats, times):
+    def _metrics(self, rewards, components, zero_groups, rollouts, stats, times) -> dict[str, Any]:
         rollout_s, reward_s, update_s = times
         judged = rewards[~torch.isnan(rewards)]
+        lengths = rollouts.completion_mask.sum(1).float()
         row: dict[str, Any] = {
-            "step": self.step, "epoch": self.step * self.config.prompts_per_step / len(self.prompts),
+            "epoch": self.step * self.config.prompts_per_step / len(self.prompts),
             "lr": self.scheduler.get_last_lr()[0], "loss": stats["loss"],
             "reward": float(judged.mean()) if judged.numel() else None,
             "reward_std": float(judged.std()) if judged.numel() > 1 else 0.0,
@@ -598,7 +611,6 @@ class GRPOTrainer:
             row[f"reward/{name}"] = sum(known) / len(known) if known else None
         if "accuracy" in components:
             row["accuracy"] = row["reward/accuracy"]
-        generated = float(lengths.sum())
         row.update({
             "completion_length": float(lengths.mean()), "completion_length_max": float(lengths.max()),
             "truncated": sum(rollouts.truncated) / len(rollouts.truncated),
@@ -607,99 +619,80 @@ class GRPOTrainer:
             "grad_norm": stats["grad_norm"],
             "time/rollout": rollout_s, "time/reward": reward_s, "time/update": update_s,
             "time/step": rollout_s + reward_s + update_s,
-            "tokens_per_s/rollout": generated / max(rollout_s, 1e-9),
+            "tokens_per_s/rollout": float(lengths.sum()) / max(rollout_s, 1e-9),
             "tokens_per_s/update": stats["update_tokens"] / max(update_s, 1e-9),
         })
-        with open(self.out / "log.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(row) + "\n")
         return row
 
     # -- checkpoints and resume ----------------------------------------------------------------
 
     def save_checkpoint(self) -> Path:
-        """`checkpoint-<step>/`: model, tokenizer, optimizer, scheduler, reference (when it was
-        refreshed) and RNG states; written to a temp folder and renamed, so a crash never leaves
-        half a checkpoint."""
-        final = self.out / f"checkpoint-{self.step:06d}"
-        tmp = self.out / f".tmp-checkpoint-{self.step:06d}"
-        if tmp.exists():
-            import shutil
-
-            shutil.rmtree(tmp)
-        self.policy.save_pretrained(tmp)
-        self.tokenizer.save_pretrained(tmp)
-        state = {"step": self.step, "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "torch_rng": torch.get_rng_state()}
-        torch.save(state, tmp / "trainer_state.pt")
+        """`checkpoints/step-N/` via the shared writer (weights, optimizer, scheduler, RNG), plus
+        the reference model when it is refreshed (otherwise it is the initial policy)."""
+        path = common.save_checkpoint(self.out, self.step, self.trainee, self.optimizer,
+                                      self.scheduler, {"prompts": len(self.prompts)}, self.dist,
+                                      self.config.output.keep_checkpoints)
         if self.ref is not None and self.config.ref_refresh_every:
-            torch.save(self.ref.state_dict(), tmp / "reference.pt")
-        os.replace(tmp, final)
-        return final
+            torch.save(self.ref.state_dict(), path / "reference.pt")
+        return path
 
     def _resume(self) -> None:
-        """Continue from the newest complete checkpoint; log lines past it are dropped so the log
-        has each step once."""
-        checkpoints = sorted(self.out.glob("checkpoint-*"))
-        if not checkpoints:
+        """Continue from the newest complete checkpoint. The data order and the rollout seeds
+        derive from the step, so the resumed run repeats exactly what the lost steps did."""
+        found = common.checkpoint_dirs(self.out)
+        if not found:
             return
-        from transformers import AutoModelForCausalLM
-
-        last = checkpoints[-1]
-        loaded = AutoModelForCausalLM.from_pretrained(last, dtype=next(self.policy.parameters()).dtype)
-        self.policy.load_state_dict(loaded.state_dict())
-        state = torch.load(last / "trainer_state.pt", weights_only=False)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        if (last / "reference.pt").exists() and self.ref is not None:
-            self.ref.load_state_dict(torch.load(last / "reference.pt"))
-        self.step = state["step"]
-        log = self.out / "log.jsonl"
+        latest = found[-1]
+        self.step = common.load_checkpoint(latest, self.trainee, self.optimizer, self.scheduler,
+                                           self.dist)["step"]
+        if self.ref is not None and self.config.ref_refresh_every:
+            if (latest / "reference.pt").exists():
+                self.ref.load_state_dict(torch.load(latest / "reference.pt", map_location=self.device))
+            else:  # crashed between the two writes: refresh now, and say so
+                print(f"[r1data] {latest} has no reference.pt: reference refreshed at resume")
+                self.ref.load_state_dict(self.policy.state_dict())
+        # Log lines written after this checkpoint belong to steps that run again.
+        log = self.out / common.LOG_FILE
         if log.exists():
-            rows = [line for line in log.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in log.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= self.step]
-            log.write_text("".join(line + "\n" for line in rows), encoding="utf-8")
-
-    def save_final(self) -> Path:
-        """The trained model at the top of `output_dir`, loadable by `r1data generate`/`eval`."""
-        from transformers import GenerationConfig
-
-        self.policy.save_pretrained(self.out)
-        self.tokenizer.save_pretrained(self.out)
-        s = self.config.sampling
-        GenerationConfig(do_sample=True, temperature=s.temperature, top_p=s.top_p,
-                         eos_token_id=self.tokenizer.eos_token_id,
-                         pad_token_id=self.tokenizer.pad_token_id).save_pretrained(self.out)
-        return self.out
+            log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        print(f"[r1data] resuming from {latest} (step {self.step} of {self.config.max_steps})")
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-        rows = []
-        while self.step < self.config.max_steps:
-            row = self.train_step()
-            rows.append(row)
-            if on_step:
-                on_step(row)
-            if self.config.save_every and self.step % self.config.save_every == 0:
-                self.save_checkpoint()
-        self.save_final()
-        return rows
+    def train(self, on_step: Callable[[int, dict[str, Any]], None] | None = None) -> GRPOResult:
+        """Run to `max_steps`, checkpointing every `output.save_every` steps; save the model."""
+        cfg = self.config
+        logger = common.TrainLogger(cfg.output, cfg.max_steps, self.dist, self.step,
+                                    config=to_dict(cfg))
+        try:
+            while self.step < cfg.max_steps:
+                metrics = self.train_step()
+                logger.log(self.step, metrics)
+                if on_step is not None:
+                    on_step(self.step, metrics)
+                if cfg.output.save_every and self.step % cfg.output.save_every == 0 \
+                        and self.step < cfg.max_steps:
+                    self.save_checkpoint()
+        finally:
+            logger.close()
+        state = common.full_state_dict(self.trainee)
+        model_dir = common.save_final_model(self.policy, self.tokenizer, self.out, self.dist,
+                                            dtype=self.dtype, state_dict=state)
+        return GRPOResult(model_dir, logger.history, len(self.prompts), self.step)
+
+
+@dataclass
+class GRPOResult:
+    """What a run produced: the final model folder (`<output.dir>/final`) and per-step metrics."""
+
+    model_dir: Path | None
+    history: list[dict[str, Any]]
+    prompts: int
+    steps: int
 
 
 def _chunks(n: int, size: int, offset: int = 0):
     for start in range(0, n, size):
         yield slice(offset + start, offset + min(start + size, n))
-
-
-def _deepspeed_engine(policy, optimizer, scheduler, config: GRPOConfig):
-    """ZeRO-2/3 for policies too large for one device's memory: DeepSpeed owns the optimizer
-    step, the gradient clipping (from its JSON config) and the sharding."""
-    import deepspeed
-
-    ds_config = json.loads(Path(config.deepspeed).read_text(encoding="utf-8"))
-    ds_config.setdefault("train_micro_batch_size_per_gpu", config.micro_batch)
-    ds_config.setdefault("gradient_clipping", config.grad_clip)
-    engine, *_ = deepspeed.initialize(model=policy, optimizer=optimizer, lr_scheduler=scheduler,
-                                      config=ds_config)
-    return engine

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import typer
+
+
+def command(
+    config: Path = typer.Option(..., "--config", "-c",
+                                help="GRPO recipe (YAML), e.g. trainers/recipes/grpo_smollm2_135m_cpu.yaml."),
+    prompts: str = typer.Option(None, help="Override prompts: records with gold answers, or a bundled set."),
+    output: Path = typer.Option(None, help="Override output.dir."),
+    model: str = typer.Option(None, help="Override the policy model spec."),
+    max_steps: int = typer.Option(None, help="Override max_steps (rollout steps)."),
+    rewards: str = typer.Option(None, help='Override rewards, e.g. "accuracy + format".'),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Start over even if checkpoints exist."),
+) -> None:
+    """Reinforcement learning with GRPO (DeepSeekMath/R1) and rule-based rewards.
+
+    Samples G outputs per prompt, scores them with the reward functions, normalises rewards per
+    group and updates the policy with the clipped objective and a k3 KL to the reference. Writes
+    OUTPUT/final (a model folder `r1data generate` and `r1data eval` load), OUTPUT/log.jsonl
+    (plot it with `r1data report`), OUTPUT/checkpoints/ and OUTPUT/rejected.jsonl. A rerun of the
+    same command resumes from the latest checkpoint.
+    """
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from r1data.config import from_dict, load_yaml
+    from r1data.trainers.grpo import GRPOConfig, GRPOTrainer
+
+    raw = load_yaml(config)
+    overrides = {"model": model, "max_steps": max_steps, "prompts": prompts, "rewards": rewards}
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    if output is not None:
+        raw["output"] = {**(raw.get("output") or {}), "dir": str(output)}
+    if no_resume:
+        raw["resume"] = False
+    cfg = from_dict(GRPOConfig, raw)
+
+    started = time.time()
+    trainer = GRPOTrainer(cfg)
+    start_step = trainer.step
+    result = trainer.train()
+    history = result.history
+    table = Table(title=f"r1data train grpo: {cfg.model}")
+    table.add_column("")
+    table.add_column("", justify="right")
+
+    def mean(key: str, rows: list) -> str:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return f"{sum(values) / len(values):.3f}" if values else "-"
+
+    k = max(1, len(history) // 4)
+    rows = [
+        ("prompts", result.prompts),
+        ("steps (this run)", f"{result.steps - start_step} (to step {result.steps})"),
+        ("outputs per step", cfg.prompts_per_step * cfg.sampling.n),
+        ("reward, first quarter", mean("reward", history[:k])),
+        ("reward, last quarter", mean("reward", history[-k:])),
+        ("zero-variance groups", sum(r.get("zero_variance_groups", 0) for r in history)),
+        ("mean KL (last step)", mean("kl", history[-1:])),
+        ("wall time", f"{time.time() - started:.1f} s"),
+        ("model", str(result.model_dir)),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    Console().print(table)
