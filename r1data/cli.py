@@ -30,6 +30,7 @@ COMMANDS = [
 ]
 TRAIN_COMMANDS: list[tuple[str, str]] = [
     ("sft", "train_sft"),
+    ("grpo", "train_grpo"),
 ]
 
 app = typer.Typer(
