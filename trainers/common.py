@@ -296,11 +296,22 @@ def init_deepspeed(model, optimizer, scheduler, config: dict[str, Any]):
     """A DeepSpeed engine around our model, optimizer and scheduler."""
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    if "RANK" not in os.environ:  # one process without a launcher: a group of one
+        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(free_port()))
     import deepspeed
 
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
                                            lr_scheduler=scheduler, config=config)
     return engine
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def full_state_dict(model) -> dict[str, torch.Tensor] | None:
@@ -401,12 +412,16 @@ def barrier(dist_info: Dist) -> None:
 
 
 def save_final_model(model, tokenizer, output_dir: str | Path, dist_info: Dist,
-                     dtype: torch.dtype | None = None) -> Path | None:
+                     dtype: torch.dtype | None = None,
+                     state_dict: dict[str, torch.Tensor] | None = None) -> Path | None:
     """A folder `from_pretrained` and `r1data generate` load directly: weights (safetensors),
     tokenizer with its chat template, and a generation config whose `eos_token_id` is the
     tokenizer's EOS, so generation stops where the training taught the model to stop.
+    `model` is the Hugging Face model (or an engine around it); `state_dict`, when given, holds
+    its weights already gathered (e.g. with a wrapper's key prefix removed).
     """
-    state = full_state_dict(model)  # every rank takes part in a ZeRO-3 gather
+    # Every rank takes part in a ZeRO-3 gather.
+    state = state_dict if state_dict is not None else full_state_dict(model)
     if not dist_info.is_main:
         barrier(dist_info)
         return None

@@ -1,0 +1,336 @@
+"""Supervised fine-tuning on chat conversations: R1's stage-4 SFT and its distillation (§2.3.3,
+§2.4: ~800K samples, 2 epochs, SFT only).
+
+Reads top to bottom: config, setup, data, model and optimizer, resume, the training loop, the
+final model. Data handling (chat template, assistant-only labels, packing) is in `sft_data.py`;
+what GRPO shares (schedule, checkpoints, DeepSpeed, logging) in `common.py`.
+
+Deliberate choices, and where they depart from common practice:
+    * The loss is the mean over all assistant tokens of the whole optimizer step (every
+      micro-batch, every rank), not a mean of per-batch means: long answers, the point of R1
+      data, are not down-weighted, and N ranks equal one process on the combined batch.
+    * The output head runs on the labelled positions only (and in chunks with recomputation
+      when there are many), so prompt tokens and long contexts cost no vocabulary-sized logits.
+    * The turn-ending EOS is trained (see `sft_data`); samples longer than `max_seq_len` are
+      written aside as `too_long`, never truncated into answers without an end.
+    * Packing keeps samples apart with per-sample position ids; the trainer checks on the real
+      model that a packed forward equals the separate ones and falls back to padded,
+      length-grouped batches (and says so) where the attention implementation does not honour
+      the boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from r1data.config import to_dict
+from r1data.trainers import common
+from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.trainers.sft_data import (IGNORE, collate, label_count, load_conversations,
+                                      plan_epoch, tokenize_all)
+
+LOSS_CHUNK = 8192  # labelled tokens per output-head chunk; more are recomputed in backward
+
+
+# -- config ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    """What to train on and how to batch it.
+
+    path: Records (a folder or file, as `r1data mix` writes), any local dataset with a
+        `messages` column (JSONL, Parquet, a `save_to_disk` folder), or a Hub dataset id.
+    split: the split of a Hub dataset.
+    limit: use at most this many conversations (None = all).
+    max_seq_len: tokens per sequence (per packed row); longer samples are set aside.
+    packing: pack several samples into each row (else padded, length-grouped batches).
+    micro_batch_size: rows per forward pass per rank.
+    grad_accum: micro-batches per optimizer step per rank.
+    epochs: passes over the data (a fraction is allowed).
+    """
+
+    path: str = ""
+    split: str = "train"
+    limit: int | None = None
+    max_seq_len: int = 4096
+    packing: bool = True
+    micro_batch_size: int = 1
+    grad_accum: int = 1
+    epochs: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("data.path is required")
+        if self.max_seq_len < 8 or self.micro_batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("data.max_seq_len >= 8, micro_batch_size and grad_accum >= 1")
+        if self.epochs <= 0:
+            raise ValueError("data.epochs must be > 0")
+
+
+@dataclass
+class SFTConfig:
+    """A complete SFT run.
+
+    model: a model spec (`r1data.models.resolve`: a folder, a Hub id, or `smollm2-135m`).
+    attn_implementation: "sdpa", "eager" or "flash_attention_2".
+    max_steps: stop after this many optimizer steps (0 = as many as `data.epochs` make).
+    resume: continue from the latest checkpoint in `output.dir` when there is one.
+    data / optim / runtime / output: see their classes.
+    """
+
+    model: str = "smollm2-135m"
+    attn_implementation: str = "sdpa"
+    max_steps: int = 0
+    resume: bool = True
+    data: DataConfig = field(default_factory=lambda: DataConfig(path="-"))
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 0:
+            raise ValueError("max_steps must be >= 0")
+
+
+@dataclass
+class SFTResult:
+    """What a run produced: the final model folder, per-step metrics, sample counts."""
+
+    model_dir: Path | None
+    history: list[dict[str, Any]]
+    samples: int
+    rejected: dict[str, int]
+    steps: int
+    packing: bool
+    seconds: float
+
+
+# -- the loss --------------------------------------------------------------------------------
+
+
+class CausalLMLoss(torch.nn.Module):
+    """The model plus its SFT loss: forward returns the *sum* of token cross-entropies.
+
+    A module of its own so DeepSpeed can wrap it whole (its hooks see every submodule call).
+    """
+
+    def __init__(self, lm: torch.nn.Module):
+        super().__init__()
+        self.lm = lm
+
+    def hidden(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        backbone = getattr(self.lm, self.lm.base_model_prefix)
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return backbone(**inputs, use_cache=False).last_hidden_state
+
+    def forward(self, batch: dict[str, torch.Tensor], hidden_only: bool = False) -> torch.Tensor:
+        hidden = self.hidden(batch)
+        if hidden_only:
+            return hidden
+        targets = batch["labels"][:, 1:]
+        keep = targets != IGNORE
+        h, y = hidden[:, :-1][keep], targets[keep]
+        head = self.lm.get_output_embeddings()
+        if len(y) <= LOSS_CHUNK:
+            return F.cross_entropy(head(h).float(), y, reduction="sum")
+        total = hidden.new_zeros((), dtype=torch.float32)
+        for i in range(0, len(y), LOSS_CHUNK):
+            total = total + checkpoint(_head_loss, head, h[i:i + LOSS_CHUNK], y[i:i + LOSS_CHUNK],
+                                       use_reentrant=False)
+        return total
+
+
+def _head_loss(head, h, y):
+    return F.cross_entropy(head(h).float(), y, reduction="sum")
+
+
+def packing_is_exact(model: torch.nn.Module, device: str, vocab: int) -> bool:
+    """Whether a packed forward gives each sample the hidden states it gets alone."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randint(10, vocab - 1, (1, n), generator=g) for n in (7, 5))
+    packed = {"input_ids": torch.cat([a, b], 1),
+              "position_ids": torch.cat([torch.arange(7), torch.arange(5)])[None]}
+    with torch.no_grad():
+        together = model({k: v.to(device) for k, v in packed.items()}, hidden_only=True).float()
+        alone = torch.cat([model({"input_ids": x.to(device)}, hidden_only=True).float()
+                           for x in (a, b)], 1)
+    scale = alone.abs().mean().clamp_min(1e-6)
+    return bool(((together - alone).abs().max() / scale) < 5e-2)
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def train(config: SFTConfig, *, model=None, tokenizer=None,
+          on_step: Callable[[int, dict[str, Any]], None] | None = None) -> SFTResult:
+    """Run SFT as configured. `model`/`tokenizer` may be given (tests pass a tiny model);
+    otherwise `config.model` is loaded. `on_step(step, metrics)` is called after each step."""
+    started = time.time()
+    out = Path(config.output.dir)
+    runtime, optim, data = config.runtime, config.optim, config.data
+
+    # --- setup: process group, device, dtype, seed
+    device, dtype = common.setup_device(runtime, _local_rank())
+    dist = common.init_distributed(device)
+    common.seed_everything(runtime.seed)
+    use_deepspeed = runtime.zero_stage > 0
+
+    # --- data: conversations -> tokenized samples; rejects written aside with their reason
+    if model is None or tokenizer is None:
+        from r1data.models import load_tokenizer, resolve
+
+        tokenizer = tokenizer or load_tokenizer(config.model)
+    conversations, rejected = load_conversations(data.path, data.split, data.limit)
+    samples, too_long = tokenize_all(tokenizer, conversations, data.max_seq_len)
+    rejected += too_long
+    if dist.is_main:
+        _write_rejected(out, rejected)
+    if not samples:
+        from r1data.io import InputError
+
+        raise InputError(f"{data.path}: no usable conversation ({_count(rejected)})")
+
+    # --- model
+    if model is None:
+        from transformers import AutoModelForCausalLM
+
+        # fp32 master weights: bf16 comes from autocast (plain torch) or DeepSpeed's bf16 mode.
+        model = AutoModelForCausalLM.from_pretrained(
+            resolve(config.model), dtype=torch.float32,
+            attn_implementation=config.attn_implementation)
+    model.config.use_cache = False
+    if runtime.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.to(device)
+    model.train()
+    net = CausalLMLoss(model)
+
+    # --- batching plan: a fixed number of micro-batches per optimizer step across all ranks
+    group = data.grad_accum * dist.world_size
+    packing = data.packing and packing_is_exact(net, device, len(tokenizer))
+    if data.packing and not packing and dist.is_main:
+        print(f"[r1data] {config.attn_implementation} attention does not keep packed samples "
+              "apart on this model: training on padded, length-grouped batches instead")
+    lengths = [len(s) for s in samples]
+    plans: dict[int, list] = {}
+
+    def plan(epoch: int) -> list:
+        if epoch not in plans:
+            plans.clear()
+            plans[epoch] = plan_epoch(lengths, seed=runtime.seed, epoch=epoch, packing=packing,
+                                      max_seq_len=data.max_seq_len,
+                                      micro_batch_size=data.micro_batch_size, group=group)
+        return plans[epoch]
+
+    steps_per_epoch = len(plan(0)) // group
+    total_steps = config.max_steps or math.ceil(data.epochs * steps_per_epoch)
+
+    # --- optimizer, schedule, engine
+    optimizer = common.make_optimizer(net, optim)
+    scheduler = common.make_scheduler(optimizer, optim, total_steps)
+    engine = None
+    if use_deepspeed:
+        ds_config = common.deepspeed_config(runtime, optim, micro_batch=data.micro_batch_size,
+                                            grad_accum=data.grad_accum, dtype=dtype)
+        engine = common.init_deepspeed(net, optimizer, scheduler, ds_config)
+    trainee = engine or net
+
+    # --- resume: weights, optimizer, scheduler, RNG and the data position
+    start = 0
+    if config.resume and common.checkpoint_dirs(out):
+        latest = common.checkpoint_dirs(out)[-1]
+        start = common.load_checkpoint(latest, trainee, optimizer, scheduler, dist)["step"]
+        if dist.is_main:
+            print(f"[r1data] resuming from {latest} (step {start} of {total_steps})")
+
+    logger = common.TrainLogger(config.output, total_steps, dist, start, config=to_dict(config))
+    autocast = torch.autocast(device.split(":")[0], dtype=dtype,
+                              enabled=dtype != torch.float32 and not use_deepspeed)
+
+    # --- the training loop: one iteration = one optimizer step
+    for step in range(start, total_steps):
+        t0 = time.time()
+        epoch, index = divmod(step, steps_per_epoch)
+        mine = plan(epoch)[index * group:(index + 1) * group][dist.rank::dist.world_size]
+        batches = [collate(samples, rows, tokenizer.pad_token_id, packing) for rows in mine]
+        n_labels = common.all_reduce_sum(sum(label_count(b) for b in batches), dist)
+        loss_sum, tokens = 0.0, 0
+        for batch in batches:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with autocast:
+                loss = trainee(batch)
+            loss_sum += float(loss.detach())
+            tokens += batch["input_ids"].numel()
+            if engine is not None:
+                # DeepSpeed divides by grad_accum and averages over ranks: undo both, so the
+                # step's gradient is that of the summed loss over the global label count.
+                engine.backward(loss / n_labels * data.grad_accum * dist.world_size)
+                engine.step()
+            else:
+                (loss / n_labels).backward()
+        if engine is not None:
+            grad_norm = float(engine.get_global_grad_norm() or 0.0)
+        else:
+            common.all_reduce_grads(net, dist)
+            grad_norm = common.clip_grad_norm(net, optim.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        seconds = time.time() - t0
+        metrics = {
+            "loss": common.all_reduce_sum(loss_sum, dist) / n_labels,
+            "lr": scheduler.get_last_lr()[0],
+            "grad_norm": grad_norm,
+            "tokens_per_s": common.all_reduce_sum(tokens, dist) / seconds,
+            "label_tokens": int(n_labels), "epoch": step / steps_per_epoch,
+        }
+        logger.log(step + 1, metrics)
+        if on_step is not None:
+            on_step(step + 1, metrics)
+        if config.output.save_every and (step + 1) % config.output.save_every == 0 \
+                and step + 1 < total_steps:
+            common.save_checkpoint(out, step + 1, trainee, optimizer, scheduler,
+                                   {"epoch": epoch, "index_in_epoch": index + 1}, dist,
+                                   config.output.keep_checkpoints)
+    logger.close()
+
+    # --- the final model: loads with from_pretrained and `r1data generate`
+    state = {k.removeprefix("lm."): v for k, v in (common.full_state_dict(trainee) or {}).items()}
+    model_dir = common.save_final_model(model, tokenizer, out, dist, state_dict=state,
+                                        dtype=dtype)
+    return SFTResult(model_dir, logger.history, len(samples), _count(rejected),
+                     total_steps, packing, time.time() - started)
+
+
+def _local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _count(rejected: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in rejected:
+        counts[entry["reason"]] = counts.get(entry["reason"], 0) + 1
+    return counts
+
+
+def _write_rejected(out: Path, rejected: list[dict[str, Any]]) -> None:
+    path = out / "rejected.jsonl"
+    if not rejected:
+        path.unlink(missing_ok=True)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        for entry in rejected:
+            fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
