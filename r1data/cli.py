@@ -17,6 +17,7 @@ import typer
 COMMANDS = [
     ("stats", "stats"),
     ("generate", "generate"),
+    ("verify", "verify"),
     ("filter", "filter"),
     ("decontaminate", "decontaminate"),
     ("run", "run"),

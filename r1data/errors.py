@@ -4,7 +4,10 @@ exit code 2 instead of a traceback. Each is defined next to the code that raises
 from r1data.io import InputError
 from r1data.models import ModelError
 from r1data.record import RecordError
+from r1data.backends import BackendError
+from r1data.templates import TemplateError
 from r1data.pipelines.publish import PublishError
+from r1data.verifiers.sandbox import SandboxUnavailable
 
 
 class ConfigError(ValueError):
@@ -13,5 +16,5 @@ class ConfigError(ValueError):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     InputError, ModelError, RecordError, ConfigError, FileNotFoundError,
-    PublishError,
+    PublishError, BackendError, TemplateError, SandboxUnavailable,
 )

@@ -22,6 +22,8 @@ _LAZY = {
     "verify_choice": "r1data.verifiers.choice",
     "check_format": "r1data.verifiers.format",
     "language_consistency": "r1data.verifiers.language",
+    "judge": "r1data.verifiers.judge",
+    "parse_judgement": "r1data.verifiers.judge",
 }
 
 __all__ = ["Verdict", *_LAZY]

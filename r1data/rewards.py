@@ -1,0 +1,191 @@
+"""Rule-based rewards (R1 section 2.2.2) as plain functions with TRL's reward signature:
+
+    fn(completions, **columns) -> list[float | None]
+
+`completions` are strings or TRL conversations (`[{"role": "assistant", "content": ...}]`);
+columns are per-completion lists (`gold`, `domain`, `language`, `metadata`, ...); unknown columns
+are ignored, so the same function plugs into TRL's GRPOTrainer, our GRPO trainer and filters.
+`None` means "this reward does not apply" (no gold, or a gold nobody can parse): TRL and our
+trainer then leave it out of the sum instead of counting it as 0.
+
+Registry: `get(name)`, `names()`, `register(name)`. Built in:
+- accuracy: the verifier routed by gold/domain (`r1data.verify`), score in [0, 1];
+- format: R1's `<think>\\n...\\n</think>` then an answer (1/0); format_r1_zero: think + answer tags;
+- language_consistency: share of target-language words in the chain of thought (section 2.3.2),
+  the target taken from the `language` column (default "en").
+
+`combine("accuracy + format + 0.1 * language_consistency")` builds the weighted sum; its
+`components(...)` also returns each term's values (the GRPO trainer logs them).
+
+Accuracy fans out over a thread pool: math checks run in worker processes and code in sandboxed
+processes (see `r1data.verifiers`), so threads only wait and are safe here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from r1data.record import split_completion
+
+RewardFn = Callable[..., list]
+_REGISTRY: dict[str, RewardFn] = {}
+_NOT_APPLICABLE = ("no_gold", "gold_unparseable", "bad_gold")
+
+
+def register(name: str) -> Callable[[RewardFn], RewardFn]:
+    """Decorator: make a reward function available by `name`."""
+    def wrap(fn: RewardFn) -> RewardFn:
+        _REGISTRY[name] = fn
+        return fn
+    return wrap
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> RewardFn:
+    """The reward registered as `name`; KeyError listing the known names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no reward named {name!r}; known: {', '.join(names())}") from None
+
+
+def _text(completion: Any) -> str:
+    if isinstance(completion, list):  # a TRL conversation: the last message is the completion
+        return str(completion[-1].get("content", "")) if completion else ""
+    if isinstance(completion, dict):
+        return str(completion.get("content", ""))
+    return "" if completion is None else str(completion)
+
+
+def _column(columns: dict[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
+    values = columns.get(name)
+    if values is None:
+        return [default] * n
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
+    return list(values)
+
+
+@register("accuracy")
+def accuracy(completions: list, gold: list | None = None, **columns: Any) -> list[float | None]:
+    """1.0 for a verified correct answer, 0.0 otherwise (timeouts included), None without a
+    usable gold. Routed like `r1data.verify.verify_record` (math, code, multiple choice).
+
+    >>> accuracy(["<think>\\n2+2\\n</think>\\n\\n\\\\boxed{4}", "\\\\boxed{5}", "x"], gold=["4", "4", None])
+    [1.0, 0.0, None]
+    """
+    from r1data.verify import VerifyOptions, verify_answer
+
+    n = len(completions)
+    golds = _column({"gold": gold}, "gold", n)
+    domains = _column(columns, "domain", n)
+    metadata = _column(columns, "metadata", n, {})
+    choices = _column(columns, "choices", n)
+    options = columns.get("verify_options") or VerifyOptions()
+
+    def one(i: int) -> float | None:
+        meta = dict(metadata[i] or {})
+        if choices[i]:
+            meta["choices"] = choices[i]
+        verdict = verify_answer(_text(completions[i]), golds[i], domain=domains[i],
+                                metadata=meta, options=options)
+        return None if verdict.reason in _NOT_APPLICABLE else verdict.score
+
+    if n <= 1:
+        return [one(i) for i in range(n)]
+    with ThreadPoolExecutor(min(n, 2 * (os.cpu_count() or 1))) as pool:
+        return list(pool.map(one, range(n)))
+
+
+@register("format")
+def format_r1(completions: list, **_: Any) -> list[float]:
+    """1.0 when the completion is `<think>\\n...\\n</think>` then a non-empty answer.
+
+    >>> format_r1(["<think>\\nadd\\n</think>\\n\\n4", "4"])
+    [1.0, 0.0]
+    """
+    from r1data.verifiers import check_format
+
+    return [check_format(_text(c), style="r1").score for c in completions]
+
+
+@register("format_r1_zero")
+def format_r1_zero(completions: list, **_: Any) -> list[float]:
+    """1.0 for `<think>...</think> <answer>...</answer>` with nothing after `</answer>`."""
+    from r1data.verifiers import check_format
+
+    return [check_format(_text(c), style="r1-zero").score for c in completions]
+
+
+@register("language_consistency")
+def language_consistency(completions: list, language: list | None = None,
+                         **_: Any) -> list[float]:
+    """Share of the chain of thought's words in the target language (the `language` column,
+    "en" by default). A completion without a think block is scored as a whole."""
+    from r1data.verifiers import language_consistency as consistency
+
+    targets = _column({"language": language}, "language", len(completions), "en")
+    scores = []
+    for completion, target in zip(completions, targets):
+        reasoning, answer = split_completion(_text(completion))
+        scores.append(consistency(reasoning if reasoning is not None else answer, target or "en"))
+    return scores
+
+
+# -- weighted combinations ------------------------------------------------------------------
+
+_TERM = re.compile(r"^\s*(?:([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+)\s*\*\s*)?"
+                   r"([A-Za-z_]\w*)\s*$")
+
+
+def parse_weights(expression: str) -> list[tuple[float, str]]:
+    """"accuracy + format + 0.1 * language_consistency" -> [(1.0, 'accuracy'), (1.0, 'format'),
+    (0.1, 'language_consistency')]. Names must be registered.
+
+    >>> parse_weights("accuracy + 0.5 * format")
+    [(1.0, 'accuracy'), (0.5, 'format')]
+    """
+    terms = []
+    for part in expression.split("+"):
+        match = _TERM.match(part)
+        if not match:
+            raise ValueError(f"cannot read reward term {part.strip()!r} in {expression!r}: "
+                             "expected 'name' or 'weight * name', joined by '+'")
+        weight, name = float(match.group(1) or 1.0), match.group(2)
+        get(name)  # unknown names fail here, with the list of known ones
+        terms.append((weight, name))
+    return terms
+
+
+class CombinedReward:
+    """A weighted sum of registered rewards, itself a reward function (`__call__`)."""
+
+    def __init__(self, expression: str):
+        self.expression = expression
+        self.terms = [(w, name, get(name)) for w, name in parse_weights(expression)]
+        self.__name__ = "+".join(name for _, name, _ in self.terms)  # TRL logs rewards by name
+
+    def components(self, completions: list, **columns: Any
+                   ) -> tuple[list[float | None], dict[str, list[float | None]]]:
+        """(totals, {name: values}); a total is None only when no term applies."""
+        parts = {name: list(fn(completions, **columns)) for _, name, fn in self.terms}
+        totals: list[float | None] = []
+        for i in range(len(completions)):
+            values = [(w, parts[name][i]) for w, name, _ in self.terms]
+            applied = [w * v for w, v in values if v is not None]
+            totals.append(sum(applied) if applied else None)
+        return totals, parts
+
+    def __call__(self, completions: list, **columns: Any) -> list[float | None]:
+        return self.components(completions, **columns)[0]
+
+
+def combine(expression: str) -> CombinedReward:
+    return CombinedReward(expression)
