@@ -94,8 +94,8 @@ class ColdStartConfig:
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.sampling, dict):
-            self.sampling = SamplingConfig(**self.sampling)
+        self.sampling, self.teacher, self.filters = steps.nested(
+            self.sampling, self.teacher, self.filters)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty list of {', '.join(METHODS)}; got {self.methods}")

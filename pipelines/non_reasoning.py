@@ -165,8 +165,8 @@ class NonReasoningConfig:
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
 
     def __post_init__(self) -> None:
-        if isinstance(self.sampling, dict):
-            self.sampling = SamplingConfig(**self.sampling)
+        self.sampling, self.teacher, self.filters = steps.nested(
+            self.sampling, self.teacher, self.filters)
         if self.direct_format not in DIRECT_FORMATS:
             raise ValueError(f"direct_format must be one of {', '.join(DIRECT_FORMATS)}")
         if self.max_trivial_words < 0:

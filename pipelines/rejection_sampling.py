@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,8 +94,8 @@ class RejectionSamplingConfig:
     target_samples: int = 600_000
 
     def __post_init__(self) -> None:
-        if isinstance(self.sampling, dict):
-            self.sampling = SamplingConfig(**self.sampling)
+        self.sampling, self.teacher, self.filters = steps.nested(
+            self.sampling, self.teacher, self.filters)
         if not self.input:
             raise ValueError("rejection sampling needs an input file of prompts")
         if self.keep_per_prompt < 1:
@@ -270,21 +271,33 @@ def plan(config: RejectionSamplingConfig, progress=None, backend=None) -> dict[s
     """Run a pilot on `pilot_prompts` prompts and extrapolate the cost of reaching
     `target_samples` kept samples; written to OUT/plan.json and returned."""
     pilot_out = steps.work_dir(config.output, "pilot")
+    shutil.rmtree(pilot_out, ignore_errors=True)  # a fresh pilot: resumed samples measure no speed
     pilot = dataclasses.replace(config, output=str(pilot_out), limit=config.pilot_prompts)
-    summary = run(pilot, progress=progress, backend=backend)
-    gen = summary.extra["generation"]
-    prompts = summary.extra["prompts"] or 1
+    figures = budget(run(pilot, progress=progress, backend=backend), config)
+    write_json(Path(config.output) / "plan.json", figures)
+    return figures
+
+
+def budget(pilot: StageSummary, config: RejectionSamplingConfig) -> dict[str, Any]:
+    """The full run's cost, extrapolated linearly from a pilot run's summary.
+
+    Kept samples per prompt (after verification, filters and the k cap) sets how many prompts
+    the target needs; each prompt costs n samples; tokens and hours follow from the pilot's
+    tokens per sample and measured samples per second. None where the pilot kept nothing.
+    """
+    gen = pilot.extra["generation"]
+    prompts = pilot.extra["prompts"] or 1
     samples = max(1, gen["samples_written"])
-    kept_per_prompt = summary.kept / prompts
+    kept_per_prompt = pilot.kept / prompts
     tokens_per_sample = gen["tokens_out"] / samples
     prompts_needed = math.ceil(config.target_samples / kept_per_prompt) if kept_per_prompt else None
     samples_needed = prompts_needed * config.sampling.n if prompts_needed else None
     rate = gen["samples_per_second"]
-    figures = {
+    return {
         "pilot_prompts": prompts, "pilot_samples": gen["samples_written"],
         "samples_per_prompt": config.sampling.n,
-        "pass_rate": summary.extra["sample_pass_rate"],
-        "prompt_pass_rate_mean": summary.extra["pass_rate_mean"],
+        "pass_rate": pilot.extra["sample_pass_rate"],
+        "prompt_pass_rate_mean": pilot.extra["pass_rate_mean"],
         "kept_per_prompt": kept_per_prompt, "tokens_per_sample": tokens_per_sample,
         "truncation_rate": gen["truncation_rate"],
         "samples_per_second": rate, "tokens_per_second": gen["tokens_per_second"],
@@ -294,8 +307,6 @@ def plan(config: RejectionSamplingConfig, progress=None, backend=None) -> dict[s
         "hours": samples_needed / rate / 3600 if samples_needed and rate else None,
         "teacher": {"backend": config.teacher.backend, "model": config.teacher.model},
     }
-    write_json(Path(config.output) / "plan.json", figures)
-    return figures
 
 
 def plan_table(figures: dict[str, Any]):

@@ -53,6 +53,19 @@ class TeacherConfig:
         return get_backend(self.backend, self.model, **self.options)
 
 
+def nested(sampling, teacher, filters):
+    """The three nested configs of a generating stage, built from mappings when a stage config is
+    made directly in Python rather than through `r1data.config.from_dict`."""
+    from r1data.config import from_dict
+    from r1data.filters.chain import FilterChainConfig
+
+    def build(cls, value, name):
+        return from_dict(cls, value, name) if isinstance(value, dict) else value
+
+    return (build(SamplingConfig, sampling, "sampling"), build(TeacherConfig, teacher, "teacher"),
+            build(FilterChainConfig, filters, "filters"))
+
+
 def work_dir(out: str | Path, name: str) -> Path:
     return Path(out) / WORK / name
 
@@ -82,9 +95,9 @@ def generate_into(folder: Path, prompts: str | Path, backend, sampling: Sampling
 
 def verify(record: Record) -> Record:
     """The record with its verdict appended (rule-based, routed by domain and gold)."""
-    from r1data.verify import verify_record
+    from r1data.verify import verdict_entry, verify_record
 
-    record.verdicts = [*record.verdicts, verify_record(record).to_dict()]
+    record.verdicts = [*record.verdicts, verdict_entry(verify_record(record))]
     return record
 
 
