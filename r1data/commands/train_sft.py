@@ -5,7 +5,7 @@ import typer
 
 def command(
     config: Path = typer.Option(..., "--config", "-c",
-                                help="SFT recipe (YAML), e.g. trainers/recipes/smollm2_135m_cpu.yaml."),
+                                help="SFT recipe (YAML), e.g. trainers/recipes/sft_smollm2_135m_cpu.yaml."),
     data: str = typer.Option(None, help="Override data.path: Records, a messages dataset, or a Hub id."),
     output: Path = typer.Option(None, help="Override output.dir."),
     model: str = typer.Option(None, help="Override the model spec."),

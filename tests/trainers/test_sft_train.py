@@ -29,9 +29,17 @@ def conversations(n: int = 32) -> list[list[dict[str, str]]]:
             for i in range(n)]
 
 
-def write_data(path: Path, n: int = 32) -> str:
+def lookups(n: int = 32) -> list[list[dict[str, str]]]:
+    """Short question -> one word: the words can only be recalled by memorising the pairs, and
+    few labelled tokens keep the 49k-vocabulary output head cheap on CPU."""
+    return [[{"role": "system", "content": "Answer."},
+             {"role": "user", "content": f"Secret {i}?"},
+             {"role": "assistant", "content": WORDS[i % len(WORDS)]}] for i in range(n)]
+
+
+def write_data(path: Path, n: int = 32, make=conversations) -> str:
     path.write_text("".join(json.dumps({"id": str(i), "messages": m}) + "\n"
-                            for i, m in enumerate(conversations(n))))
+                            for i, m in enumerate(make(n))))
     return str(path)
 
 
@@ -114,6 +122,7 @@ def _final_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path / "final" / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_two_processes_equal_one_process_on_the_combined_batch(tmp_path):
     data = write_data(tmp_path / "data.jsonl")
     model, tok = models.tiny_model()
@@ -139,41 +148,54 @@ def test_two_processes_equal_one_process_on_the_combined_batch(tmp_path):
     assert all(torch.allclose(w1[k], w2[k], atol=1e-6) for k in w1)
 
 
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory):
+    """3 steps of plain torch, the reference of the DeepSpeed runs."""
+    tmp = tmp_path_factory.mktemp("plain")
+    data = write_data(tmp / "data.jsonl", 16)
+    model, tok = models.tiny_model()
+    return tmp, data, train(config(tmp, data, "plain", max_steps=3), model=model, tokenizer=tok)
+
+
 @pytest.mark.parametrize("stage", [2, 3])
-def test_deepspeed_zero_matches_plain_torch(tmp_path, stage):
+def test_deepspeed_zero_matches_plain_torch(plain_run, stage):
+    # deepspeed.initialize runs on CPU here (its CPU accelerator, gloo, one process), so the
+    # ZeRO code path itself is exercised, not a stand-in.
     pytest.importorskip("deepspeed")
-    data = write_data(tmp_path / "data.jsonl", 16)
+    tmp, data, plain = plain_run
     model, tok = models.tiny_model()
-    plain = train(config(tmp_path, data, "plain", max_steps=3), model=model, tokenizer=tok)
-    model, tok = models.tiny_model()
-    zero = train(config(tmp_path, data, f"zero{stage}", max_steps=3, zero_stage=stage),
+    zero = train(config(tmp, data, f"zero{stage}", max_steps=3, zero_stage=stage),
                  model=model, tokenizer=tok)
     assert [h["loss"] for h in zero.history] == pytest.approx(
         [h["loss"] for h in plain.history], rel=1e-4)
-    w1, w2 = _final_weights(tmp_path / "plain"), _final_weights(tmp_path / f"zero{stage}")
+    assert [h["grad_norm"] for h in zero.history] == pytest.approx(
+        [h["grad_norm"] for h in plain.history], rel=1e-3)
+    w1, w2 = _final_weights(tmp / "plain"), _final_weights(tmp / f"zero{stage}")
     assert all(torch.allclose(w1[k], w2[k], atol=1e-5) for k in w1)
 
 
+@pytest.mark.slow
 def test_overfits_32_samples_then_answers_and_stops_at_eos(tmp_path):
     from transformers import AutoModelForCausalLM
 
     from r1data.backends import get_backend
     from r1data.backends.base import SamplingConfig
 
-    data = write_data(tmp_path / "data.jsonl", 32)
+    data = write_data(tmp_path / "data.jsonl", 32, lookups)
     model, tok = models.tiny_model(layers=2, hidden=128)
-    cfg = config(tmp_path, data, "overfit", max_seq_len=512, micro_batch_size=4, grad_accum=1,
-                 epochs=60)
-    cfg.optim = OptimConfig(lr=5e-3, warmup_ratio=0.05, min_lr_ratio=0.1)
+    cfg = config(tmp_path, data, "overfit", max_seq_len=1024, micro_batch_size=1, grad_accum=1,
+                 epochs=100)  # all 32 samples pack into one row: one step per epoch
+    cfg.optim = OptimConfig(lr=1e-2, warmup_ratio=0.05, min_lr_ratio=0.1)
     result = train(cfg, model=model, tokenizer=tok)
-    assert result.history[-1]["loss"] < 0.15, result.history[-1]  # started at ~10.8 (ln 49152)
+    # Started at ~10.8 (ln 49152); below 0.1 the 32 words are recalled, not guessed (ln 32 = 3.5).
+    assert result.history[-1]["loss"] < 0.1, result.history[-1]
 
     folder = result.model_dir
     reloaded = AutoModelForCausalLM.from_pretrained(folder)
     assert reloaded.generation_config.eos_token_id == tok.eos_token_id
-    backend = get_backend("transformers", str(folder), batch_size=4)
-    prompts = [c[:1] for c in conversations(32)][:4]
-    out = backend.generate(prompts, SamplingConfig(temperature=0, max_tokens=64))
+    backend = get_backend("transformers", str(folder), batch_size=8)
+    questions = [c[:2] for c in lookups(32)]
+    out = backend.generate(questions[:8], SamplingConfig(temperature=0, max_tokens=16))
     for i, (completion,) in enumerate(out):
-        assert completion.text == conversations(32)[i][1]["content"]
+        assert completion.text == WORDS[i]
         assert completion.finish_reason == "stop"  # stopped at the trained EOS, not the limit
