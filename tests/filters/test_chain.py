@@ -100,3 +100,30 @@ def test_sharded_run_with_parquet_output_keeps_the_same_set(corpus, result, tmp_
 def test_bad_recipes_are_config_errors(recipe, message):
     with pytest.raises(ConfigError, match=message):
         from_dict(FilterChainConfig, recipe)
+
+
+def test_shipped_recipe_loads_with_every_filter_on():
+    from importlib import resources
+
+    from r1data.config import load
+
+    path = resources.files("r1data.filters") / "r1_chain.yaml"
+    config = load(FilterChainConfig, str(path))
+    assert config.enabled() == ["format", "length", "correctness", "code_blocks", "paragraphs",
+                                "repetition", "decontamination", "language", "minhash",
+                                "exact_dedup", "fuzzy_dedup"]
+
+
+def test_decontaminate_command_writes_the_report(corpus, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "r1data", "decontaminate", "-i", str(corpus[0]),
+                           "-o", str(out), "--benchmarks", "gsm8k,math500"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = [json.loads(line) for line in open(out / "contamination_report.jsonl")]
+    assert [r["id"] for r in report] == ["bench/0"]
+    assert kept_ids(out) == set(corpus[1]) - {"bench/0"}
+    assert "contamination" in proc.stdout

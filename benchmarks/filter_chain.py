@@ -1,0 +1,341 @@
+"""Filter-chain throughput, memory and planted-sample recall, side by side with plain datatrove.
+
+    python benchmarks/filter_chain.py --sizes 10000,50000 --workers 2 --work /tmp/fc
+
+For each size, a synthetic corpus of long chains of thought (~4,000 words each) is generated
+straight to disk (never held in memory), with planted samples: near-duplicate completions (1% of
+the words changed), exact duplicates (changed case and spacing), reworded prompts of earlier
+samples, Chinese paragraphs inside English reasoning, fenced code in math reasoning, a
+benchmark problem in the prompt, the reasoning or the answer, one wall-of-text paragraph, and a
+loop at the end of the trace. Then, each in its own process (so peak memory is its own):
+
+- r1data: `filters.chain.run_chain` with the default chain (format, length, code blocks,
+  paragraphs, repetition, decontamination, language, MinHash, exact and fuzzy prompt dedup);
+- baseline: the same steps assembled by hand from plain datatrove classes: JsonlReader,
+  LambdaFilter (language consistency, paragraph length), RegexFilter (code fences),
+  GopherRepetitionFilter, NGramsDecontFilter (index hashed as NGramsDecontIndexer does, with
+  datatrove's helpers: the indexer class requires lighteval and its task loader the network), ExactDedup{Signature,FindDedups,Filter} and the
+  four MinHash steps with datatrove's default (spaCy) tokenizer, JsonlWriter.
+
+Printed per size and pipeline: wall time, MB/s per core, peak RSS of the largest process, recall
+per planted category, clean-sample retention and precision, and the r1data/baseline speed ratio.
+The extrapolation to R1's 800K samples assumes linear scaling from the largest size run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORIES = ("near_duplicate", "exact_duplicate", "prompt_duplicate", "mixed_language",
+              "code_block", "contaminated", "long_paragraph", "repetition")
+RATES = {"near_duplicate": 0.02, "exact_duplicate": 0.01, "prompt_duplicate": 0.005,
+         "mixed_language": 0.01, "code_block": 0.01, "contaminated": 0.01,
+         "long_paragraph": 0.005, "repetition": 0.005}
+CHINESE = ("我们需要先计算这个数字的平方，然后再加上第二个数字，最后得到答案。"
+           "再检查一遍，这一步的结果看起来是正确的，所以可以继续下一步的推导。"
+           "注意到这个方程的两边都可以同时除以二，这样就能简化后面的计算过程。")
+
+
+# -- corpus --------------------------------------------------------------------------------------
+
+
+def vocabulary() -> list[str]:
+    words = set()
+    with open(ROOT / "r1data" / "data" / "prompts" / "gsm8k_train_1k.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            text = " ".join(str(v) for v in row.values() if isinstance(v, str))
+            words.update(w.lower() for w in re.findall(r"[A-Za-z]{2,}", text))
+    return sorted(words)
+
+
+def benchmark_problems() -> list[tuple[str, str]]:
+    sys.path.insert(0, str(ROOT))
+    from r1data import benchmarks
+
+    return [(item["id"], item["prompt"]) for name in benchmarks.BENCHMARKS
+            for item in benchmarks.load(name) if len(item["prompt"].split()) >= 12]
+
+
+def _paragraphs(rng: random.Random, vocab: list[str], words: int) -> list[str]:
+    out, total = [], 0
+    while total < words:
+        n = rng.randint(30, 70)
+        text = " ".join(rng.choices(vocab, k=n)).capitalize() + "."
+        if rng.random() < 0.2:
+            text += "\nWait, let me re-check this step."
+        out.append(text)
+        total += n
+    return out
+
+
+def _record(sid: str, prompt: str, reasoning: str, answer: str, pid: str) -> dict:
+    completion = f"<think>\n{reasoning}\n</think>\n\n{answer}"
+    return {"id": sid, "prompt": prompt, "prompt_id": pid, "reasoning": reasoning,
+            "answer": answer, "domain": "math", "kind": "reasoning", "language": "en",
+            "finish_reason": "stop",
+            "messages": [{"role": "user", "content": prompt},
+                         {"role": "assistant", "content": completion}]}
+
+
+def generate(path: Path, n: int, seed: int = 0, words: int = 4000) -> dict[str, dict]:
+    """Write n samples to `path` (JSONL); returns {id: {"category", "of"?}} (small)."""
+    rng = random.Random(seed)
+    vocab, problems = vocabulary(), benchmark_problems()
+    recent: list[dict] = []  # a few earlier clean samples to copy from
+    truth: dict[str, dict] = {}
+    planted = [c for c, rate in RATES.items() for _ in range(int(n * rate))]
+    rest = planted + ["clean"] * (n - 50 - len(planted))
+    rng.shuffle(rest)
+    plan = ["clean"] * 50 + rest  # the first samples are clean, so copies have sources
+    with open(path, "w", encoding="utf-8") as fh:
+        for i, category in enumerate(plan):
+            sid, pid = f"s{i}", f"p{i}"
+            prompt = (f"Problem {i}: " + " ".join(rng.choices(vocab, k=25))
+                      + f" if it has {rng.randint(2, 999)} parts and {rng.randint(2, 999)} more?")
+            paragraphs = _paragraphs(rng, vocab, words)
+            answer = f"The answer is {rng.randint(0, 10**6)}. " + " ".join(rng.choices(vocab, k=20))
+            entry: dict = {"category": category}
+            if category in ("near_duplicate", "exact_duplicate", "prompt_duplicate") and recent:
+                source = rng.choice(recent)
+                entry["of"] = source["id"]
+                if category == "near_duplicate":
+                    tokens = source["reasoning"].split(" ")
+                    for j in rng.sample(range(len(tokens)), max(1, len(tokens) // 100)):
+                        tokens[j] = rng.choice(vocab)
+                    paragraphs, answer = [" ".join(tokens)], source["answer"]
+                elif category == "exact_duplicate":
+                    paragraphs = [source["reasoning"].upper().replace(". ", ".  ")]
+                    answer = source["answer"].upper()
+                else:
+                    prompt = source["prompt"].upper().replace(":", " -") + " Explain."
+            elif category == "mixed_language":
+                paragraphs.insert(len(paragraphs) // 2, CHINESE * 3)
+            elif category == "code_block":
+                paragraphs.insert(len(paragraphs) // 2,
+                                  "```python\ntotal = 0\nfor i in range(10):\n    total += i\n```")
+            elif category == "contaminated":
+                item_id, problem = rng.choice(problems)
+                entry["item"] = item_id
+                where = i % 3
+                if where == 0:
+                    prompt = problem
+                elif where == 1:
+                    paragraphs.insert(len(paragraphs) // 3, "This reminds me of: " + problem)
+                else:
+                    answer += "\n\nA similar problem: " + problem
+            elif category == "long_paragraph":
+                paragraphs = [" ".join(p.replace("\n", " ") for p in paragraphs[:12])] + paragraphs[12:]
+            elif category == "repetition":
+                loop = "So the total is the sum of the first and the second term again. "
+                paragraphs = paragraphs[: len(paragraphs) * 3 // 4] + [loop * 80]
+            reasoning = "\n\n".join(paragraphs)
+            record = _record(sid, prompt, reasoning, answer, pid)
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            truth[sid] = entry
+            if category == "clean":
+                recent.append(record)
+                if len(recent) > 100:
+                    recent.pop(rng.randrange(len(recent)))
+    return truth
+
+
+# -- the two pipelines -------------------------------------------------------------------------
+
+
+def run_ours(input: Path, out: Path, workers: int) -> None:
+    from r1data.filters.chain import FilterChainConfig, run_chain
+
+    run_chain(FilterChainConfig(tasks=workers, workers=workers), input, out)
+
+
+def _baseline_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
+    text = data["messages"][-1]["content"]
+    return {"text": text, "id": data["id"],
+            "metadata": {"reasoning": data.get("reasoning") or "", "prompt": data["prompt"]}}
+
+
+def _language_ok(doc) -> bool:
+    from r1data.verifiers import language_consistency
+
+    return language_consistency(doc.metadata["reasoning"], "en") >= 0.95
+
+
+def _paragraphs_ok(doc) -> bool:
+    return all(len(p.split()) <= 400 for p in re.split(r"\n\s*\n", doc.metadata["reasoning"]))
+
+
+def _completion(doc) -> str:
+    return doc.text
+
+
+def run_baseline(input: Path, out: Path, workers: int) -> None:
+    import numpy as np
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.decont.n_grams import NGramsDecontConfig, NGramsDecontFilter
+    from datatrove.pipeline.dedup.exact_dedup import ExactDedupConfig, ExactDedupFilter, \
+        ExactDedupSignature, ExactFindDedups
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets, \
+        MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.filters import GopherRepetitionFilter, LambdaFilter, RegexFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+    from datatrove.utils.hashing import create_hash_func
+    from datatrove.utils.text import ngrams, simplify_text
+    from datatrove.utils.word_tokenizers import load_word_tokenizer
+
+    from r1data import benchmarks
+
+    # NGramsDecontIndexer itself requires lighteval (and its task loader the network): the same
+    # hashing as its `compute_hashes`, with datatrove's own helpers.
+    decont = NGramsDecontConfig(n_grams=8, find_query_ngrams=True, find_overlap_ngrams=False)
+    tokenizer = load_word_tokenizer("en")
+    hash_func = create_hash_func(decont.hash_config)
+    hashes = set()
+    for name in benchmarks.BENCHMARKS:
+        for item in benchmarks.load(name):
+            tokens = tokenizer.word_tokenize(simplify_text(item["prompt"], decont.norm_config))
+            hashes.update(hash_func(" ".join(g)) for g in ngrams(tokens, decont.n_grams))
+    (out / "decont_index").mkdir(parents=True, exist_ok=True)
+    np.array(sorted(hashes), dtype=decont.hash_config.np_descr).tofile(
+        out / "decont_index" / "benchmarks.index.hashes")
+
+    def reader(folder, adapter=_baseline_adapter):
+        return JsonlReader(str(folder), adapter=adapter, compression=None, glob_pattern="*.jsonl")
+
+    def local(pipeline, tasks, name, depends=None):
+        return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks),
+                                     logging_dir=str(out / "logs" / name), depends=depends)
+
+    def keep_metadata(self, data, path, id_in_file):
+        return {"text": data["text"], "id": data["id"], "metadata": data["metadata"]}
+
+    exact = ExactDedupConfig(content_getter=_completion)
+    minhash = MinhashConfig()
+    input_dir = out / "input"
+    input_dir.mkdir(parents=True, exist_ok=True)
+    os.symlink(input, input_dir / "00000.jsonl")
+    writer = lambda folder: JsonlWriter(str(folder), compression=None)  # noqa: E731
+    steps = [
+        local([reader(input_dir), LambdaFilter(_language_ok), LambdaFilter(_paragraphs_ok),
+               RegexFilter(r"(?m)^\s*```"), GopherRepetitionFilter(),
+               NGramsDecontFilter(str(out / "decont_index"), config=decont),
+               writer(out / "filtered")], 1, "filter"),
+    ]
+    steps.append(local([reader(out / "filtered", keep_metadata),
+                        ExactDedupSignature(str(out / "exact_sigs"), config=exact)], 1, "exact1", steps[-1]))
+    steps.append(local([ExactFindDedups(str(out / "exact_sigs"), str(out / "exact_dups"), config=exact)],
+                       1, "exact2", steps[-1]))
+    steps.append(local([reader(out / "filtered", keep_metadata),
+                        ExactDedupFilter(str(out / "exact_dups"), config=exact),
+                        writer(out / "exact")], 1, "exact3", steps[-1]))
+    steps.append(local([reader(out / "exact", keep_metadata),
+                        MinhashDedupSignature(str(out / "mh_sigs"), config=minhash)], 1, "mh1", steps[-1]))
+    steps.append(local([MinhashDedupBuckets(str(out / "mh_sigs"), str(out / "mh_buckets"), config=minhash)],
+                       minhash.num_buckets, "mh2", steps[-1]))
+    steps.append(local([MinhashDedupCluster(str(out / "mh_buckets"), str(out / "mh_remove"), config=minhash)],
+                       1, "mh3", steps[-1]))
+    steps.append(local([reader(out / "exact", keep_metadata),
+                        MinhashDedupFilter(str(out / "mh_remove")), writer(out / "kept")], 1, "mh4", steps[-1]))
+    steps[-1].run()
+
+
+# -- measuring -----------------------------------------------------------------------------------
+
+
+def _kept_ids(folder: Path) -> set[str]:
+    ids = set()
+    for path in sorted(folder.glob("*.jsonl")):
+        with open(path, "rb") as fh:
+            for line in fh:
+                match = re.search(rb'"id":\s*"([^"]+)"', line)
+                if match:
+                    ids.add(match.group(1).decode())
+    return ids
+
+
+def score(truth: dict[str, dict], kept: set[str]) -> dict:
+    planted = {c: [sid for sid, e in truth.items() if e["category"] == c] for c in CATEGORIES}
+    recall = {c: round(sum(sid not in kept for sid in ids) / len(ids), 4)
+              for c, ids in planted.items() if ids}
+    clean = [sid for sid, e in truth.items() if e["category"] == "clean"]
+    clean_kept = sum(sid in kept for sid in clean)
+    return {"recall": recall, "clean_retention": round(clean_kept / len(clean), 4),
+            "precision": round(clean_kept / max(1, len(kept)), 4)}
+
+
+def measure(which: str, input: Path, out: Path, workers: int) -> dict:
+    """Run one pipeline in a child process; wall time and the largest process's peak RSS."""
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--_run", which, "--_input", str(input),
+                           "--_out", str(out), "--workers", str(workers)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
+    peak = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+    return {"wall_s": round(wall, 1), "peak_rss_mb": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,50000")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--words", type=int, default=4000)
+    parser.add_argument("--work", default="/tmp/r1data_filter_bench")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--_run")
+    parser.add_argument("--_input")
+    parser.add_argument("--_out")
+    args = parser.parse_args()
+    if args._run:  # child: run one pipeline, report its own peak memory and its workers'
+        sys.path.insert(0, str(ROOT))
+        (run_ours if args._run == "ours" else run_baseline)(Path(args._input), Path(args._out),
+                                                             args.workers)
+        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        print(json.dumps({"peak_rss_mb": round(peak / 1024)}), flush=True)
+        return
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        corpus = work / f"corpus_{n}.jsonl"
+        start = time.perf_counter()
+        truth = generate(corpus, n, words=args.words)
+        mb = corpus.stat().st_size / 1e6
+        print(f"\n== {n} samples, {mb:.0f} MB (generated in {time.perf_counter() - start:.0f} s)", flush=True)
+        row = {"samples": n, "mb": round(mb)}
+        for which in ("ours", "baseline") if not args.skip_baseline else ("ours",):
+            out = work / f"{which}_{n}"
+            result = measure(which, corpus, out, args.workers)
+            result["mb_s_per_core"] = round(mb / result["wall_s"] / args.workers, 2)
+            result.update(score(truth, _kept_ids(out / "kept")))
+            row[which] = result
+            print(f"{which:9s} {json.dumps(result)}", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+        if "baseline" in row:
+            row["speed_ratio"] = round(row["baseline"]["wall_s"] / row["ours"]["wall_s"], 2)
+            print(f"speed ratio r1data/baseline: {row['speed_ratio']}", flush=True)
+        per_sample = row["ours"]["wall_s"] / n
+        print(f"extrapolated to 800K samples at this rate: {per_sample * 800_000 / 60:.0f} min "
+              f"on {args.workers} cores")
+        results.append(row)
+        corpus.unlink()
+    (work / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
