@@ -12,7 +12,9 @@ Registry: `get(name)`, `names()`, `register(name)`. Built in:
 - accuracy: the verifier routed by gold/domain (`r1data.verify`), score in [0, 1];
 - format: R1's `<think>\\n...\\n</think>` then an answer (1/0); format_r1_zero: think + answer tags;
 - language_consistency: share of target-language words in the chain of thought (section 2.3.2),
-  the target taken from the `language` column (default "en").
+  the target taken from the `language` column (default "en");
+- cosine_length: accuracy scaled by length, clamped past its maximum (`cosine_length_reward`
+  builds one with other settings).
 
 `combine("accuracy + format + 0.1 * language_consistency")` builds the weighted sum; its
 `components(...)` also returns each term's values (the GRPO trainer logs them).
@@ -137,6 +139,46 @@ def language_consistency(completions: list, language: list | None = None,
         reasoning, answer = split_completion(_text(completion))
         scores.append(consistency(reasoning if reasoning is not None else answer, target or "en"))
     return scores
+
+
+def cosine_length_reward(max_len: int = 4096, correct: tuple[float, float] = (1.0, 0.5),
+                         wrong: tuple[float, float] = (-1.0, -0.5)) -> RewardFn:
+    """A length-scaled accuracy reward (the cosine schedule of Yeo et al., 2025): a correct
+    answer earns `correct[0]` at length 0 falling to `correct[1]` at `max_len`; a wrong one
+    `wrong[0]` at length 0 rising to `wrong[1]` (a short wrong answer is the worst outcome: it
+    did not try). Lengths past `max_len` are clamped to it: the cosine is periodic, and unclamped
+    it would reward very long outputs again. Every correct value is above every wrong one.
+
+    Length is `len(completion_ids[i])` when the trainer passes token ids (TRL does), else the
+    number of whitespace-separated words. None where accuracy does not apply.
+    """
+    import math
+
+    if max_len < 1 or min(correct) <= max(wrong) or correct[0] < correct[1] or wrong[0] > wrong[1]:
+        raise ValueError("cosine length reward: need max_len >= 1, correct values above wrong "
+                         "ones, correct falling and wrong rising with length")
+
+    def value(start: float, end: float, length: int) -> float:
+        progress = min(length, max_len) / max_len  # the clamp
+        return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * progress))
+
+    def cosine_length(completions: list, **columns: Any) -> list[float | None]:
+        ids = columns.get("completion_ids")
+        accuracies = accuracy(completions, **columns)
+        scores: list[float | None] = []
+        for i, acc in enumerate(accuracies):
+            length = len(ids[i]) if ids is not None else len(_text(completions[i]).split())
+            if acc is None:
+                scores.append(None)
+            else:
+                start, end = correct if acc >= 1.0 else wrong
+                scores.append(value(start, end, length))
+        return scores
+
+    return cosine_length
+
+
+register("cosine_length")(cosine_length_reward())
 
 
 # -- weighted combinations ------------------------------------------------------------------

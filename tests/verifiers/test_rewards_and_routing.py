@@ -108,3 +108,20 @@ def test_weights_parse():
 def test_verify_options_validate():
     with pytest.raises(ValueError):
         VerifyOptions(math_timeout=0)
+
+
+def test_cosine_length_reward_is_clamped_and_ranks_wrong_below_correct():
+    fn = rewards.cosine_length_reward(max_len=100)
+    lengths = [0, 10, 50, 99, 100, 150, 199, 400]
+    right = fn([THINK + "\\boxed{4}"] * len(lengths), gold=["4"] * len(lengths),
+               completion_ids=[[0] * n for n in lengths])
+    wrong = fn([THINK + "\\boxed{5}"] * len(lengths), gold=["4"] * len(lengths),
+               completion_ids=[[0] * n for n in lengths])
+    assert right == sorted(right, reverse=True)  # shorter correct is better
+    assert wrong == sorted(wrong)  # a short wrong answer is the worst
+    assert right[4:] == [pytest.approx(0.5)] * 4 and wrong[4:] == [pytest.approx(-0.5)] * 4
+    assert min(right) > max(wrong)
+    assert right[0] == pytest.approx(1.0) and wrong[0] == pytest.approx(-1.0)
+    assert rewards.get("cosine_length")(["x"], gold=[None]) == [None]
+    with pytest.raises(ValueError):
+        rewards.cosine_length_reward(correct=(0.5, 1.0))
