@@ -1,0 +1,44 @@
+"""Generation backends behind one small interface (`base.Backend`), one module per backend.
+
+    transformers  a local model, batched (`transformers.py`)
+    openai        any OpenAI-compatible server: vLLM, SGLang, `transformers serve`, hosted APIs
+    vllm          offline `vllm.LLM` (needs a CUDA machine with vLLM installed)
+
+`get_backend(name, model, **options)` imports only the module it needs, so asking for the openai
+backend never loads torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, sample_seed
+
+BACKENDS = {
+    "transformers": ("r1data.backends.transformers", "TransformersBackend"),
+    "openai": ("r1data.backends.openai", "OpenAIBackend"),
+    "vllm": ("r1data.backends.vllm", "VLLMBackend"),
+}
+
+
+class BackendError(ValueError):
+    """An unknown backend name or an option it does not take (the CLI prints it in one line)."""
+
+
+def get_backend(name: str, model: str | None = None, **options: Any) -> Backend:
+    """The backend `name` serving `model`, built with its own options (batch_size, device,
+    base_url, concurrency, tensor_parallel_size, ...)."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    module, cls_name = BACKENDS[name]
+    cls = getattr(importlib.import_module(module), cls_name)
+    try:
+        return cls(model, **options)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise BackendError(f"backend {name!r}: {exc}") from None
+        raise
+
+
+__all__ = ["Backend", "BackendError", "Completion", "Prompt", "SamplingConfig", "get_backend", "sample_seed"]

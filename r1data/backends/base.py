@@ -8,11 +8,41 @@ request: it retries what can be retried and returns a Completion with finish_rea
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 Prompt = Union[str, list[dict[str, str]]]
+
+
+def sample_seed(seed: int, key: str, index: int) -> int:
+    """The seed of sample `index` of the prompt identified by `key` (63 bits, stable across runs,
+    machines and Python versions: it does not use `hash()`, which is salted per process).
+
+    >>> sample_seed(0, "gsm8k/1", 0) == sample_seed(0, "gsm8k/1", 0) != sample_seed(0, "gsm8k/1", 1)
+    True
+    """
+    digest = hashlib.sha256(f"{seed}\x00{key}\x00{index}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+def first_stop(text: str, stops: list[str]) -> int | None:
+    """Where the first stop string starts in `text`, or None. The stop string itself is not kept
+    in a completion, as in vLLM and the OpenAI API.
+
+    >>> first_stop("4. Done", ["."])
+    1
+    """
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+def prompt_key(prompt: "Prompt") -> str:
+    """A stable text key for a prompt, used to seed its samples when the caller gives no id."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\x00".join(f"{m.get('role')}\x01{m.get('content')}" for m in prompt)
 
 
 @dataclass
@@ -67,8 +97,19 @@ class Backend(ABC):
         self.model = model
 
     @abstractmethod
-    def generate(self, prompts: list[Prompt], sampling: SamplingConfig) -> list[list[Completion]]:
-        """`sampling.n` completions for each prompt, in prompt order."""
+    def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
+                 keys: list[str] | None = None) -> list[list[Completion]]:
+        """`sampling.n` completions for each prompt, in prompt order.
+
+        `keys` name the prompts for seeding (the engine passes prompt ids): sample i of prompt p is
+        drawn with `sample_seed(sampling.seed, keys[p], i)` where the backend supports per-sample
+        seeds. Without keys the prompt text is the key.
+        """
+
+    def chunk_size(self, n: int) -> int:
+        """How many prompts (of `n` samples each) the engine should hand over per call: enough to
+        keep the backend busy, few enough that a crash loses little work."""
+        return 64
 
     def info(self) -> dict[str, Any]:
         """What provenance records about this backend (name, model, library versions, dtype)."""

@@ -1,0 +1,188 @@
+"""Local generation with a transformers model: batched, left-padded, n samples per prompt.
+
+Each prompt is repeated n times and the rows are generated `batch_size` at a time, sorted by
+prompt length so that a batch wastes little on padding. Chat prompts are rendered with the
+model's own chat template; a template that pre-fills `<think>` has that part put back in front of
+the completion (see `templates.think_prefill`).
+
+Seeds: every row samples from its own `torch.Generator`, seeded with
+`sample_seed(sampling.seed, key, i)`, through `PerRowSampler` (temperature, then top-p, then one
+draw per row). So sample i of a prompt is the same whatever batch it lands in, whatever the batch
+size and whatever else is generated beside it (up to the float noise that padding adds on some
+kernels). `model.generate`'s own sampling draws from one global generator, so its samples depend
+on the batch; the sampler replaces it (generate runs greedy over the sampler's one-hot scores).
+
+A batch that fails (out of memory, say) is split in two and retried; a single row that still
+fails becomes a Completion with finish_reason "error" rather than an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data.templates import think_prefill
+
+
+class PerRowSampler:
+    """A logits processor that samples each row from its own generator (temperature + top-p).
+
+    It returns scores that are 0 at the drawn token and -inf elsewhere, so greedy decoding picks
+    exactly the drawn token.
+    """
+
+    def __init__(self, seeds: list[int], temperature: float, top_p: float):
+        import torch
+
+        self.temperature = temperature
+        self.top_p = top_p
+        # CPU generators: the same draws on every device; one float per row per step crosses over.
+        self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        logits = scores.float() / self.temperature
+        order = None
+        if self.top_p < 1.0:  # sample in vocabulary order sorted by probability, then map back
+            logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = logits.softmax(dim=-1)
+        if order is not None:
+            # Drop a token when the tokens ranked above it already reach top_p (the first stays).
+            probs = probs.masked_fill((probs.cumsum(dim=-1) - probs) >= self.top_p, 0.0)
+        cdf = probs.cumsum(dim=-1)
+        u = torch.cat([torch.rand(1, generator=g) for g in self.generators]).to(cdf.device)
+        picked = torch.searchsorted(cdf, (u.unsqueeze(-1) * cdf[:, -1:]).contiguous(), right=True)
+        picked = picked.clamp_(max=cdf.shape[-1] - 1)
+        if order is not None:
+            picked = order.gather(-1, picked)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(-1, picked, 0.0)
+
+
+class TransformersBackend(Backend):
+    """A local transformers causal LM.
+
+    model: a spec for `models.load_model` (the embedded `smollm2-135m`, a folder, a Hub id).
+    batch_size: rows (prompt x sample) generated together.
+    device / dtype: default the best available (cuda + bf16 where supported, else cpu + fp32).
+    model_obj / tokenizer: an already loaded model and tokenizer to use instead (e.g. the GRPO
+        policy being trained); then `model` only names it in provenance.
+    """
+
+    name = "transformers"
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 16, device: str | None = None,
+                 dtype: str | None = None, model_obj: Any = None, tokenizer: Any = None):
+        from r1data import models
+
+        super().__init__(model or models.EMBEDDED)
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+        if model_obj is None:
+            self.lm, self.tokenizer = models.load_model(self.model, device=device, dtype=dtype)
+        else:
+            if tokenizer is None:
+                raise ValueError("model_obj needs its tokenizer")
+            self.lm, self.tokenizer = model_obj, tokenizer
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        eos = self.lm.generation_config.eos_token_id
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.max_positions = getattr(self.lm.config, "max_position_embeddings", None)
+
+    def chunk_size(self, n: int) -> int:
+        # One batch per call: records are written as each batch ends, so a crash loses one batch.
+        return max(1, self.batch_size // n)
+
+    def info(self) -> dict[str, Any]:
+        import torch
+        import transformers
+
+        return {**super().info(), "device": str(self.lm.device), "dtype": str(self.lm.dtype).replace("torch.", ""),
+                "transformers": transformers.__version__, "torch": torch.__version__,
+                "batch_size": self.batch_size}
+
+    def render(self, prompt: Prompt) -> str:
+        """The text the model sees for a prompt."""
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
+                 keys: list[str] | None = None) -> list[list[Completion]]:
+        keys = keys or [prompt_key(p) for p in prompts]
+        texts = [self.render(p) for p in prompts]
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        rows = [(p, i) for p in range(len(prompts)) for i in range(sampling.n)]
+        rows.sort(key=lambda r: -len(ids[r[0]]))  # long prompts first: similar lengths batch together
+        results: dict[tuple[int, int], Completion] = {}
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start:start + self.batch_size]
+            seeds = [sample_seed(sampling.seed, keys[p], i) for p, i in batch]
+            for row, completion in zip(batch, self._generate_safely([ids[p] for p, _ in batch], seeds, sampling)):
+                prefill = think_prefill(texts[row[0]])
+                completion.text = prefill + completion.text
+                results[row] = completion
+        return [[results[(p, i)] for i in range(sampling.n)] for p in range(len(prompts))]
+
+    def _generate_safely(self, ids: list[list[int]], seeds: list[int],
+                         sampling: SamplingConfig) -> list[Completion]:
+        try:
+            return self._generate_batch(ids, seeds, sampling)
+        except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
+            if len(ids) > 1:
+                half = len(ids) // 2
+                return (self._generate_safely(ids[:half], seeds[:half], sampling)
+                        + self._generate_safely(ids[half:], seeds[half:], sampling))
+            return [Completion(text="", finish_reason="error", prompt_tokens=len(ids[0]),
+                               completion_tokens=0, error=f"{type(exc).__name__}: {exc}")]
+
+    def _generate_batch(self, ids: list[list[int]], seeds: list[int],
+                        sampling: SamplingConfig) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        width = max(len(x) for x in ids)
+        pad = self.tokenizer.pad_token_id
+        # Left padding: every row's last prompt token sits at the same position, where generation starts.
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.lm.device)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.lm.device)
+        max_new = sampling.max_tokens
+        if self.max_positions:
+            max_new = max(1, min(max_new, self.max_positions - width))
+        config = GenerationConfig(
+            max_new_tokens=max_new, do_sample=False, num_beams=1, pad_token_id=pad,
+            eos_token_id=sorted(self.eos_ids), stop_strings=list(sampling.stop) or None,
+        )
+        processors = LogitsProcessorList()
+        if sampling.temperature > 0:
+            processors.append(PerRowSampler(seeds, sampling.temperature, sampling.top_p))
+        with torch.inference_mode():
+            out = self.lm.generate(
+                input_ids=input_ids, attention_mask=mask, generation_config=config,
+                logits_processor=processors, tokenizer=self.tokenizer if sampling.stop else None,
+            )
+        completions = []
+        for row, prompt_ids in enumerate(ids):
+            new = out[row, width:].tolist()
+            end = next((k for k, tok in enumerate(new) if tok in self.eos_ids), None)
+            tokens = new[:end] if end is not None else new
+            while end is None and tokens and tokens[-1] == pad:  # a row stopped early by a stop string
+                tokens.pop()
+            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
+            finish = "stop" if end is not None else "length"
+            cut = first_stop(text, sampling.stop)
+            if cut is not None:
+                text, finish = text[:cut], "stop"
+            count = len(tokens) + (1 if end is not None else 0)
+            completions.append(Completion(text=text, finish_reason=finish,
+                                          prompt_tokens=len(prompt_ids), completion_tokens=count))
+        return completions
+
+    def close(self) -> None:
+        self.lm = None
+

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import typer
+
+
+def command(
+    input: Path = typer.Option(..., "--input", "-i", help="Prompts: .jsonl[.gz|.zst], .parquet, a datasets folder or a shard folder."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (rerun the same command to resume)."),
+    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    model: str = typer.Option("smollm2-135m", help="Model: smollm2-135m (embedded), a folder or a Hub id; for openai, the served model's name."),
+    template: str = typer.Option("chat", help="chat, r1-zero, readable or few-shot."),
+    n: int = typer.Option(1, "--n", help="Samples per prompt."),
+    temperature: float = typer.Option(0.6, help="Sampling temperature (0: greedy)."),
+    top_p: float = typer.Option(0.95, "--top-p", help="Nucleus sampling threshold."),
+    max_tokens: int = typer.Option(32768, "--max-tokens", help="New tokens per sample; longer samples are marked truncated."),
+    seed: int = typer.Option(0, help="Base seed: sample i of a prompt is seeded by (seed, prompt id, i)."),
+    stop: list[str] = typer.Option(None, "--stop", help="Stop string (repeatable); the EOS token always stops."),
+    batch_size: int = typer.Option(16, "--batch-size", help="transformers: sequences generated together."),
+    concurrency: int = typer.Option(32, help="openai: requests in flight."),
+    shard_size: int = typer.Option(1000, "--shard-size", help="Records per output shard."),
+    format: str = typer.Option("jsonl", "--format", help="Output shards: jsonl or parquet."),
+    limit: int = typer.Option(None, help="Use only the first N prompts."),
+    prompt_column: str = typer.Option(None, "--prompt-column", help="Input column holding the prompt (default: guessed)."),
+    id_column: str = typer.Option(None, "--id-column", help="Input column holding the prompt id (default: id, else a content hash)."),
+    gold_column: str = typer.Option(None, "--gold-column", help="Input column holding the reference answer (default: guessed)."),
+    system: str = typer.Option(None, help="System prompt (chat templates)."),
+    fewshot: Path = typer.Option(None, help="File of example solutions for the few-shot template."),
+    fewshot_k: int = typer.Option(2, "--fewshot-k", help="How many examples the few-shot template shows."),
+    special_token: str = typer.Option("|special_token|", "--special-token", help="Marker of the readable format."),
+    base_url: str = typer.Option(None, "--base-url", help="openai: server URL (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1)."),
+    device: str = typer.Option(None, help="transformers: cpu, cuda, cuda:1 (default: best available)."),
+    dtype: str = typer.Option(None, help="transformers: bf16, fp16 or fp32 (default: bf16 on GPUs that have it)."),
+    tensor_parallel_size: int = typer.Option(None, "--tensor-parallel-size", help="vllm: GPUs per model replica."),
+    progress: bool = typer.Option(True, help="Show the progress bar."),
+) -> None:
+    """Sample a teacher (or checkpoint) n times per prompt into resumable record shards.
+
+    Each sample is one record with the whole completion, its reasoning and answer, token counts,
+    finish_reason (length = truncated, error = failed after retries) and provenance. Bad prompt
+    rows go to OUTPUT/rejected/rejected.jsonl with their reason.
+    """
+    from rich.console import Console
+
+    from r1data import config as cfg
+    from r1data.generate import GenerateConfig, render_summary, run
+
+    options = {"base_url": base_url} if backend == "openai" and base_url else {}
+    if device or dtype:
+        options.update({k: v for k, v in (("device", device), ("dtype", dtype)) if v})
+    if tensor_parallel_size:
+        options["tensor_parallel_size"] = tensor_parallel_size
+    config = cfg.from_dict(GenerateConfig, {
+        "input": str(input), "output": str(output), "backend": backend, "model": model,
+        "backend_options": options, "template": template, "batch_size": batch_size,
+        "concurrency": concurrency, "shard_size": shard_size, "format": format, "limit": limit,
+        "prompt_column": prompt_column, "id_column": id_column, "gold_column": gold_column,
+        "system": system, "fewshot": str(fewshot) if fewshot else None, "fewshot_k": fewshot_k,
+        "special_token": special_token,
+        "sampling": {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
+                     "seed": seed, "stop": list(stop or [])},
+    })
+    summary = run(config, progress=progress)
+    console = Console()
+    console.print(render_summary(summary))
+    if summary.prompts_rejected:
+        Console(stderr=True).print(f"[yellow]{summary.prompts_rejected} prompt rows rejected "
+                                   f"(see {output / 'rejected' / 'rejected.jsonl'})")

@@ -1,0 +1,305 @@
+"""The generation engine: prompts in, one `Record` per sample out, resumable at any moment.
+
+`generate_records` is the library core: it renders each prompt with a template, asks the backend
+for n samples per prompt (`chunk_size` prompts per call), and yields one record per sample with id
+`<prompt_id>/<i>`, its reasoning and answer split out, token counts, `finish_reason` ("length"
+marks a truncated sample, "error" a request that failed after the backend's retries, with the
+error in `metadata["error"]`) and provenance. Prompts whose n sample ids are all in `done` are
+skipped before the model is called.
+
+`run(config)` is what `r1data generate` does: stream prompts from a file (bad rows go to
+`<output>/rejected/rejected.jsonl` with their reason), write records through `io.ShardWriter`
+(append + flush per record, atomic shard renames), show a progress bar, and write
+`<output>/generate_summary.json`. Killed at any moment (SIGKILL included), the same command run
+again recovers the written samples, skips their prompts, and continues: no sample is lost or
+written twice, finished shards are not touched. A prompt cut in the middle of its n samples is
+generated again and only its missing samples are written; with the transformers backend they are
+the same samples, as each is seeded by (seed, prompt id, sample index).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from r1data import __version__, templates
+from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
+from r1data.record import META_ERROR, Record
+
+
+@dataclass
+class GenerateConfig:
+    """What `r1data generate` does, as one recipe.
+
+    input: prompts: JSONL (.gz/.zst), Parquet, a `datasets.save_to_disk` folder, a shard folder.
+    output: folder of record shards (`part-*.jsonl|parquet`), rejected/ and the summary.
+    prompt_column / id_column / gold_column: input column names (None: guessed, see io.ColumnMap).
+    limit: use only the first `limit` readable prompts.
+    format / shard_size: output shard format ("jsonl" or "parquet") and records per shard.
+
+    backend / model: see `backends.get_backend`; `backend_options` are passed to it as is.
+    batch_size: transformers: rows generated together; vllm: ignored (it schedules itself).
+    concurrency: openai: requests in flight.
+    template: "chat", "r1-zero", "readable" or "few-shot" (see `templates`).
+    system: system prompt added to chat templates.
+    fewshot / fewshot_k: file of example solutions and how many to show (few-shot template).
+    special_token: the marker of the readable format.
+    sampling: n, temperature, top_p, max_tokens, seed, stop.
+    """
+
+    input: str
+    output: str
+    # input columns
+    prompt_column: str | None = None
+    id_column: str | None = None
+    gold_column: str | None = None
+    limit: int | None = None
+    # output
+    format: str = "jsonl"
+    shard_size: int = 1000
+    # model
+    backend: str = "transformers"
+    model: str = "smollm2-135m"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 16
+    concurrency: int = 32
+    # prompting
+    template: str = "chat"
+    system: str | None = None
+    fewshot: str | None = None
+    fewshot_k: int = 2
+    special_token: str = templates.SPECIAL_TOKEN
+    # sampling
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sampling, dict):
+            self.sampling = SamplingConfig(**self.sampling)
+        if self.template not in templates.TEMPLATES:
+            raise ValueError(f"unknown template {self.template!r}: use one of {', '.join(templates.TEMPLATES)}")
+        if self.template == "few-shot" and not self.fewshot:
+            raise ValueError("the few-shot template needs a file of example solutions (fewshot)")
+        if self.format not in ("jsonl", "parquet"):
+            raise ValueError(f"unknown output format {self.format!r}: use jsonl or parquet")
+        for name in ("shard_size", "batch_size", "concurrency", "fewshot_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.limit is not None and self.limit < 0:
+            raise ValueError("limit must be >= 0")
+
+
+@dataclass
+class GenerateSummary:
+    """What a run did. `prompts_done` counts prompts generated in this run; `prompts_resumed`
+    those skipped because an earlier run had written all their samples."""
+
+    prompts_done: int = 0
+    prompts_resumed: int = 0
+    prompts_rejected: int = 0
+    samples_written: int = 0
+    samples_truncated: int = 0
+    samples_failed: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    seconds: float = 0.0
+    output: str = ""
+
+    @property
+    def truncation_rate(self) -> float:
+        return self.samples_truncated / self.samples_written if self.samples_written else 0.0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_written / self.seconds if self.seconds else 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens_out / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "truncation_rate": self.truncation_rate,
+                "samples_per_second": self.samples_per_second, "tokens_per_second": self.tokens_per_second}
+
+    def add(self, record: Record) -> None:
+        self.samples_written += 1
+        self.samples_truncated += record.finish_reason == "length"
+        self.samples_failed += record.finish_reason == "error"
+        self.tokens_in += record.prompt_tokens or 0
+        self.tokens_out += record.completion_tokens or 0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sample_record(prompt: Record, completion: Completion, index: int, provenance: dict[str, Any],
+                  *, template: str, special_token: str = templates.SPECIAL_TOKEN) -> Record:
+    """The record of sample `index` of `prompt`."""
+    record = prompt.with_completion(
+        completion.text, sample_index=index, finish_reason=completion.finish_reason,
+        prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+        provenance={**provenance, "time": _now()},
+    )
+    if template == "readable":  # the readable format marks its parts with the special token
+        reasoning, summary = templates.split_readable(completion.text, special_token)
+        if reasoning is not None:
+            record.reasoning, record.answer = reasoning, summary
+    if completion.error:
+        record.metadata = {**record.metadata, META_ERROR: completion.error}
+    return record
+
+
+def generate_records(
+    records: Iterable[Record], backend: Backend, sampling: SamplingConfig, template: str = "chat", *,
+    system: str | None = None, fewshot: list | None = None,
+    special_token: str = templates.SPECIAL_TOKEN, chunk_size: int | None = None,
+    done: set[str] | Any = None, on_skip: Any = None,
+) -> Iterator[Record]:
+    """One record per sample of every prompt record (see the module docstring).
+
+    done: ids already written (anything with `in`); prompts with all n of them are skipped and
+        reported to `on_skip(record)`.
+    """
+    chunk_size = chunk_size or backend.chunk_size(sampling.n)
+    base = {**backend.info(), "sampling": asdict(sampling), "template": template,
+            "r1data": __version__}
+    if system:
+        base["system"] = system
+    if fewshot:
+        base["fewshot_k"] = len(fewshot)
+    chunk: list[Record] = []
+
+    def flush() -> Iterator[Record]:
+        prompts = [templates.build_prompt(r, template, system=system, fewshot=fewshot,
+                                          special_token=special_token) for r in chunk]
+        keys = [r.prompt_id or r.id for r in chunk]
+        outputs = backend.generate(prompts, sampling, keys=keys)
+        for record, key, samples in zip(chunk, keys, outputs):
+            for i, completion in enumerate(samples):
+                provenance = {**base, "seed": sample_seed(sampling.seed, key, i)}
+                yield sample_record(record, completion, i, provenance, template=template,
+                                    special_token=special_token)
+        chunk.clear()
+
+    for record in records:
+        key = record.prompt_id or record.id
+        if done is not None and all(f"{key}/{i}" in done for i in range(sampling.n)):
+            if on_skip:
+                on_skip(record)
+            continue
+        chunk.append(record)
+        if len(chunk) >= chunk_size:
+            yield from flush()
+    if chunk:
+        yield from flush()
+
+
+def _backend_options(config: GenerateConfig) -> dict[str, Any]:
+    options = dict(config.backend_options)
+    if config.backend == "transformers":
+        options.setdefault("batch_size", config.batch_size)
+    elif config.backend == "openai":
+        options.setdefault("concurrency", config.concurrency)
+    return options
+
+
+def _count_prompts(config: GenerateConfig) -> int | None:
+    from r1data import io
+
+    try:
+        total = sum(1 for _ in io.iter_rows(config.input))
+    except Exception:  # noqa: BLE001 - only the progress bar's total depends on it
+        return None
+    return min(total, config.limit) if config.limit is not None else total
+
+
+def _progress(enabled: bool):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    return Progress(
+        TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("prompts"),
+        TextColumn("{task.fields[samples_s]:.2f} samples/s"), TextColumn("{task.fields[tokens_s]:.0f} tok/s"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), disable=not enabled,
+    )
+
+
+def run(config: GenerateConfig, *, backend: Backend | None = None, progress: bool = True) -> GenerateSummary:
+    """Generate `config.sampling.n` samples for every prompt of `config.input` into
+    `config.output`, resuming what an earlier run of the same config left."""
+    from itertools import islice
+
+    from r1data import io
+    from r1data.backends import get_backend
+
+    io.detect_format(config.input)  # a missing or unreadable input fails before the model loads
+    out = Path(config.output)
+    summary = GenerateSummary(output=str(out))
+    fewshot = (templates.load_fewshot(config.fewshot, config.fewshot_k, seed=config.sampling.seed)
+               if config.fewshot else None)
+    columns = io.ColumnMap(prompt=config.prompt_column, id=config.id_column, gold=config.gold_column)
+    writer = io.ShardWriter(out, shard_size=config.shard_size, fmt=config.format)
+    rejects = io.RejectLog(out / "rejected" / "rejected.jsonl")
+    total = _count_prompts(config) if progress else None
+    owned = backend is None
+    start = time.monotonic()
+    try:
+        prompts = io.read_records(config.input, rejects, columns)
+        if config.limit is not None:
+            prompts = islice(prompts, config.limit)
+        # Samples come out grouped by prompt, so a prompt is done when its last sample is written.
+        if backend is None:
+            backend = get_backend(config.backend, config.model, **_backend_options(config))
+        with _progress(progress) as bar:
+            task = bar.add_task("generate", total=total, samples_s=0.0, tokens_s=0.0)
+
+            def skipped(_: Record) -> None:
+                summary.prompts_resumed += 1
+                bar.advance(task)
+
+            for record in generate_records(
+                prompts, backend, config.sampling, config.template, system=config.system,
+                fewshot=fewshot, special_token=config.special_token, done=writer, on_skip=skipped,
+            ):
+                if writer.write(record):
+                    summary.add(record)
+                if record.metadata.get("sample_index") == config.sampling.n - 1:
+                    summary.prompts_done += 1
+                    elapsed = time.monotonic() - start
+                    bar.update(task, advance=1, samples_s=summary.samples_written / elapsed,
+                               tokens_s=summary.tokens_out / elapsed)
+        writer.close()
+    finally:
+        rejects.close()
+        if owned and backend is not None:
+            backend.close()
+    summary.prompts_rejected = rejects.count
+    summary.seconds = time.monotonic() - start
+    io.write_json(out / "generate_summary.json", {**summary.to_dict(), "config": asdict(config),
+                                                  "rejected_reasons": rejects.reasons})
+    return summary
+
+
+def render_summary(summary: GenerateSummary):
+    """A rich table of a run's figures."""
+    from rich.table import Table
+
+    table = Table(title=f"r1data generate -> {summary.output}", show_header=False)
+    rows = [
+        ("prompts generated", f"{summary.prompts_done:,}"),
+        ("prompts resumed (already done)", f"{summary.prompts_resumed:,}"),
+        ("prompt rows rejected", f"{summary.prompts_rejected:,}"),
+        ("samples written", f"{summary.samples_written:,}"),
+        ("truncated (finish_reason=length)", f"{summary.samples_truncated:,} ({summary.truncation_rate:.1%})"),
+        ("failed (finish_reason=error)", f"{summary.samples_failed:,}"),
+        ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
+        ("throughput", f"{summary.samples_per_second:.2f} samples/s, {summary.tokens_per_second:.1f} tokens/s"),
+        ("time", f"{summary.seconds:.1f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
