@@ -17,7 +17,8 @@ loop at the end of the trace. Then, each in its own process (so peak memory is i
   datatrove's helpers: the indexer class requires lighteval and its task loader the network), ExactDedup{Signature,FindDedups,Filter} and the
   four MinHash steps with datatrove's default (spaCy) tokenizer, JsonlWriter.
 
-Printed per size and pipeline: wall time, MB/s per core, peak RSS of the largest process, recall
+Printed per size and pipeline: wall time, MB/s per core, peak RSS (largest process, and the
+whole process tree), recall
 per planted category, clean-sample retention and precision, and the r1data/baseline speed ratio.
 The extrapolation to R1's 800K samples assumes linear scaling from the largest size run.
 """
@@ -29,7 +30,6 @@ import json
 import os
 import random
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -276,17 +276,30 @@ def score(truth: dict[str, dict], kept: set[str]) -> dict:
 
 
 def measure(which: str, input: Path, out: Path, workers: int) -> dict:
-    """Run one pipeline in a child process; wall time and the largest process's peak RSS."""
+    """Run one pipeline in a child process; wall time, and the peak RSS of its process tree
+    (sampled every 0.2 s: the largest single process, and all of them together)."""
+    import psutil
+
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--_run", which, "--_input", str(input),
-                           "--_out", str(out), "--workers", str(workers)],
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--_run", which, "--_input", str(input),
+                             "--_out", str(out), "--workers", str(workers)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root, largest, total = psutil.Process(proc.pid), 0, 0
+    while proc.poll() is None:
+        try:
+            rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
+        except psutil.Error:
+            rss = []
+        if rss:
+            largest, total = max(largest, max(rss)), max(total, sum(rss))
+        time.sleep(0.2)
+    _, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
-    peak = json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
-    return {"wall_s": round(wall, 1), "peak_rss_mb": peak}
+        raise RuntimeError(f"{which} failed:\n{stderr[-3000:]}")
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(largest / 2**20),
+            "peak_tree_rss_mb": round(total / 2**20)}
 
 
 def main() -> None:
@@ -296,17 +309,14 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=4000)
     parser.add_argument("--work", default="/tmp/r1data_filter_bench")
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--_run")
+    parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--_input")
     parser.add_argument("--_out")
     args = parser.parse_args()
-    if args._run:  # child: run one pipeline, report its own peak memory and its workers'
+    if args._run:  # child: run one pipeline (the parent samples its memory)
         sys.path.insert(0, str(ROOT))
         (run_ours if args._run == "ours" else run_baseline)(Path(args._input), Path(args._out),
                                                              args.workers)
-        peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                   resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-        print(json.dumps({"peak_rss_mb": round(peak / 1024)}), flush=True)
         return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ text is the completion (what MinHash compares) and whose metadata holds the Reco
 the Record back, so kept and dropped output is readable by `r1data.io.read_records`. A dropped
 Record carries `metadata[META_DROP_REASON]`, `metadata[META_DROP_FILTER]` and a `filters` entry.
 
-Sharding: with `per_rank_files=False` (the first stage), task `rank` of `world_size` takes every
-`world_size`-th row of the input (JSONL lines not its own are skipped unparsed). With
+Sharding: with `per_rank_files=False` (the first stage), task `rank` of `world_size` takes the
+`rank`-th of `world_size` contiguous blocks of the input rows (JSONL lines not its own are
+skipped unparsed), so lower ranks hold earlier rows. With
 `per_rank_files=True` a task reads `<folder>/<rank:05d>.jsonl`, the file the same rank wrote in
 the previous stage: MinHash's filter step relies on each rank seeing its documents in the same
 order as its signature step did. With `merge_ranks=True` one task reads every rank's file merged
@@ -68,25 +69,40 @@ class RecordReader(PipelineStep):
             return files
         return [path]
 
-    def _rows(self, file: Path, file_no: int, rank: int, world_size: int, rejects: io.RejectLog):
-        """Raw row dicts of this rank's rows of one file, each with its input position."""
-        if self.per_rank_files or self.merge_ranks:
-            yield from io.iter_rows(file, rejects)
-            return
-        if world_size == 1 or io.detect_format(file) != "jsonl":
+    @staticmethod
+    def _count(file: Path) -> int:
+        """Rows in one input file, counted without parsing them."""
+        fmt = io.detect_format(file)
+        if fmt == "jsonl":
+            with io._open_binary(file) as fh:
+                return sum(1 for line in fh if line.strip())
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(file).metadata.num_rows
+        return sum(1 for _ in io.iter_rows(file))
+
+    def _file_rows(self, file: Path, file_no: int, first: int, stop: float,
+                   rejects: io.RejectLog):
+        """Raw rows number `first` to `stop` (excluded) of one file, with their input position."""
+        if io.detect_format(file) != "jsonl":
             for index, row in enumerate(io.iter_rows(file, rejects)):
-                if index % world_size == rank:
+                if index >= stop:
+                    return
+                if index >= first:
                     row[ORDER] = [file_no, index]
                     yield row
             return
-        with io._open_binary(file) as fh:  # skip other ranks' lines without parsing them
-            index = 0
+        with io._open_binary(file) as fh:  # other ranks' lines are skipped without parsing
+            index = -1
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 index += 1
-                if (index - 1) % world_size != rank:
+                if index < first:
                     continue
+                if index >= stop:
+                    return
                 try:
                     row = json.loads(line)
                 except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -96,19 +112,38 @@ class RecordReader(PipelineStep):
                     rejects.add(str(file), lineno, f"not_an_object: {type(row).__name__}", line)
                     continue
                 row["__file__"], row["__line__"] = str(file), lineno
-                row[ORDER] = [file_no, index - 1]
+                row[ORDER] = [file_no, index]
                 yield row
+
+    def _rows(self, files: list[Path], rank: int, world_size: int, rejects: io.RejectLog):
+        """This rank's raw rows: a contiguous block of the input, so that lower ranks hold
+        earlier rows and "keep the first" (MinHash keeps the lowest rank's copy) means the
+        first in input order, whatever the number of tasks."""
+        if self.per_rank_files:
+            for file in files:
+                yield from io.iter_rows(file, rejects)
+            return
+        if self.merge_ranks:
+            streams = [io.iter_rows(file, rejects) for file in files]
+            yield from heapq.merge(*streams, key=lambda row: row[ORDER])
+            return
+        if world_size == 1:
+            for file_no, file in enumerate(files):
+                yield from self._file_rows(file, file_no, 0, float("inf"), rejects)
+            return
+        counts = [self._count(file) for file in files]
+        total = sum(counts)
+        low, high = total * rank // world_size, total * (rank + 1) // world_size
+        start = 0
+        for file_no, (file, count) in enumerate(zip(files, counts)):
+            if start < high and start + count > low:
+                yield from self._file_rows(file, file_no, max(0, low - start), high - start, rejects)
+            start += count
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         rejected = (Path(self.rejected_folder) / f"{rank:05d}.jsonl") if self.rejected_folder else None
         with io.RejectLog(rejected) as rejects:
-            files = self._files(rank)
-            if self.merge_ranks:
-                streams = [self._rows(f, n, rank, world_size, rejects) for n, f in enumerate(files)]
-                rows = heapq.merge(*streams, key=lambda row: row[ORDER])
-            else:
-                rows = (row for n, f in enumerate(files) for row in self._rows(f, n, rank, world_size, rejects))
-            for row in rows:
+            for row in self._rows(self._files(rank), rank, world_size, rejects):
                 try:
                     record = io.row_to_record(row)
                 except (RecordError, TypeError, ValueError) as exc:
