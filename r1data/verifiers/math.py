@@ -40,6 +40,7 @@ import threading
 import time
 from fractions import Fraction
 from functools import lru_cache
+from pathlib import Path
 
 from r1data.record import split_completion
 from r1data.verifiers.verdict import (
@@ -380,10 +381,15 @@ class _Worker:
     """One `sympy_worker` process and a line reader with a deadline over its stdout."""
 
     def __init__(self) -> None:
+        # the worker imports r1data the way this process did, installed or not
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "r1data.verifiers.sympy_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C in the caller's terminal is the caller's to handle
+            env=env,
         )
         self._buffer = b""
         reply = self._read(time.monotonic() + WORKER_START_TIMEOUT)

@@ -144,9 +144,24 @@ def _bwrap_prefix(workdir: str) -> list[str]:
     return args
 
 
-def _limits_prefix(limits: Limits) -> list[str]:
+def _own_processes() -> int:
+    """Processes of the current user: RLIMIT_NPROC counts them all, so when the sandbox cannot
+    run as `nobody` its process limit comes on top of them."""
+    uid, count = str(os.getuid()), 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    count += line.split()[1] == uid
+                    break
+        except OSError:
+            pass
+    return count
+
+
+def _limits_prefix(limits: Limits, base_processes: int = 0) -> list[str]:
     return ["prlimit", f"--cpu={limits.cpu_s}", f"--as={limits.memory_mb << 20}",
-            f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}",
+            f"--nproc={limits.processes + base_processes}", f"--fsize={limits.file_bytes}",
             f"--nofile={limits.open_files}", "--core=0", "--"]
 
 
@@ -163,6 +178,7 @@ class Sandbox:
         self.isolation = detect_isolation() if isolation == "auto" else isolation
         if self.isolation not in ISOLATIONS:
             raise ValueError(f"unknown isolation {isolation!r}; known: auto, {', '.join(ISOLATIONS)}")
+        self.base_processes = 0 if _run_as_nobody() else _own_processes()
         if self.isolation == "none" and not allow_unsafe:
             raise SandboxUnavailable(
                 "no sandbox available (install bubblewrap, or util-linux unshare with user "
@@ -182,7 +198,7 @@ class Sandbox:
         stdin_path = os.path.join(workdir, ".stdin")
         with open(stdin_path, "wb") as fh:
             fh.write(stdin)
-        cmd = _limits_prefix(limits)
+        cmd = _limits_prefix(limits, self.base_processes)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
         if self.isolation == "bwrap":
