@@ -89,8 +89,9 @@ class GRPOConfig:
     prompts: records/dataset with gold answers (any format `r1data.io` reads), or the name of a
         bundled prompt file (`gsm8k_train_1k`). Rows without gold are written aside.
     template: "r1-zero" (R1's plain-text template) or "chat" (the tokenizer's chat template).
-    rewards: weighted sum of reward functions: "accuracy + format + 0.1 * language_consistency";
-        a name is looked up in `r1data.rewards`, or is `module:function` for a user function.
+    rewards: weighted sum of reward functions: "accuracy + format_r1_zero" (R1-Zero), "accuracy
+        + format + 0.1 * language_consistency"; a name is looked up in the `r1data.rewards`
+        registry, or is `module:function` for a user function with the same signature.
     # rollout
     sampling: rollout sampling; `n` is G (outputs per prompt), `max_tokens` the completion cap,
         `stop` extra stop strings (e.g. "</answer>" for the R1-Zero template).
@@ -113,7 +114,7 @@ class GRPOConfig:
     model: str = "smollm2-135m"
     prompts: str = "gsm8k_train_1k"
     template: str = "r1-zero"
-    rewards: str = "accuracy + format"
+    rewards: str = "accuracy + format_r1_zero"
     # rollout
     sampling: SamplingConfig = field(default_factory=_rollout_defaults)
     prompts_per_step: int = 4
@@ -160,6 +161,9 @@ _TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?(?:e-?\d+)?)\s*\*\s*)?([A-Za-z_][\w.]*
 
 def parse_rewards(expression: str) -> list[tuple[float, str]]:
     """"accuracy + format + 0.1 * language_consistency" -> [(1.0, "accuracy"), ...].
+
+    Unlike `r1data.rewards.parse_weights`, a name may be `module:function` or a function the
+    caller passes in, so names are resolved after parsing, not during.
 
     >>> parse_rewards("accuracy + 0.5 * format")
     [(1.0, 'accuracy'), (0.5, 'format')]
@@ -315,12 +319,13 @@ def score(texts: list[str], records: list[Any], group_size: int,
     """Total reward per output (NaN where no function could judge it) and each component.
 
     Every function gets the completions and the prompt's columns, repeated per output:
-    `fn(completions, prompt=[...], gold=[...], domain=[...], language=[...], id=[...])`.
+    `fn(completions, prompt=[...], gold=[...], domain=[...], language=[...], metadata=[...],
+    id=[...])` (the `r1data.rewards` signature).
     """
     rows = [r for r in records for _ in range(group_size)]
     columns = {"prompt": [r.prompt for r in rows], "gold": [r.gold for r in rows],
                "domain": [r.domain for r in rows], "language": [r.language for r in rows],
-               "id": [r.id for r in rows]}
+               "metadata": [r.metadata for r in rows], "id": [r.id for r in rows]}
     total = torch.zeros(len(texts), dtype=torch.float64)
     judged = torch.zeros(len(texts), dtype=torch.bool)
     components = {}
