@@ -198,7 +198,7 @@ def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
                 generations[method] = steps.generate_into(
                     steps.work_dir(out, f"samples_{method}"), folder, backend, config.sampling, template,
                     teacher=config.teacher, system=system, fewshot=fewshot, fewshot_k=config.fewshot_k,
-                    progress=progress is not None).to_dict()
+                    progress=bool(progress)).to_dict()
     finally:
         if owned:
             backend.close()

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from r1data.io import RejectLog, ShardWriter, read_records
-from r1data.record import KINDS, META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
-from r1data.pipelines.summary import StageOutput, StageSummary
+from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
+from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
 DUPLICATE_OF = "duplicate_of"  # metadata key on the extra copies of an up-sampled row
 
@@ -223,7 +223,8 @@ def _stream(config: MixConfig, rejects: RejectLog):
 
 def run(config: MixConfig, progress=None) -> StageSummary:
     """Build the mix into `config.output`; returns the summary (its `extra` holds the plan,
-    the shortfalls, the up/down-sampling figures and the statistics)."""
+    the shortfalls, the up/down-sampling figures and the statistics). `progress`: True for a
+    progress bar, or a callable `(done, total)`."""
     out = Path(config.output)
     rejects = RejectLog(out / "rejected.jsonl")
 
@@ -233,7 +234,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
     inputs = unusable = 0
     for index, record in _stream(config, rejects):
         inputs += 1
-        if _normalise(record) is None or record.kind not in KINDS:
+        if _normalise(record) is None:  # (Record.from_dict already refused an unknown kind)
             unusable += 1
             continue
         groups[(record.kind, getattr(record, config.group_by) or "unknown")].append(index)
@@ -267,22 +268,23 @@ def run(config: MixConfig, progress=None) -> StageSummary:
     stage = StageOutput(out, shard_size=config.shard_size, kept_dir="train")
     writers = {"train": stage.kept, "test": ShardWriter(out / "test", shard_size=config.shard_size)}
     written = Counter()
-    for index, record in _stream(config, RejectLog(None)):
-        if progress is not None:
-            progress(index + 1, inputs)
-        if _normalise(record) is None or record.kind not in KINDS:
-            stage.drop(record, "no_completion" if record.kind in KINDS else "unknown_kind", "mix")
-            continue
-        count = copies.get(index, 0)
-        split = "test" if prompt_of[index] in test_prompts else "train"
-        for k in range(count):
-            copy = dataclasses.replace(record, metadata={**record.metadata, META_SPLIT: split},
-                                       messages=list(record.messages))
-            if k:
-                copy.id = f"{record.id}#dup{k}"
-                copy.metadata[DUPLICATE_OF] = record.id
-            writers[split].write(copy)
-        written[split] += count
+    with progress_bar(progress, "mixing") as report_progress:
+        for index, record in _stream(config, RejectLog(None)):
+            if report_progress is not None:
+                report_progress(index + 1, inputs)
+            if _normalise(record) is None:
+                stage.drop(record, "no_completion", "mix")
+                continue
+            count = copies.get(index, 0)
+            split = "test" if prompt_of[index] in test_prompts else "train"
+            for k in range(count):
+                copy = dataclasses.replace(record, metadata={**record.metadata, META_SPLIT: split},
+                                           messages=list(record.messages))
+                if k:
+                    copy.id = f"{record.id}#dup{k}"
+                    copy.metadata[DUPLICATE_OF] = record.id
+                writers[split].write(copy)
+            written[split] += count
     for writer in writers.values():
         writer.close()
     rejects.close()

@@ -230,7 +230,7 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
             steps.write_prompts((p for p in prompts if p.metadata[ROUTE_KEY] == name), folder)
             generations[name] = steps.generate_into(
                 steps.work_dir(out, f"samples_{name}"), folder, backend, config.sampling, "chat",
-                teacher=config.teacher, system=system, progress=progress is not None).to_dict()
+                teacher=config.teacher, system=system, progress=bool(progress)).to_dict()
     finally:
         if owned:
             backend.close()

@@ -32,7 +32,7 @@ from typing import Any
 from r1data.io import RejectLog, read_records
 from r1data.record import META_SPLIT, Record
 from r1data.pipelines import report
-from r1data.pipelines.summary import StageSummary, lineage
+from r1data.pipelines.summary import StageSummary, lineage, progress_bar
 
 TASK_CATEGORIES = ["text-generation"]
 R1_CITATION = """@article{deepseekai2025r1,
@@ -253,7 +253,8 @@ def card(config: PublishConfig, stats: dict[str, Any], splits: list[str],
 
 
 def build(config: PublishConfig, progress=None) -> StageSummary:
-    """Write the Hub-ready folder (no network)."""
+    """Write the Hub-ready folder (no network). `progress`: True for a progress bar, or a
+    callable `(rows_done)`."""
     source = Path(config.input)
     if not source.exists():
         from r1data.io import InputError
@@ -270,24 +271,25 @@ def build(config: PublishConfig, progress=None) -> StageSummary:
     split_rows: dict[str, int] = {}
     seen = 0
 
-    def tap(records, split):
+    def tap(records, split, report_progress):
         nonlocal seen
         for record in records:
             record.metadata = {**record.metadata, META_SPLIT: split}
             _count_provenance(record, provenance)
             seen += 1
-            if progress is not None:
-                progress(seen)
+            if report_progress is not None:
+                report_progress(seen)
             yield record
 
-    for split, folder in _splits(source).items():
-        rows, files = write_parquet_shards(tap(read_records(folder, rejects), split),
-                                           out / "data", split, config.shard_rows)
-        if rows:
-            split_rows[split] = rows
-        else:
-            for f in files:
-                f.unlink()
+    with progress_bar(progress, "writing Parquet shards") as report_progress:
+        for split, folder in _splits(source).items():
+            rows, files = write_parquet_shards(tap(read_records(folder, rejects), split, report_progress),
+                                               out / "data", split, config.shard_rows)
+            if rows:
+                split_rows[split] = rows
+            else:
+                for f in files:
+                    f.unlink()
     rejects.close()
     if not split_rows:
         raise PublishError(f"{source} holds no readable records: nothing to publish")

@@ -214,7 +214,7 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None) -> StageSu
     try:
         generation = steps.generate_into(samples_dir, prompts_dir, backend, config.sampling,
                                          config.template, teacher=config.teacher,
-                                         system=config.system, progress=progress is not None)
+                                         system=config.system, progress=bool(progress))
     finally:
         if owned:
             backend.close()

@@ -320,7 +320,9 @@ def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None
     path = Path(path)
     splits = split_folders(path)
     if not splits:
-        return corpus_frame(read_records(path, rejects), tokenizer)
+        # a stage folder: its data is kept/ (beside it lie reports such as pass_rates.jsonl)
+        source = path / "kept" if (path / "kept").is_dir() else path
+        return corpus_frame(read_records(source, rejects), tokenizer)
     return pl.concat([corpus_frame(read_records(folder, rejects), tokenizer, split=name)
                       for name, folder in splits.items()])
 

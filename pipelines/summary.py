@@ -16,7 +16,8 @@ import dataclasses
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,22 @@ class StageOutput:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@contextmanager
+def progress_bar(progress: Any, description: str) -> Iterator[Any]:
+    """`progress` as a callable `(done, total=None)`: True draws a rich bar, a callable is used as
+    it is, None/False gives None (no reporting)."""
+    if callable(progress):
+        yield progress
+    elif progress:
+        from rich.progress import Progress
+
+        with Progress(transient=True) as bar:
+            task = bar.add_task(description, total=None)
+            yield lambda done, total=None: bar.update(task, completed=done, total=total)
+    else:
+        yield None
 
 
 def _reasons(folder: Path) -> Counter[str]:

@@ -37,7 +37,6 @@ def command(
     never repeats a row more than --max-duplication times; a shortfall is reported, not filled.
     """
     from rich.console import Console
-    from rich.progress import Progress
 
     from r1data.config import from_dict
     from r1data.pipelines import mix
@@ -51,9 +50,7 @@ def command(
         quotas=_pairs(quota, int, "--quota"), weights=_pairs(weight, float, "--weight"),
         max_duplication=max_duplication, test_size=test_size, seed=seed, tokenizer=tokenizer,
     ))
-    with Progress(transient=True) as bar:
-        task = bar.add_task("mixing", total=None)
-        summary = mix.run(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    summary = mix.run(config, progress=True)
     console = Console()
     console.print(render([summary], title="r1data mix"))
     console.print(mix.plan_table(summary))

@@ -21,7 +21,6 @@ def command(
     the error is one line and the folder stays as built.
     """
     from rich.console import Console
-    from rich.progress import Progress
 
     from r1data.config import from_dict
     from r1data.pipelines import publish
@@ -32,9 +31,7 @@ def command(
         private=private, branch=branch, license=license, token_env=token_env, dry_run=dry_run,
         tokenizer=tokenizer,
     ))
-    with Progress(transient=True) as bar:
-        task = bar.add_task("writing Parquet shards", total=None)
-        summary = publish.build(config, progress=lambda done: bar.update(task, completed=done))
+    summary = publish.build(config, progress=True)
     console = Console()
     console.print(render([summary], title="r1data publish"))
     console.print(f"dataset folder: {config.folder}")

@@ -19,7 +19,10 @@ from r1data.pipelines import cold_start, mix, non_reasoning, publish, rejection_
 from r1data.pipelines.summary import read_summary
 from r1data.record import META_DROP_REASON, META_PASS_RATE, META_PSEUDO_LABEL, THINK_CLOSE, THINK_OPEN
 
-SAMPLING = {"n": 2, "temperature": 0.8, "top_p": 0.95, "max_tokens": 64, "seed": 0}
+SAMPLING = {"n": 2, "temperature": 0.8, "top_p": 0.95, "max_tokens": 48, "seed": 0}
+# two greetings (answered directly) and two tasks (the teacher thinks first)
+NON_REASONING = ["hello", "Thanks a lot!", "What is the capital of France?",
+                 "Translate into English: \"谢谢\""]
 FILTERS = {"minhash": None}  # datatrove's four MinHash stages add time, not coverage, on 20 rows
 
 
@@ -57,35 +60,38 @@ def _check_stage(summary, generated: int):
 def test_cold_start_to_publish(tmp_path):
     from r1data.backends import get_backend
 
-    prompts = _arithmetic(tmp_path / "arith.jsonl", 3)
+    prompts = _arithmetic(tmp_path / "arith.jsonl", 2)
     _arithmetic(tmp_path / "nogold.jsonl", 1, seed=1, gold=False)
     with open(tmp_path / "arith.jsonl", "a") as fh:  # one prompt with no gold: majority vote
         fh.write(open(tmp_path / "nogold.jsonl").read())
     backend = get_backend("transformers", "smollm2-135m", batch_size=16)
     try:
         cs = cold_start.run(from_dict(cold_start.ColdStartConfig, dict(
-            input=str(prompts), output=str(tmp_path / "cs"), limit=3, sampling=SAMPLING,
-            filters=FILTERS)), backend=backend)
+            input=str(prompts), output=str(tmp_path / "cs"), limit=2, sampling=SAMPLING,
+            fewshot_k=1, filters=FILTERS)), backend=backend)
         rs = rejection_sampling.run(from_dict(rejection_sampling.RejectionSamplingConfig, dict(
             input=str(prompts), output=str(tmp_path / "rs"), sampling=SAMPLING, keep_per_prompt=1,
             min_vote_share=0.5, filters=FILTERS)), backend=backend)
+        nr_prompts = tmp_path / "nr.jsonl"
+        nr_prompts.write_text("".join(json.dumps({"prompt": p, "domain": "chat"}) + "\n"
+                                      for p in NON_REASONING))
         nr = non_reasoning.run(from_dict(non_reasoning.NonReasoningConfig, dict(
-            output=str(tmp_path / "nr"), limit=12, sampling={**SAMPLING, "n": 1},
+            input=str(nr_prompts), output=str(tmp_path / "nr"), sampling={**SAMPLING, "n": 1},
             filters=FILTERS)), backend=backend)
     finally:
         backend.close()
 
-    # cold start: 3 prompts x 2 methods x 2 samples
-    assert cs.extra["prompts_per_method"] == {"few_shot": 3, "reflection": 3}
-    for record in _check_stage(cs, 12):
+    # cold start: 2 prompts x 2 methods x 2 samples
+    assert cs.extra["prompts_per_method"] == {"few_shot": 2, "reflection": 2}
+    for record in _check_stage(cs, 8):
         assert record.verdicts[-1]["correct"] is True
         assert record.completion.startswith(THINK_OPEN) and THINK_CLOSE in record.completion
         assert record.metadata["cold_start_method"] in ("few_shot", "reflection")
 
-    # rejection sampling: 4 prompts x 2 samples; pass rates per prompt; the pseudo-labelled one
-    rs_kept = _check_stage(rs, 8)
+    # rejection sampling: 3 prompts x 2 samples; pass rates per prompt; the pseudo-labelled one
+    rs_kept = _check_stage(rs, 6)
     rates = [json.loads(line) for line in open(tmp_path / "rs" / "pass_rates.jsonl")]
-    assert len(rates) == 4 and all(r["samples"] == 2 for r in rates)
+    assert len(rates) == 3 and all(r["samples"] == 2 for r in rates)
     voted = [r for r in rates if r["prompt_id"] == "arith/1/0"]
     assert voted and (voted[0]["pseudo_label"] is not None or voted[0]["pass_rate"] is None)
     for record in rs_kept:
@@ -94,9 +100,9 @@ def test_cold_start_to_publish(tmp_path):
         assert (META_PSEUDO_LABEL in record.metadata) == (record.prompt_id == "arith/1/0")
     assert Counter(r.prompt_id for r in rs_kept).most_common(1)[0][1] <= 1 if rs_kept else True
 
-    # non-reasoning: the 10 bundled greetings are answered directly, the 2 others think first
-    assert nr.extra["routes"] == {"direct": 10, "think": 2}
-    for record in _check_stage(nr, 12):
+    # non-reasoning: the greetings are answered directly, the others think first
+    assert nr.extra["routes"] == {"direct": 2, "think": 2}
+    for record in _check_stage(nr, 4):
         assert record.kind == "non_reasoning"
         if record.metadata["route"] == "direct":
             assert record.completion.startswith(f"{THINK_OPEN}\n\n{THINK_CLOSE}")
