@@ -1,0 +1,203 @@
+"""The openai backend against real servers on 127.0.0.1: `transformers serve` with the embedded
+model (started and stopped here), a proxy in front of it that drops connections, and a small
+HTTP server that answers what a real server may answer (errors, split-out reasoning)."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from r1data.backends import SamplingConfig, get_backend
+from r1data.templates import build_prompt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(embedded_path):
+    """`transformers serve` pinned to the embedded model's folder: (base_url, served model name)."""
+    exe = Path(sys.executable).with_name("transformers")
+    if not exe.exists() and shutil.which("transformers") is None:
+        pytest.skip("the transformers CLI is absent: install transformers[serving]")
+    pytest.importorskip("fastapi", reason="`transformers serve` needs transformers[serving]")
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [str(exe if exe.exists() else "transformers"), "serve", embedded_path, "--host", "127.0.0.1",
+         "--port", str(port), "--device", "cpu"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        import httpx
+
+        deadline = time.time() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"transformers serve exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("transformers serve did not come up in 240 s")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1", embedded_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_chat_and_completion_endpoints_give_n_samples(served):
+    base_url, name = served
+    with get_backend("openai", name, base_url=base_url, concurrency=2) as backend:
+        out = backend.generate([build_prompt("What is 2+2?", "chat"), build_prompt("What is 2+2?", "r1-zero")],
+                               SamplingConfig(n=2, max_tokens=8))
+    assert [len(samples) for samples in out] == [2, 2]
+    for samples in out:
+        for c in samples:
+            assert c.error is None and c.finish_reason in ("stop", "length") and c.text.strip()
+            assert c.prompt_tokens > 0 and 0 < c.completion_tokens <= 8
+
+
+class DroppingProxy:
+    """A TCP proxy that accepts every connection but drops every other one without an answer."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream = upstream_port
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.accepted = self.dropped = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted % 2 == 1:
+                self.dropped += 1
+                client.recv(65536)  # take the request, then hang up: the client sees a dropped connection
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.server.close()
+
+
+def test_a_flaky_server_is_survived_by_retries(served):
+    base_url, name = served
+    proxy = DroppingProxy(int(base_url.rsplit(":", 1)[1].split("/")[0]))
+    try:
+        with get_backend("openai", name, base_url=f"http://127.0.0.1:{proxy.port}/v1", concurrency=2,
+                         backoff=0.05, max_retries=6) as backend:
+            out = backend.generate([build_prompt(q, "chat") for q in ("2+2?", "3+3?", "4+4?")],
+                                   SamplingConfig(n=1, max_tokens=4))
+            retries = backend.retries
+    finally:
+        proxy.close()
+    assert proxy.dropped >= 1 and retries >= proxy.dropped
+    assert all(c.error is None and c.text for samples in out for c in samples)
+
+
+class ScriptedHandler(BaseHTTPRequestHandler):
+    """Answers by the prompt's text: 'fail-503', 'fail-400', 'reasoning', 'prefilled'."""
+
+    requests: list[str] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        text = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
+        ScriptedHandler.requests.append(text)
+        if text.startswith("fail-"):
+            code = int(text[5:])
+            self.send_response(code)
+            self.send_header("retry-after", "0")
+            self.end_headers()
+            self.wfile.write(b'{"error": "scripted failure"}')
+            return
+        if text == "reasoning":  # vLLM with --reasoning-parser: the think block comes apart
+            message = {"role": "assistant", "content": "4", "reasoning_content": "2 and 2 make 4"}
+        else:  # a template that pre-filled <think>: the content starts inside the block
+            message = {"role": "assistant", "content": "2 and 2 make 4\n</think>\n\n4"}
+        answer = {"choices": [{"index": 0, "message": message, "finish_reason": "length"}],
+                  "usage": {"prompt_tokens": 5, "completion_tokens": 9}}
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture()
+def scripted():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ScriptedHandler.requests = []
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_errors_are_retried_then_recorded(scripted):
+    with get_backend("openai", "m", base_url=scripted, backoff=0.01, max_retries=2) as backend:
+        out = backend.generate([[{"role": "user", "content": "fail-503"}], [{"role": "user", "content": "fail-400"}]],
+                               SamplingConfig(n=2, max_tokens=4))
+    assert all(c.finish_reason == "error" and c.text == "" for samples in out for c in samples)
+    assert "HTTP 503" in out[0][0].error and "HTTP 400" in out[1][0].error
+    assert ScriptedHandler.requests.count("fail-503") == 2 * 3  # 2 samples x (1 try + 2 retries)
+    assert ScriptedHandler.requests.count("fail-400") == 2  # a client error is not retried
+
+
+def test_the_whole_think_block_is_stored(scripted):
+    with get_backend("openai", "m", base_url=scripted) as backend:
+        out = backend.generate([[{"role": "user", "content": "reasoning"}], [{"role": "user", "content": "prefilled"}]],
+                               SamplingConfig(n=1, max_tokens=9))
+    assert out[0][0].text == "<think>\n2 and 2 make 4\n</think>\n\n4"
+    assert out[1][0].text == "<think>\n2 and 2 make 4\n</think>\n\n4"
+    assert out[0][0].finish_reason == "length" and out[0][0].completion_tokens == 9
+
+
+def test_unreachable_server_gives_error_samples():
+    with get_backend("openai", "m", base_url=f"http://127.0.0.1:{free_port()}/v1", backoff=0.01,
+                     max_retries=1) as backend:
+        (samples,) = backend.generate(["hello"], SamplingConfig(n=2, max_tokens=4))
+    assert [c.finish_reason for c in samples] == ["error", "error"] and "ConnectError" in samples[0].error

@@ -1,0 +1,164 @@
+"""The generation engine and `r1data generate`: records with the schema's fields, bad rows set
+aside, backend failures recorded, and resume after SIGKILL with every sample exactly once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from r1data.backends.base import Completion
+from r1data.generate import GenerateConfig, run, sample_record
+from r1data.record import META_ERROR, Record
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> str:
+    from r1data import models
+
+    model, tokenizer = models.tiny_model()
+    path = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def write_prompts(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def all_records(folder: Path) -> list[dict]:
+    lines = []
+    for shard in sorted(folder.glob("part-*.jsonl")):
+        lines += [json.loads(line) for line in shard.read_text().splitlines() if line.strip()]
+    return lines
+
+
+def test_run_writes_one_record_per_sample_and_sets_bad_rows_aside(tmp_path, tiny_dir, shared_data):
+    gsm = [json.loads(line) for line in (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:5]]
+    rows = gsm[:3] + [{"id": "empty", "problem": "   "}, {"id": "number", "problem": 42}] + gsm[3:]
+    prompts = write_prompts(tmp_path / "prompts.jsonl", rows)
+    config = GenerateConfig(input=str(prompts), output=str(tmp_path / "out"), model=tiny_dir, shard_size=3,
+                            batch_size=4, sampling={"n": 2, "max_tokens": 4, "seed": 11})
+    summary = run(config, progress=False)
+
+    records = all_records(tmp_path / "out")
+    assert sorted(r["id"] for r in records) == sorted(f"{g['id']}/{i}" for g in gsm for i in range(2))
+    assert summary.samples_written == 10 and summary.prompts_done == 5 and summary.prompts_rejected == 2
+    assert summary.samples_truncated == 10 and summary.truncation_rate == 1.0  # 4 tokens: all cut off
+    first = next(r for r in records if r["id"] == f"{gsm[0]['id']}/0")
+    assert first["prompt_id"] == gsm[0]["id"] and first["gold"] == gsm[0]["answer"]
+    assert first["messages"][-1]["role"] == "assistant" and first["finish_reason"] == "length"
+    assert first["completion_tokens"] == 4 and first["prompt_tokens"] > 0
+    assert first["metadata"]["sample_index"] == 0
+    prov = first["provenance"]
+    assert prov["backend"] == "transformers" and prov["model"] == tiny_dir and prov["template"] == "chat"
+    assert prov["sampling"]["temperature"] == 0.6 and prov["sampling"]["top_p"] == 0.95
+    assert isinstance(prov["seed"], int) and prov["r1data"] and prov["time"]
+
+    rejected = [json.loads(line) for line in (tmp_path / "out/rejected/rejected.jsonl").read_text().splitlines()]
+    reasons = sorted(r["reason"] for r in rejected)
+    assert "is empty" in reasons[0] + reasons[1] and "must be a string" in reasons[0] + reasons[1]
+    saved = json.loads((tmp_path / "out/generate_summary.json").read_text())
+    assert saved["samples_written"] == 10 and saved["config"]["sampling"]["n"] == 2
+
+    again = run(config, progress=False)  # everything done: the model is not asked for anything
+    assert again.samples_written == 0 and again.prompts_resumed == 5 and again.prompts_done == 0
+    assert len(all_records(tmp_path / "out")) == 10
+
+
+def test_a_backend_error_becomes_a_failed_sample(tmp_path):
+    class Down(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(503)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        prompts = write_prompts(tmp_path / "p.jsonl", [{"id": "a", "prompt": "2+2?"}, {"id": "b", "prompt": "3+3?"}])
+        config = GenerateConfig(
+            input=str(prompts), output=str(tmp_path / "out"), backend="openai", model="teacher",
+            backend_options={"base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                             "backoff": 0.01, "max_retries": 1},
+            sampling={"n": 1, "max_tokens": 8})
+        summary = run(config, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    records = all_records(tmp_path / "out")
+    assert summary.samples_failed == 2 and len(records) == 2
+    assert all(r["finish_reason"] == "error" and "HTTP 503" in r["metadata"][META_ERROR] for r in records)
+
+
+def test_readable_samples_are_split_at_the_special_token():
+    prompt = Record.from_prompt("What is 2+2?", id="q")
+    completion = Completion("|special_token|2 and 2 make 4|special_token|The answer is 4.", "stop", 5, 12)
+    record = sample_record(prompt, completion, 1, {"backend": "x"}, template="readable")
+    assert record.id == "q/1" and record.reasoning == "2 and 2 make 4" and record.answer == "The answer is 4."
+    assert record.completion == completion.text and record.finish_reason == "stop"
+
+
+def test_bad_config_values_are_refused():
+    with pytest.raises(ValueError, match="template"):
+        GenerateConfig(input="x", output="y", template="nope")
+    with pytest.raises(ValueError, match="few-shot"):
+        GenerateConfig(input="x", output="y", template="few-shot")
+    with pytest.raises(ValueError, match="temperature"):
+        GenerateConfig(input="x", output="y", sampling={"temperature": -1})
+
+
+def test_cli_missing_input_is_one_line_and_exit_code_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "r1data", "generate", "--input", str(tmp_path / "missing.jsonl"),
+         "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"error: no such file or directory: {tmp_path / 'missing.jsonl'}"]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_every_sample_once(tmp_path, tiny_dir, shared_data):
+    lines = (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:24]
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "r1data", "generate", "--input", str(prompts), "--output", str(out),
+               "--model", tiny_dir, "--n", "2", "--max-tokens", "6", "--batch-size", "2",
+               "--shard-size", "5", "--no-progress"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 400
+    written = 0
+    while written < 7:  # kill it once a shard is finished and the next one is being filled
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "the first run wrote too little in 400 s"
+        time.sleep(0.2)
+        written = sum(len(p.read_bytes().splitlines()) for p in out.glob("part-*"))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.name: p.read_bytes() for p in out.glob("part-*.jsonl") if "inprogress" not in p.name}
+    assert finished_before, "no finished shard before the kill"
+
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    ids = [r["id"] for r in all_records(out)]
+    expected = [f"{json.loads(line)['id']}/{i}" for line in lines for i in range(2)]
+    assert sorted(ids) == sorted(expected) and len(ids) == len(set(ids))
+    assert not list(out.glob("*.inprogress.jsonl"))
+    for name, content in finished_before.items():  # finished shards are never rewritten
+        assert (out / name).read_bytes() == content
+    summary = json.loads((out / "generate_summary.json").read_text())
+    # the rerun generated only what was missing
+    assert summary["prompts_resumed"] >= 3 and summary["samples_written"] <= len(expected) - 6
