@@ -162,8 +162,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     for name, cls in WHOLE_CORPUS_FILTERS.items():
         if getattr(config, name) is not None:
             final_steps.append((cls, getattr(config, name)))
-    cap = (config.correctness or {}).get("max_per_prompt")
-    if config.correctness is not None and cap:
+    if (config.correctness or {}).get("max_per_prompt"):  # the cap needs the whole corpus
         final_steps.append((CorrectnessFilter, config.correctness))
     later = bool(final_steps) or config.minhash is not None
 
