@@ -130,7 +130,7 @@ def test_cli_missing_input_is_one_line_and_exit_code_2(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_sigkill_gives_every_sample_once(tmp_path, tiny_dir, shared_data):
-    lines = (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:24]
+    lines = (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:12]
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
