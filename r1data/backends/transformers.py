@@ -155,17 +155,24 @@ class TransformersBackend(Backend):
         if self.max_positions:
             max_new = max(1, min(max_new, self.max_positions - width))
         config = GenerationConfig(
-            max_new_tokens=max_new, do_sample=False, num_beams=1, pad_token_id=pad,
+            max_new_tokens=max_new, do_sample=False, num_beams=1, use_cache=True, pad_token_id=pad,
             eos_token_id=sorted(self.eos_ids), stop_strings=list(sampling.stop) or None,
         )
         processors = LogitsProcessorList()
         if sampling.temperature > 0:
             processors.append(PerRowSampler(seeds, sampling.temperature, sampling.top_p))
-        with torch.inference_mode():
-            out = self.lm.generate(
-                input_ids=input_ids, attention_mask=mask, generation_config=config,
-                logits_processor=processors, tokenizer=self.tokenizer if sampling.stop else None,
-            )
+        # A policy being trained arrives in train mode: eval mode turns dropout and gradient
+        # checkpointing off (checkpointing would also disable the KV cache), then it is restored.
+        was_training = self.lm.training
+        self.lm.eval()
+        try:
+            with torch.inference_mode():
+                out = self.lm.generate(
+                    input_ids=input_ids, attention_mask=mask, generation_config=config,
+                    logits_processor=processors, tokenizer=self.tokenizer if sampling.stop else None,
+                )
+        finally:
+            self.lm.train(was_training)
         completions = []
         for row, prompt_ids in enumerate(ids):
             new = out[row, width:].tolist()
