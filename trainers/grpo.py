@@ -38,8 +38,8 @@ Reads top to bottom: config, setup, rollout, reward, advantage, loss, step, log,
 Outputs in `output.dir`: `final/` (the trained model, loads in `r1data generate`/`eval`),
 `checkpoints/step-N/`, `rejected.jsonl` (prompts without gold) and `log.jsonl`.
 Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
-    step, time (unix seconds), epoch, lr, loss, reward, reward_std, reward/<name> (mean of each component),
-    accuracy (mean of the `accuracy` component, when one is configured), completion_length,
+    step, time (unix seconds), epoch, lr, loss, reward, reward_std, reward/<name> (mean of
+    each component), accuracy (mean of the `accuracy` component when configured), completion_length,
     completion_length_max, truncated (fraction that hit max_tokens), kl, clip_fraction, entropy,
     zero_variance_groups, unscored, grad_norm, time/rollout, time/reward, time/update, time/step,
     tokens_per_s/rollout (completion tokens sampled per second), tokens_per_s/update
@@ -142,6 +142,8 @@ class GRPOConfig:
             raise ValueError(f"rollout must be 'transformers' or 'vllm', got {self.rollout!r}")
         if self.sampling.n < 2:
             raise ValueError("sampling.n (G) must be at least 2: advantages compare outputs in a group")
+        if self.sampling.temperature <= 0:
+            raise ValueError("sampling.temperature must be > 0: GRPO learns from sampled outputs")
         for name in ("prompts_per_step", "mu", "minibatches", "micro_batch", "max_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -274,11 +276,12 @@ def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], templa
     from transformers import GenerationConfig
 
     device = next(policy.parameters()).device
-    tokenizer.padding_side = "left"
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
     batch = tokenizer(prompts, return_tensors="pt", padding=True,
                       add_special_tokens=template == "r1-zero").to(device)
+    tokenizer.padding_side = side
     config = GenerationConfig(
-        do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
+        do_sample=True, temperature=sampling.temperature,
         top_p=sampling.top_p, top_k=0, max_new_tokens=sampling.max_tokens,
         num_return_sequences=sampling.n, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, stop_strings=sampling.stop or None,
@@ -544,7 +547,7 @@ class GRPOTrainer:
         olds, refs = [], []
         for rows in _chunks(r.completion_ids.size(0), cfg.micro_batch):
             args = (r.prompt_ids[rows], r.prompt_mask[rows], r.completion_ids[rows],
-                    r.completion_mask[rows], cfg.sampling.temperature or 1.0)
+                    r.completion_mask[rows], cfg.sampling.temperature)
             if needs_old:
                 olds.append(token_logps(self.trainee, *args)[0])
             if self.ref is not None:
@@ -563,7 +566,7 @@ class GRPOTrainer:
                     mask = r.completion_mask[rows]
                     logps, entropy = token_logps(
                         self.trainee, r.prompt_ids[rows], r.prompt_mask[rows],
-                        r.completion_ids[rows], mask, cfg.sampling.temperature or 1.0,
+                        r.completion_ids[rows], mask, cfg.sampling.temperature,
                         with_entropy=True)
                     old = logps.detach() if old_logps is None else old_logps[rows]
                     ref = None if ref_logps is None else ref_logps[rows]
