@@ -28,6 +28,7 @@ COMMANDS = [
     ("publish", "publish"),
     ("report", "report"),
     ("eval", "eval"),
+    ("demo", "demo"),
 ]
 TRAIN_COMMANDS: list[tuple[str, str]] = [
     ("sft", "train_sft"),
