@@ -51,5 +51,5 @@ def test_reward_rises_on_the_embedded_model(embedded, tmp_path):
     rewards = [row["reward"] for row in history]
     first = sum(rewards[:WINDOW]) / WINDOW
     last = sum(rewards[-WINDOW:]) / WINDOW
-    assert last >= first + 0.2 and last >= 0.75, rewards
+    assert last >= first + 0.25, rewards
     assert all(row["kl"] >= 0 for row in history) and history[-1]["kl"] > 0
