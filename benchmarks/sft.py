@@ -80,7 +80,7 @@ def run_trl(args, convs, workdir: Path):
         output_dir=str(workdir / "trl"), max_length=args.seq_len, packing=True,
         per_device_train_batch_size=args.micro_batch, gradient_accumulation_steps=args.grad_accum,
         num_train_epochs=args.epochs, learning_rate=args.lr, lr_scheduler_type="cosine_with_min_lr",
-        lr_scheduler_kwargs={"min_lr_rate": 0.1}, warmup_ratio=0.1, adam_beta2=0.95,
+        lr_scheduler_kwargs={"min_lr_rate": 0.1}, warmup_steps=0.1, adam_beta2=0.95,
         weight_decay=0.0, max_grad_norm=1.0, logging_steps=1, save_strategy="no",
         report_to="none", use_cpu=True, seed=0, dataloader_num_workers=0, bf16=False,
         disable_tqdm=True)
@@ -118,8 +118,8 @@ def main() -> None:
     samples, _ = tokenize_all(models.load_tokenizer(), convs, args.seq_len)
     tokens = int(sum(len(s) for s in samples) * args.epochs)
     with tempfile.TemporaryDirectory() as tmp:
-        ours, our_times = run_r1data(args, convs, Path(tmp))
         theirs, their_times = run_trl(args, convs, Path(tmp))
+        ours, our_times = run_r1data(args, convs, Path(tmp))
     ours_tps, trl_tps = tokens_per_second(tokens, our_times), tokens_per_second(tokens, their_times)
 
     print(f"\nSFT on CPU, tiny Llama ({args.layers} layers, hidden {args.hidden}), {len(convs)} "

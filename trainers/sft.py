@@ -204,9 +204,10 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     if model is None:
         from transformers import AutoModelForCausalLM
 
-        # fp32 master weights: bf16 comes from autocast (plain torch) or DeepSpeed's bf16 mode.
+        # Plain torch keeps fp32 master weights and gets bf16 from autocast; DeepSpeed keeps its
+        # own fp32 master copy in the optimizer, so its model loads in the training dtype.
         model = AutoModelForCausalLM.from_pretrained(
-            resolve(config.model), dtype=torch.float32,
+            resolve(config.model), dtype=dtype if use_deepspeed else torch.float32,
             attn_implementation=config.attn_implementation)
     model.config.use_cache = False
     if runtime.gradient_checkpointing:
