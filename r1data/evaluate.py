@@ -333,6 +333,10 @@ def _read_samples(folder: Path, n: int) -> dict[str, list[Record]]:
 
     by_question: dict[str, list[Record]] = {}
     if folder.exists():
+        # A killed run leaves its last samples in an in-progress shard: the writer recovers its
+        # complete lines and closing it makes them a finished shard that readers see.
+        io.ShardWriter(folder, shard_size=1000).close()
+    if folder.exists() and io.shard_files(folder):
         for record in io.read_records(folder):
             if record.metadata.get(META_SAMPLE_INDEX, n) < n:
                 by_question.setdefault(record.prompt_id or "", []).append(record)
@@ -375,6 +379,24 @@ def _generate(config: EvalConfig, todo: dict[str, list[Record]], out: Path, prog
             progress.remove_task(task)
 
 
+def score(name: str, questions: list[Record], samples: dict[str, list[Record]], config: EvalConfig,
+          on_question: Any = None) -> list[dict[str, Any]]:
+    """The details rows of a benchmark: each question's samples verified, with its figures."""
+    kind, n = kind_of(name), config.sampling.n
+    rows = []
+    for question in questions:
+        got = samples.get(question.id, [])
+        if len(got) < n:
+            raise RuntimeError(f"{name}/{question.id}: {len(got)} of {n} samples generated")
+        checked = verify_samples(question, got, kind, config.verify_timeout)
+        rows.append({"benchmark": name, "id": question.id, "question": question.prompt,
+                     "gold": question.gold, "samples": checked,
+                     **question_metrics(checked, config.ks, kind, config.verify_timeout)})
+        if on_question:
+            on_question()
+    return rows
+
+
 def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None = None) -> dict[str, Any]:
     """Generate (resuming), verify and score every benchmark of `config`; write results.json and
     details.jsonl into `config.output` and return the results."""
@@ -401,23 +423,12 @@ def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None 
         tmp = out / "details.jsonl.tmp"
         with open(tmp, "w", encoding="utf-8") as details:
             for name, records in questions.items():
-                kind = kind_of(name)
-                samples = _read_samples(out / "generations" / name, n)
                 task = bar.add_task(f"verify {name}", total=len(records))
-                rows = []
-                for question in records:
-                    got = samples.get(question.id, [])
-                    if len(got) < n:
-                        raise RuntimeError(f"{name}/{question.id}: {len(got)} of {n} samples generated")
-                    checked = verify_samples(question, got, kind, config.verify_timeout)
-                    row = {"benchmark": name, "id": question.id, "question": question.prompt,
-                           "gold": question.gold, "samples": checked,
-                           **question_metrics(checked, config.ks, kind, config.verify_timeout)}
-                    details.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-                    rows.append(row)
-                    bar.advance(task)
-                results[name] = {"kind": kind, **benchmark_metrics(rows, config.ks, kind)}
-        tmp.replace(out / "details.jsonl")
+                rows = score(name, records, _read_samples(out / "generations" / name, n), config,
+                             on_question=lambda: bar.advance(task))
+                details.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows)
+                results[name] = {"kind": kind_of(name), **benchmark_metrics(rows, config.ks, kind_of(name))}
+        tmp.replace(out / "details.jsonl")  # atomic: a reader never sees half a details file
 
     if "dtype" not in backend_info:
         backend_info.update(_recorded_backend(out, config))
@@ -446,7 +457,7 @@ def _recorded_backend(out: Path, config: EvalConfig) -> dict[str, Any]:
 
     for name in config.benchmarks:
         folder = out / "generations" / name
-        if folder.exists():
+        if folder.exists() and io.shard_files(folder):
             for record in io.read_records(folder):
                 return {k: v for k, v in record.provenance.items()
                         if k not in ("sampling", "template", "r1data", "seed", "time", "system")}
@@ -473,7 +484,9 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return data
 
 
-METRICS = ("pass_at_1", "cons_at_k", "truncation_rate", "mean_tokens")
+METRICS = ("pass_at_1", "cons_at_k", "truncation_rate", "mean_tokens", "questions")
+LABELS = {"pass_at_1": "pass@1", "cons_at_k": "cons@k", "truncation_rate": "truncated",
+          "mean_tokens": "mean tokens", "questions": "questions"}
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -538,13 +551,14 @@ def render_results(results: dict[str, Any]):
 def render_compare(rows: list[dict[str, Any]], name_a: str, name_b: str):
     from rich.table import Table
 
-    table = Table(title=f"A = {name_a}   B = {name_b}")
+    table = Table(title=f"A = {name_a}\nB = {name_b}")
     for column in ("benchmark", "metric", "A", "B", "B - A", "se of diff", "beyond 1 se"):
         table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")
     for r in rows:
-        scale = 1 if r["metric"] == "mean_tokens" else 100  # rates as percentages
-        fmt = (lambda v: f"{v:.0f}") if scale == 1 else (lambda v: f"{100 * v:.1f}")
-        table.add_row(r["benchmark"], r["metric"], fmt(r["a"]), fmt(r["b"]),
+        count = r["metric"] in ("mean_tokens", "questions")  # the rest are rates, in percent
+        fmt = (lambda v: f"{v:.0f}") if count else (lambda v: f"{100 * v:.1f}")
+        label = LABELS.get(r["metric"]) or r["metric"].replace("pass_at_k/", "pass@")
+        table.add_row(r["benchmark"], label, fmt(r["a"]), fmt(r["b"]),
                       ("+" if r["diff"] >= 0 else "") + fmt(r["diff"]),
                       "-" if r["se"] is None else fmt(r["se"]),
                       "-" if r["exceeds_se"] is None else ("[bold]yes" if r["exceeds_se"] else "no"))

@@ -58,4 +58,9 @@ def command(
     })
     results = evaluate.run(config, progress=progress)
     console.print(evaluate.render_results(results))
+    for name, m in results["benchmarks"].items():
+        if m["errors"] or m["undecided"]:
+            Console(stderr=True).print(
+                f"[yellow]{name}: {m['errors']} failed samples, {m['undecided']} undecided by the "
+                "verifier (both counted as wrong; see details.jsonl)")
     console.print(f"results: {output / 'results.json'}   details: {output / 'details.jsonl'}")
