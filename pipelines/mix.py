@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from r1data.io import RejectLog, ShardWriter, read_records
+from r1data.io import RejectLog, ShardWriter, read_records, shard_files
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
 from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
@@ -213,6 +213,8 @@ def _input_paths(inputs: list[str]) -> list[Path]:
 def _stream(config: MixConfig, rejects: RejectLog):
     index = 0
     for path in _input_paths(config.inputs):
+        if path.is_dir() and not shard_files(path):
+            continue  # a stage that kept nothing (the summary lists it under empty_inputs)
         for record in read_records(path, rejects):
             yield index, record
             index += 1
@@ -293,6 +295,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
     repeated = sum(p["repeated"] for p in plan)
     summary = stage.summary("mix", inputs, config, dict(
         inputs=[str(p) for p in _input_paths(config.inputs)], plan=plan, shortfall=shortfall,
+        empty_inputs=[str(p) for p in _input_paths(config.inputs) if p.is_dir() and not shard_files(p)],
         targets=config.targets(), splits=dict(written), repeated_rows=repeated,
         left_out_rows=sum(p["left_out"] for p in plan), unreadable_rows=rejects.count,
         max_duplication=config.max_duplication, statistics=statistics,

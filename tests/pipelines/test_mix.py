@@ -122,3 +122,14 @@ def test_allocate_shares_what_capped_groups_cannot_give():
 def test_bad_configs_are_refused(bad):
     with pytest.raises(ConfigError):
         from_dict(MixConfig, bad)
+
+
+def test_a_stage_that_kept_nothing_is_an_empty_input(corpus, tmp_path):
+    (tmp_path / "empty_stage" / "kept").mkdir(parents=True)
+    folder, _ = corpus
+    summary = run(MixConfig(inputs=[str(folder), str(tmp_path / "empty_stage")], output=str(tmp_path / "m"),
+                            reasoning_size=None, non_reasoning_size=None, tokenizer="none"))
+    assert summary.kept == 90
+    assert summary.extra["empty_inputs"] == [str(tmp_path / "empty_stage" / "kept")]
+    with pytest.raises(Exception, match="no such file"):
+        run(MixConfig(inputs=[str(tmp_path / "missing")], output=str(tmp_path / "m2"), tokenizer="none"))
