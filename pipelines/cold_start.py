@@ -21,6 +21,7 @@ spans methods) and carry the method in `metadata["cold_start_method"]`.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class ColdStartConfig:
     reflection_system: the instruction of the reflection method.
     refine_input: R1-Zero-style outputs (records with a completion and a gold) to refine.
     special_token: the marker of the readable format.
+    accept_plain: also accept a plain step-by-step answer (no think block, no special tokens)
+        whose last paragraph states the final answer: the paragraphs before it become the
+        reasoning and that paragraph the summary (`split_plain`). Off by default (R1 keeps only
+        answers written in the readable form); the demo turns it on because a 135M teacher
+        never writes think tags on its own.
     # selection
     keep_per_prompt: at most this many correct samples per prompt (over all methods).
     filters: the filter chain (filters.chain.FilterChainConfig); correctness is always on.
@@ -89,6 +95,7 @@ class ColdStartConfig:
     reflection_system: str = REFLECTION_SYSTEM
     refine_input: str | None = None
     special_token: str = SPECIAL_TOKEN
+    accept_plain: bool = False
     # selection
     keep_per_prompt: int = 1
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
@@ -152,7 +159,26 @@ def _default_domain(record: Record, domain: str) -> Record:
 # -- shaping the answers -------------------------------------------------------------------
 
 
-def shape(sample: Record) -> tuple[Record, str | None]:
+_FINAL = re.compile(r"\\boxed\{|\\fbox\{|answer is|final answer|answer:|=\s*-?\d", re.IGNORECASE)
+
+
+def split_plain(text: str) -> tuple[str, str] | None:
+    """(reasoning, summary) of a plain answer: the last paragraph (or, in a one-paragraph answer,
+    the last line) that states the final answer is the summary, everything before it the reasoning.
+    None when no such split exists (no final-answer statement, or nothing before it).
+
+    >>> split_plain("6 + 10 = 16 cookies.\\n\\nSo the answer is 16.")
+    ('6 + 10 = 16 cookies.', 'So the answer is 16.')
+    """
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    if len(blocks) < 2:
+        blocks = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(blocks) < 2 or not _FINAL.search(blocks[-1]):
+        return None
+    return "\n\n".join(blocks[:-1]), blocks[-1]
+
+
+def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | None]:
     """The sample in the SFT form, under its original prompt id; or a drop reason.
 
     `generate` already split a readable-format answer at its special tokens, and a think-block
@@ -166,6 +192,10 @@ def shape(sample: Record) -> tuple[Record, str | None]:
     sample.prompt_id = original
     if method == "refine":
         sample.prompt = sample.metadata.get("question", sample.prompt)
+    if not sample.reasoning and accept_plain and sample.finish_reason != "length":
+        parts = split_plain(sample.answer or "")
+        if parts:
+            sample.reasoning, sample.answer = parts
     if not sample.reasoning:
         return sample, "not_readable"
     if not (sample.answer or "").strip():
@@ -212,7 +242,7 @@ def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
                 if sample.finish_reason == "error":
                     own.drop(sample, "generation_error", STAGE)
                     continue
-                sample, reason = shape(sample)
+                sample, reason = shape(sample, config.accept_plain)
                 if reason:
                     own.drop(sample, reason, STAGE)
                 else:

@@ -156,7 +156,7 @@ class Demo:
         summary = cold_start.run(cold_start.ColdStartConfig(
             input=str(prompts), output=str(self.out / "cold_start"), methods=["few_shot", "reflection"],
             teacher=self._teacher(EMBEDDED), sampling=self._sampling(max(1, c.samples // 2)),
-            keep_per_prompt=1,
+            keep_per_prompt=1, accept_plain=True,
         ), progress=True)
         self._record("cold start", started, summary.inputs, summary.kept, summary.dropped,
                      "correct + readable, 1 per prompt")
