@@ -1,0 +1,53 @@
+"""The README's commands are real: every `r1data ...` line names an existing command and only
+options that command has; the cheap ones run as written. (The expensive ones were run by hand and
+their output pasted; the demo has its own test.)"""
+
+import re
+import shlex
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+CHEAP = ("r1data stats ", "r1data run pipelines/recipes/r1_full.yaml --dry-run")
+
+
+def readme_commands() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    lines = [line.strip() for block in blocks for line in block.splitlines()]
+    return [line.split("  #")[0].strip() for line in lines if line.startswith("r1data ")]
+
+
+@lru_cache(maxsize=None)
+def help_text(*command: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "r1data", *command, "--help"],
+                            capture_output=True, text=True, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1)
+    assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make demo", "make test"]
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "make test" in ci
+
+
+@pytest.mark.parametrize("line", readme_commands())
+def test_readme_command_exists_with_its_options(line):
+    words = shlex.split(line)[1:]
+    command = words[:2] if words[0] == "train" else words[:1]
+    text = help_text(*command)
+    for option in [w.split("=")[0] for w in words if w.startswith("--")]:
+        assert option in text, f"{option} is not an option of r1data {' '.join(command)}"
+
+
+@pytest.mark.parametrize("line", [line for line in readme_commands() if line.startswith(CHEAP)])
+def test_cheap_readme_commands_run_as_written(line):
+    result = subprocess.run([sys.executable, "-m", "r1data", *shlex.split(line)[1:]], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
