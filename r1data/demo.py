@@ -165,6 +165,10 @@ class Demo:
     def sft_teacher(self) -> None:
         started = self._stage(2, "SFT on the cold-start data")
         kept = self.out / "cold_start" / "kept"
+        if not self.facts.get("cold_start_kept"):
+            # Nothing to train on: say so, and let GRPO start from the embedded model itself.
+            self._record("SFT (cold start)", started, 0, 0, None, "skipped: cold start kept no sample")
+            return
         result = self._sft(kept, self.out / "sft_cold_start", EMBEDDED)
         self.facts["sft_model"] = str(result.model_dir)
         loss = [h["loss"] for h in result.history if "loss" in h]
@@ -250,7 +254,11 @@ class Demo:
             test_size=0.0, seed=c.seed,
         ), progress=True)
         self._record("mix", started, summary.inputs, summary.kept, summary.dropped)
+        self.facts["mix_rows"] = summary.kept
         started = time.time()
+        if not summary.kept:
+            self._record("publish --dry-run", started, 0, 0, None, "skipped: the mix is empty")
+            return
         pub = publish.run(publish.PublishConfig(
             input=str(self.out / "mix"), repo_id="your-org/r1data-demo",
             output=str(self.out / "hub"), dry_run=True,
@@ -260,6 +268,9 @@ class Demo:
 
     def distill(self) -> None:
         started = self._stage(7, "Distill: SFT a student on the mix")
+        if not self.facts.get("mix_rows"):
+            self._record("distill (SFT)", started, 0, 0, None, "skipped: the mix is empty")
+            return
         result = self._sft(self.out / "mix" / "train", self.out / "student", EMBEDDED)
         self.facts["student"] = str(result.model_dir)
         loss = [h["loss"] for h in result.history if "loss" in h]
