@@ -227,7 +227,8 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
     try:
         for name, system in ((DIRECT, config.direct_system), (THINK, config.think_system)):
             folder = steps.work_dir(out, f"prompts_{name}")
-            steps.write_prompts((p for p in prompts if p.metadata[ROUTE_KEY] == name), folder)
+            if not steps.write_prompts((p for p in prompts if p.metadata[ROUTE_KEY] == name), folder):
+                continue  # every prompt took the other route
             generations[name] = steps.generate_into(
                 steps.work_dir(out, f"samples_{name}"), folder, backend, config.sampling, "chat",
                 teacher=config.teacher, system=system, progress=bool(progress)).to_dict()

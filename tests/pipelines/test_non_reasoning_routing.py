@@ -60,3 +60,24 @@ def test_shape_think_answers_need_their_chain_of_thought():
 def test_config_refuses_unknown_direct_format():
     with pytest.raises(ValueError):
         NonReasoningConfig(direct_format="blank")
+
+
+def test_a_route_with_no_prompts_is_skipped(tmp_path):
+    """Only trivial prompts: the thinking route gets none and must not fail the stage."""
+    import json
+
+    from r1data.backends.base import SamplingConfig
+    from r1data.models import tiny_model
+    from r1data.backends.transformers import TransformersBackend
+    from r1data.pipelines import non_reasoning
+
+    prompts = tmp_path / "greetings.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"g{i}", "prompt": text}) + "\n"
+                               for i, text in enumerate(["hello", "hi there", "thanks!"])))
+    model, tokenizer = tiny_model(layers=1, hidden=32, heads=2)
+    backend = TransformersBackend(model_obj=model, tokenizer=tokenizer, batch_size=4)
+    summary = non_reasoning.run(non_reasoning.NonReasoningConfig(
+        input=str(prompts), output=str(tmp_path / "out"), sampling=SamplingConfig(n=1, max_tokens=4)),
+        backend=backend)
+    assert summary.extra["routes"] == {"direct": 3}
+    assert summary.inputs == 3 and summary.kept + sum(summary.dropped.values()) == 3
