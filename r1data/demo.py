@@ -294,8 +294,8 @@ class Demo:
             self.facts[f"eval_{label}"] = metrics
         base, student = self.facts["eval_base"], self.facts["eval_student"]
         k = c.eval_samples
-        note = (f"pass@1 {base['pass@1']:.3f} -> {student['pass@1']:.3f}, "
-                f"cons@{k} {base[f'cons@{k}']:.3f} -> {student[f'cons@{k}']:.3f}")
+        note = (f"pass@1 {base['pass_at_1']:.3f} -> {student['pass_at_1']:.3f}, "
+                f"cons@{k} {base['cons_at_k']:.3f} -> {student['cons_at_k']:.3f}")
         self._record("evaluate (gsm8k)", started, c.eval_questions, c.eval_questions, None, note)
 
     # -- the end ---------------------------------------------------------------------------

@@ -29,5 +29,5 @@ def test_quick_demo_runs_every_stage(tmp_path):
         assert notes["publish --dry-run"].startswith("skipped") and notes["distill (SFT)"].startswith("skipped")
     for label in ("base", "student"):
         results = json.loads((out / "eval" / label / "results.json").read_text())
-        assert 0.0 <= results["benchmarks"]["gsm8k"]["pass@1"] <= 1.0
+        assert 0.0 <= results["benchmarks"]["gsm8k"]["pass_at_1"] <= 1.0
     assert "Summary" in result.stdout and "evaluate (gsm8k)" in result.stdout
