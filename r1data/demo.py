@@ -76,20 +76,21 @@ class DemoConfig:
     batch_size: sequences generated together.
     """
 
+    # Sized from the --quick run's stage times (266 s on 2 cores) to land near 15 minutes.
     output: str = "runs/demo"
     seed: int = 0
-    cold_start_prompts: int = 24
-    rl_prompts: int = 16
-    rs_prompts: int = 24
+    cold_start_prompts: int = 16
+    rl_prompts: int = 8
+    rs_prompts: int = 16
     samples: int = 4
     grpo_group: int = 4
-    grpo_steps: int = 6
+    grpo_steps: int = 4
     sft_epochs: float = 2.0
     non_reasoning_prompts: int = 24
-    eval_questions: int = 30
+    eval_questions: int = 12
     eval_samples: int = 4
-    max_tokens: int = 160
-    eval_max_tokens: int = 256
+    max_tokens: int = 128
+    eval_max_tokens: int = 160
     batch_size: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -200,7 +201,7 @@ class Demo:
             model=self.facts.get("sft_model") or EMBEDDED, prompts=str(prompts), template="chat",
             rewards="accuracy + 0.5 * format + 0.1 * language_consistency",
             sampling=self._sampling(c.grpo_group, temperature=1.0),
-            prompts_per_step=max(1, min(4, c.rl_prompts)), max_steps=c.grpo_steps,
+            prompts_per_step=max(1, min(2, c.rl_prompts)), max_steps=c.grpo_steps,
             beta=0.001, epsilon=0.2, micro_batch=8,
             optim=common.OptimConfig(lr=1e-5, min_lr_ratio=1.0, warmup_ratio=0.0),
             runtime=common.RuntimeConfig(seed=c.seed),
