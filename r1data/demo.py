@@ -69,7 +69,7 @@ class DemoConfig:
     seed: seeds the prompts, sampling and training.
     cold_start_prompts / rl_prompts / rs_prompts: arithmetic problems per stage (disjoint seeds).
     samples: n per prompt for cold start and rejection sampling; grpo_group: G.
-    grpo_steps: GRPO rollout steps. sft_epochs: epochs of both SFT runs.
+    grpo_steps / grpo_prompts_per_step: GRPO rollout steps and prompts per step. sft_epochs: epochs of both SFT runs.
     non_reasoning_prompts: bundled non-reasoning prompts used.
     eval_questions / eval_samples: the held-out GSM8K test slice and k.
     max_tokens: completion cap of every generation; eval_max_tokens for evaluation.
@@ -85,6 +85,7 @@ class DemoConfig:
     samples: int = 4
     grpo_group: int = 4
     grpo_steps: int = 4
+    grpo_prompts_per_step: int = 2
     sft_epochs: float = 2.0
     non_reasoning_prompts: int = 24
     eval_questions: int = 12
@@ -97,7 +98,7 @@ class DemoConfig:
     @classmethod
     def quick(cls, output: str = "runs/demo-quick", seed: int = 0) -> "DemoConfig":
         return cls(output=output, seed=seed, cold_start_prompts=6, rl_prompts=4, rs_prompts=6,
-                   samples=2, grpo_group=2, grpo_steps=2, sft_epochs=1.0,
+                   samples=2, grpo_group=2, grpo_steps=2, grpo_prompts_per_step=4, sft_epochs=1.0,
                    non_reasoning_prompts=6, eval_questions=4, eval_samples=2, max_tokens=96,
                    eval_max_tokens=96, batch_size=12)
 
@@ -201,7 +202,7 @@ class Demo:
             model=self.facts.get("sft_model") or EMBEDDED, prompts=str(prompts), template="chat",
             rewards="accuracy + 0.5 * format + 0.1 * language_consistency",
             sampling=self._sampling(c.grpo_group, temperature=1.0),
-            prompts_per_step=max(1, min(2, c.rl_prompts)), max_steps=c.grpo_steps,
+            prompts_per_step=max(1, min(c.grpo_prompts_per_step, c.rl_prompts)), max_steps=c.grpo_steps,
             beta=0.001, epsilon=0.2, micro_batch=8,
             optim=common.OptimConfig(lr=1e-5, min_lr_ratio=1.0, warmup_ratio=0.0),
             runtime=common.RuntimeConfig(seed=c.seed),
