@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from table_row import emit
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -139,6 +141,7 @@ def main() -> None:
     print(f"{'kind':8} {'baseline ms':>12} {'new ms':>8} {'speedup':>8} {'max |diff|':>11} "
           f"{'keep/drop agree':>16} {'kept (new)':>10}")
     warmup = corpora(args.warmup, args.words, args.seed + 1)
+    rows = {}
     for kind, items in corpora(args.samples, args.words, args.seed).items():
         # warm-up on other CoTs of the same kind (model load, regex caches, and the new word
         # cache, which on a real corpus is warm after the first few hundred samples)
@@ -152,6 +155,13 @@ def main() -> None:
         kept = sum(b >= THRESHOLD for b in new)
         print(f"{kind:8} {old_ms:12.2f} {new_ms:8.2f} {old_ms / new_ms:7.1f}x {diff:11.2e} "
               f"{agree:>9}/{len(items):<6} {kept:>10}")
+        rows[kind] = (new_ms, old_ms, diff, agree == len(items))
+    kinds = " / ".join(rows)
+    emit(f"language consistency, ~{args.words:,}-word CoT ({kinds})",
+         " / ".join(f"{new:.2f}" for new, _, _, _ in rows.values()) + " ms",
+         "previous fastText-per-sentence version " + " / ".join(f"{old:.2f}" for _, old, _, _ in rows.values()) + " ms",
+         " / ".join(f"{old / new:.1f}" for new, old, _, _ in rows.values()) + "x, max score difference "
+         f"{max(d for _, _, d, _ in rows.values()):.1e}")
 
 
 if __name__ == "__main__":

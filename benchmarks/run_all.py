@@ -1,23 +1,31 @@
-"""Rerun every benchmark, one after the other (never in parallel: they time themselves), with
-the settings whose figures are in the README's performance table, and write what each printed to
-benchmarks/RESULTS.md together with the machine it ran on.
+"""Rerun every benchmark, one after the other (never in parallel: they time themselves), and
+rebuild the README's performance table from the figures they print.
 
-    python benchmarks/run_all.py            # or: make benchmarks
-    python benchmarks/run_all.py verify_math sft   # a subset
+    python benchmarks/run_all.py                    # or: make benchmarks
+    python benchmarks/run_all.py verify_math sft    # a subset: only their rows are replaced
 
-Each benchmark measures r1data and its named baseline in the same run and prints the ratio.
+Each benchmark measures r1data and its named baseline in the same run and prints the ratio, plus
+one `ROW {json}` line per table row (benchmarks/table_row.py). This script writes everything each
+benchmark printed to benchmarks/RESULTS.md, and rewrites the table between the README's
+`performance-table` markers: every row with the command that produced it and the machine it ran on.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from table_row import parse
+
 HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+START, END = "<!-- performance-table:start -->", "<!-- performance-table:end -->"
 BENCHMARKS = {
     "generate": ["--prompts", "8", "--batch-size", "8", "--max-tokens", "48"],
     "verify_math": ["--problems", "500", "--samples", "8"],
@@ -27,18 +35,49 @@ BENCHMARKS = {
     "sft": ["--epochs", "2", "--repeat", "1", "--layers", "2", "--hidden", "128", "--seq-len", "512"],
     "grpo": ["--model", "tiny", "--steps", "2", "--prompts", "2", "--g", "4", "--max-tokens", "16"],
 }
+COLUMNS = ("what", "r1data", "baseline", "ratio", "goal", "command")
 
 
 def machine() -> str:
     import torch
 
-    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at start")
+    cpu = platform.processor() or platform.machine()
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"load average {os.getloadavg()[0]:.1f} at start")
+
+
+def table(rows: list[dict], where: str) -> str:
+    lines = [f"Measured on: {where}.", "", "| " + " | ".join(COLUMNS) + " |",
+             "|---|---:|---:|---:|---|---|"]
+    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def update_readme(rows: list[dict], where: str, ran: list[str]) -> None:
+    """Replace the table between the markers; rows of benchmarks not rerun are kept as they were."""
+    text = README.read_text(encoding="utf-8")
+    match = re.search(re.escape(START) + r"\n(.*?)\n" + re.escape(END), text, re.S)
+    if not match:
+        sys.exit(f"README.md has no {START} ... {END} block to rewrite")
+    kept = [json.loads(m) for m in re.findall(r"<!-- row (\{.*?\}) -->", match.group(1))]
+    kept = [row for row in kept if row["benchmark"] not in ran]
+    old_where = re.search(r"Measured on: (.*?)\.\n", match.group(1))
+    if kept and old_where and old_where.group(1) != where:
+        where = f"{where} (rows not rerun this time: {old_where.group(1)})"
+    order = {name: i for i, name in enumerate(BENCHMARKS)}
+    rows = sorted(kept + rows, key=lambda row: order[row["benchmark"]])
+    # Each row also keeps its raw JSON in a comment, so that a partial rerun can keep the others.
+    body = table(rows, where) + "\n" + "\n".join(f"<!-- row {json.dumps(row, ensure_ascii=False)} -->" for row in rows)
+    README.write_text(text[:match.start()] + f"{START}\n{body}\n{END}" + text[match.end():], encoding="utf-8")
 
 
 def main(names: list[str]) -> None:
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     names = names or list(BENCHMARKS)
-    parts = [f"# Benchmark results\n\nMachine: {machine()}\n"]
+    where = machine()
+    parts, rows, failed = [f"# Benchmark results\n\nMachine: {where}\n"], [], []
     for name in names:
         command = [sys.executable, str(HERE / f"{name}.py"), *BENCHMARKS[name]]
         shown = " ".join(["python", f"benchmarks/{name}.py", *BENCHMARKS[name]])
@@ -50,8 +89,15 @@ def main(names: list[str]) -> None:
         print(output[-4000:], flush=True)
         parts.append(f"## {name}\n\n`{shown}` (exit {result.returncode}, {seconds:.0f} s)\n\n"
                      f"```\n{output[-6000:]}\n```\n")
+        if result.returncode:
+            failed.append(name)
+            continue
+        rows += [{**row, "command": f"`{shown}`", "benchmark": name} for row in parse(result.stdout)]
     (HERE / "RESULTS.md").write_text("\n".join(parts), encoding="utf-8")
-    print(f"wrote {HERE / 'RESULTS.md'}")
+    update_readme(rows, where, [name for name in names if name not in failed])
+    print(f"wrote {HERE / 'RESULTS.md'} and the performance table of {README}")
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)} (their README rows were left as they were)")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from table_row import emit
+
 
 def plain_run(program: str) -> bool:
     from r1data.verifiers.sandbox import sandbox_python
@@ -62,6 +64,11 @@ def main() -> None:
         print(f"workers {workers}: sandbox {run['sandbox_programs_per_s']:6.1f} programs/s "
               f"({passed}/{len(items)} pass) | plain subprocess {run['plain_programs_per_s']:6.1f} "
               f"programs/s ({sum(plain_ok)} pass) | sandbox/plain time {run['sandbox_cost']}x")
+    run = report["runs"][-1]
+    emit(f"code sandbox, {len(items)} HumanEval canonical solutions ({run['passed']} pass)",
+         f"{run['sandbox_programs_per_s']} programs/s ({report['isolation']}, {run['workers']} workers)",
+         f"plain subprocess {run['plain_programs_per_s']} programs/s",
+         f"{1 / run['sandbox_cost']:.2f}x")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
