@@ -184,15 +184,15 @@ register("cosine_length")(cosine_length_reward())
 # -- weighted combinations ------------------------------------------------------------------
 
 _TERM = re.compile(r"^\s*(?:([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+)\s*\*\s*)?"
-                   r"([A-Za-z_]\w*)\s*$")
+                   r"([A-Za-z_][\w.]*(?::\w+)?)\s*$")
 
 
-def parse_weights(expression: str) -> list[tuple[float, str]]:
-    """"accuracy + format + 0.1 * language_consistency" -> [(1.0, 'accuracy'), (1.0, 'format'),
-    (0.1, 'language_consistency')]. Names must be registered.
+def parse_terms(expression: str) -> list[tuple[float, str]]:
+    """The syntax alone: "accuracy + 0.1 * language_consistency" -> [(1.0, 'accuracy'),
+    (0.1, 'language_consistency')]. A name may also be `module:function`; nothing is looked up.
 
-    >>> parse_weights("accuracy + 0.5 * format")
-    [(1.0, 'accuracy'), (0.5, 'format')]
+    >>> parse_terms("accuracy + 0.5 * my_rewards:length")
+    [(1.0, 'accuracy'), (0.5, 'my_rewards:length')]
     """
     terms = []
     for part in expression.split("+"):
@@ -200,9 +200,19 @@ def parse_weights(expression: str) -> list[tuple[float, str]]:
         if not match:
             raise ValueError(f"cannot read reward term {part.strip()!r} in {expression!r}: "
                              "expected 'name' or 'weight * name', joined by '+'")
-        weight, name = float(match.group(1) or 1.0), match.group(2)
+        terms.append((float(match.group(1) or 1.0), match.group(2)))
+    return terms
+
+
+def parse_weights(expression: str) -> list[tuple[float, str]]:
+    """Like `parse_terms`, but every name must be a registered reward.
+
+    >>> parse_weights("accuracy + 0.5 * format")
+    [(1.0, 'accuracy'), (0.5, 'format')]
+    """
+    terms = parse_terms(expression)
+    for _, name in terms:
         get(name)  # unknown names fail here, with the list of known ones
-        terms.append((weight, name))
     return terms
 
 

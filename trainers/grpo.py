@@ -53,7 +53,6 @@ import json
 import math
 import os
 import random
-import re
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -65,6 +64,7 @@ import torch
 from r1data.backends.base import SamplingConfig
 from r1data.config import to_dict
 from r1data.errors import ConfigError
+from r1data.rewards import parse_terms
 from r1data.trainers import common
 from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
 
@@ -158,25 +158,13 @@ class GRPOConfig:
 # setup: rewards, prompts, models
 
 
-_TERM = re.compile(r"^\s*(?:(\d+(?:\.\d*)?(?:e-?\d+)?)\s*\*\s*)?([A-Za-z_][\w.]*(?::\w+)?)\s*$")
-
-
 def parse_rewards(expression: str) -> list[tuple[float, str]]:
     """"accuracy + format + 0.1 * language_consistency" -> [(1.0, "accuracy"), ...].
 
-    Unlike `r1data.rewards.parse_weights`, a name may be `module:function` or a function the
-    caller passes in, so names are resolved after parsing, not during.
-
-    >>> parse_rewards("accuracy + 0.5 * format")
-    [(1.0, 'accuracy'), (0.5, 'format')]
+    A name may be `module:function` or a function the caller passes in, so names are resolved
+    after parsing (`reward_function`), not during as `r1data.rewards.parse_weights` does.
     """
-    terms = []
-    for part in expression.split("+"):
-        match = _TERM.match(part)
-        if not match:
-            raise ValueError(f"cannot read reward term {part.strip()!r} in {expression!r} "
-                             "(expected 'name' or 'weight * name' joined by '+')")
-        terms.append((float(match.group(1) or 1.0), match.group(2)))
+    terms = parse_terms(expression)
     if not terms:
         raise ValueError("rewards: empty expression")
     return terms

@@ -123,3 +123,16 @@ class Backend(ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class LocalBackend(Backend):
+    """A backend that holds the model's tokenizer in this process (transformers, vLLM offline):
+    chat prompts are rendered here with the model's own chat template."""
+
+    tokenizer: Any
+
+    def render(self, prompt: Prompt) -> str:
+        """The text the model sees for a prompt (a plain string is taken as already rendered)."""
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)

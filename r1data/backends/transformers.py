@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data.backends.base import Completion, LocalBackend, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
 from r1data.templates import think_prefill
 
 
@@ -60,7 +60,7 @@ class PerRowSampler:
         return out.scatter_(-1, picked, 0.0)
 
 
-class TransformersBackend(Backend):
+class TransformersBackend(LocalBackend):
     """A local transformers causal LM.
 
     model: a spec for `models.load_model` (the embedded `smollm2-135m`, a folder, a Hub id).
@@ -105,12 +105,6 @@ class TransformersBackend(Backend):
         return {**super().info(), "device": str(self.lm.device), "dtype": str(self.lm.dtype).replace("torch.", ""),
                 "transformers": transformers.__version__, "torch": torch.__version__,
                 "batch_size": self.batch_size}
-
-    def render(self, prompt: Prompt) -> str:
-        """The text the model sees for a prompt."""
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                  keys: list[str] | None = None) -> list[list[Completion]]:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data.backends.base import Completion, LocalBackend, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
 from r1data.templates import think_prefill
 
 
-class VLLMBackend(Backend):
+class VLLMBackend(LocalBackend):
     """`vllm.LLM` on this machine's GPUs.
 
     model: a spec for `models.resolve` (the embedded `smollm2-135m`, a folder, a Hub id).
@@ -55,11 +55,6 @@ class VLLMBackend(Backend):
     def info(self) -> dict[str, Any]:
         return {**super().info(), "vllm": self.vllm.__version__,
                 **{k: v for k, v in self.options.items() if isinstance(v, (int, float, str))}}
-
-    def render(self, prompt: Prompt) -> str:
-        if isinstance(prompt, str):
-            return prompt
-        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                  keys: list[str] | None = None) -> list[list[Completion]]:

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands import stage_options as opt
+
 
 def command(
     input: Path = typer.Argument(None, help="Reasoning prompts with gold answers."),
@@ -9,16 +11,16 @@ def command(
     method: list[str] = typer.Option(["few_shot", "reflection"], help="few_shot, reflection, refine (repeatable)."),
     refine_input: Path = typer.Option(None, help="R1-Zero outputs to refine (method refine)."),
     fewshot: str = typer.Option("r1data://data/prompts/cold_start_examples.jsonl", help="Long-CoT example solutions."),
-    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    backend: opt.Backend = "transformers",
     model: str = typer.Option("smollm2-135m", help="The teacher (spec or served model name)."),
-    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
+    base_url: opt.BaseUrl = None,
     n: int = typer.Option(4, "-n", help="Samples per prompt and method."),
-    keep: int = typer.Option(1, "--keep", "-k", help="At most this many correct samples per prompt."),
-    temperature: float = typer.Option(0.6, help="Sampling temperature."),
-    max_tokens: int = typer.Option(32768, help="New tokens per sample."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    limit: int = typer.Option(None, help="Use only the first LIMIT prompts."),
-    domain: str = typer.Option("math", help="Domain of prompts that carry none (routes verification)."),
+    keep: opt.Keep = 1,
+    temperature: opt.Temperature = 0.6,
+    max_tokens: opt.MaxTokens = 32768,
+    seed: opt.Seed = 0,
+    limit: opt.Limit = None,
+    domain: opt.Domain = "math",
 ) -> None:
     """Cold start (R1 2.3.1): few-shot long CoT, reflective answers, refined R1-Zero outputs.
 

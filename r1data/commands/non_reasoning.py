@@ -2,19 +2,21 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands import stage_options as opt
+
 
 def command(
     input: str = typer.Argument("r1data://data/prompts/non_reasoning.jsonl",
                                 help="Non-reasoning prompts (default: the bundled set)."),
     output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),
-    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    backend: opt.Backend = "transformers",
     model: str = typer.Option("smollm2-135m", help="The teacher (spec or served model name)."),
-    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
-    n: int = typer.Option(1, "-n", help="Samples per prompt."),
-    temperature: float = typer.Option(0.7, help="Sampling temperature."),
-    max_tokens: int = typer.Option(4096, help="New tokens per sample."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    limit: int = typer.Option(None, help="Use only the first LIMIT prompts."),
+    base_url: opt.BaseUrl = None,
+    n: opt.Samples = 1,
+    temperature: opt.Temperature = 0.7,
+    max_tokens: opt.MaxTokens = 4096,
+    seed: opt.Seed = 0,
+    limit: opt.Limit = None,
     direct_format: str = typer.Option("empty_think", help="Trivial prompts: empty_think or none."),
     max_trivial_words: int = typer.Option(3, help="Short prompts with no task are trivial up to this length."),
 ) -> None:

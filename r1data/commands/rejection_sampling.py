@@ -2,20 +2,22 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands import stage_options as opt
+
 
 def command(
     input: Path = typer.Argument(..., help="Prompts with gold answers or tests."),
     output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),
-    backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    backend: opt.Backend = "transformers",
     model: str = typer.Option("smollm2-135m", help="The RL checkpoint (spec or served model name)."),
-    base_url: str = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
-    n: int = typer.Option(16, "-n", help="Samples per prompt."),
-    keep: int = typer.Option(4, "--keep", "-k", help="At most this many correct samples per prompt."),
-    temperature: float = typer.Option(0.6, help="Sampling temperature."),
-    max_tokens: int = typer.Option(32768, help="New tokens per sample."),
-    seed: int = typer.Option(0, help="Sampling seed."),
-    limit: int = typer.Option(None, help="Use only the first LIMIT prompts."),
-    domain: str = typer.Option("math", help="Domain of prompts that carry none (routes verification)."),
+    base_url: opt.BaseUrl = None,
+    n: opt.Samples = 16,
+    keep: opt.Keep = 4,
+    temperature: opt.Temperature = 0.6,
+    max_tokens: opt.MaxTokens = 32768,
+    seed: opt.Seed = 0,
+    limit: opt.Limit = None,
+    domain: opt.Domain = "math",
     min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
     drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
     drop_solved_by_none: bool = typer.Option(False, help="Drop prompts no sample solved."),

@@ -161,7 +161,7 @@ def plain_run(tmp_path_factory):
 def test_deepspeed_zero_matches_plain_torch(plain_run, stage):
     # deepspeed.initialize runs on CPU here (its CPU accelerator, gloo, one process), so the
     # ZeRO code path itself is exercised, not a stand-in.
-    pytest.importorskip("deepspeed")
+    pytest.importorskip("deepspeed", reason="the ZeRO path needs deepspeed (installed by make test)")
     tmp, data, plain = plain_run
     model, tok = models.tiny_model()
     zero = train(config(tmp, data, f"zero{stage}", max_steps=3, zero_stage=stage),
