@@ -4,6 +4,8 @@ keep the correct, readable ones.
     prompts -> n samples each (default 16)          r1data.generate (resumable, seeded)
             -> a gold for prompts that lack one     majority vote (flagged), see below
             -> verdicts                             r1data.verify.verify_record
+            -> optional generative judge            r1data.verifiers.judge, for what rules leave
+                                                    undecided and for `judge_domains`
             -> per-prompt pass rate (difficulty)    metadata["pass_rate"], OUT/pass_rates.jsonl
             -> optional difficulty filter           drop prompts solved by all / by none
             -> the filter chain                     readability (mixed language, long paragraphs,
@@ -16,8 +18,14 @@ answer's vote share reaches `min_vote_share`; every sample then carries
 `metadata["pseudo_label"] = {answer, vote_share, votes}` so the corpus says which golds were voted.
 Votes count the final answers the math extractor finds (boxed or last number); a prompt whose
 answers cannot be extracted (free text, code without tests) or whose vote is too split is dropped
-as `no_consensus`. (R1 also judges such prompts with a generative reward model; that judge is not
-wired in here.)
+as `no_consensus`.
+
+R1 judged the samples no rule can check with a generative reward model (DeepSeek-V3, given the
+reference and the prediction). With `judge` set (a model, like `teacher`), every sample that has a
+gold but whose rule verdict is undecided (a free-text reference, say), and every sample of a
+domain in `judge_domains`, is judged: the judge's verdict is appended to the sample's trail
+(verifier `judge`, its reasoning in `judgement`) and decides. Pseudo-labelled prompts are never
+judged: their label is the samples' own vote.
 
 `plan` answers "what will the big run cost?" from a small pilot: it runs the stage on
 `pilot_prompts` prompts and extrapolates pass rate, tokens per sample, kept samples per prompt
@@ -64,6 +72,10 @@ class RejectionSamplingConfig:
     keep_per_prompt: at most this many correct samples per prompt (k).
     near_identical: similarity at which two traces of one prompt count once.
     min_vote_share: the vote share a majority answer needs to become a pseudo-label.
+    judge: the generative judge (a steps.TeacherConfig mapping, e.g. an OpenAI-compatible server
+        serving a large model), or None for rules only.
+    judge_domains: domains whose samples always go to the judge (rules never decide them).
+    judge_max_tokens: tokens the judge may write per verdict.
     drop_solved_by_all / drop_solved_by_none: difficulty filter on per-prompt pass rates.
     filters: the filter chain (filters.chain.FilterChainConfig); correctness is always on.
     # budget
@@ -86,6 +98,9 @@ class RejectionSamplingConfig:
     keep_per_prompt: int = 4
     near_identical: float = 0.8
     min_vote_share: float = 0.6
+    judge: steps.TeacherConfig | None = None
+    judge_domains: list[str] = field(default_factory=list)
+    judge_max_tokens: int = 1024
     drop_solved_by_all: bool = False
     drop_solved_by_none: bool = False
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
@@ -102,6 +117,12 @@ class RejectionSamplingConfig:
             raise ValueError("keep_per_prompt must be at least 1")
         if not 0 < self.min_vote_share <= 1:
             raise ValueError("min_vote_share must be in (0, 1]")
+        if isinstance(self.judge, dict):
+            from r1data.config import from_dict
+
+            self.judge = from_dict(steps.TeacherConfig, self.judge)
+        if self.judge_domains and self.judge is None:
+            raise ValueError("judge_domains needs a judge model (judge: {backend, model})")
         if self.pilot_prompts < 1 or self.target_samples < 1:
             raise ValueError("pilot_prompts and target_samples must be at least 1")
 
@@ -150,10 +171,30 @@ def majority(samples: list[Record]) -> tuple[str | None, float, int]:
     return best[0], best[1] / len(samples), best[1]
 
 
+def needs_judge(record: Record, config: RejectionSamplingConfig) -> bool:
+    """Whether the generative judge decides this verified sample (see the module docstring)."""
+    if record.gold in (None, "", []) or META_PSEUDO_LABEL in record.metadata:
+        return False
+    return record.domain in config.judge_domains or record.verdicts[-1].get("correct") is None
+
+
+def judge_samples(records: list[Record], judge_backend, max_tokens: int) -> None:
+    """Append the judge's verdict to each record's trail (one batch of requests)."""
+    from r1data.verifiers.judge import judge
+    from r1data.verify import verdict_entry
+
+    items = [{"question": r.prompt, "reference": r.gold if isinstance(r.gold, str) else json.dumps(r.gold),
+              "prediction": r.completion} for r in records]
+    for record, verdict in zip(records, judge(judge_backend, items, max_tokens=max_tokens)):
+        verdict.details["verifier"] = "judge"
+        record.verdicts = [*record.verdicts, verdict_entry(verdict)]
+
+
 def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
-                     drop) -> tuple[list[Record], dict[str, Any] | None]:
-    """Verify one prompt's samples (pseudo-labelling it first when it has no gold); returns the
-    samples to filter further and the prompt's pass-rate row. Samples set aside go to `drop`."""
+                     drop, judge_backend=None) -> tuple[list[Record], dict[str, Any] | None]:
+    """Verify one prompt's samples (pseudo-labelling it first when it has no gold, asking the
+    judge where `judge_backend` is given); returns the samples to filter further and the prompt's
+    pass-rate row. Samples set aside go to `drop`."""
     usable = []
     for record in group:
         if record.finish_reason == "error":
@@ -176,6 +217,10 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
             record.metadata = {**record.metadata, META_PSEUDO_LABEL: pseudo}
     for record in usable:
         steps.verify(record)
+    if judge_backend is not None:
+        to_judge = [r for r in usable if needs_judge(r, config)]
+        if to_judge:
+            judge_samples(to_judge, judge_backend, config.judge_max_tokens)
     correct = sum(steps.is_correct(r) for r in usable)
     rate = correct / len(usable)
     for record in usable:
@@ -222,13 +267,19 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None) -> StageSu
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
     rates = []
     n_samples = 0
-    with steps.rewrite(verified_dir) as verified:
-        for group in steps.by_prompt(steps.samples(samples_dir)):
-            n_samples += len(group)
-            usable, row = label_and_verify(group, config, lambda r, why: own.drop(r, why, STAGE))
-            verified.write_many(usable)
-            if row:
-                rates.append(row)
+    judge_backend = config.judge.open() if config.judge else None
+    try:
+        with steps.rewrite(verified_dir) as verified:
+            for group in steps.by_prompt(steps.samples(samples_dir)):
+                n_samples += len(group)
+                usable, row = label_and_verify(group, config, lambda r, why: own.drop(r, why, STAGE),
+                                               judge_backend)
+                verified.write_many(usable)
+                if row:
+                    rates.append(row)
+    finally:
+        if judge_backend is not None:
+            judge_backend.close()
     _write_rows(out / "pass_rates.jsonl", rates)
 
     chain_stats = steps.filter_into(out, verified_dir, config.chain())

@@ -21,6 +21,10 @@ def command(
     min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
     drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
     drop_solved_by_none: bool = typer.Option(False, help="Drop prompts no sample solved."),
+    judge: str = typer.Option(None, help="A generative judge model for answers no rule can check (R1: DeepSeek-V3)."),
+    judge_backend: opt.Backend = "openai",
+    judge_base_url: str = typer.Option(None, help="The judge's OpenAI-compatible server URL."),
+    judge_domain: list[str] = typer.Option([], help="A domain whose samples the judge always decides (repeatable)."),
     plan: bool = typer.Option(False, "--plan", help="Run a small pilot and print the budget of the full run."),
     pilot_prompts: int = typer.Option(16, help="Prompts in the --plan pilot."),
     target: int = typer.Option(600_000, help="Kept samples the full run should yield (for --plan)."),
@@ -28,6 +32,7 @@ def command(
     """Rejection sampling (R1 2.3.3): n samples per prompt, verify, filter, keep up to k correct.
 
     Prompts without a gold get a majority-vote pseudo-label (flagged) when the vote is clear.
+    With --judge, a model judges the samples that rules cannot (free-text references).
     Per-prompt pass rates go to OUT/pass_rates.jsonl. --plan prints the cost of a full run
     measured on a small pilot.
     """
@@ -38,12 +43,17 @@ def command(
     from r1data.pipelines.summary import render
 
     options = {"base_url": base_url} if base_url else {}
+    judge_config = None
+    if judge:
+        judge_config = {"backend": judge_backend, "model": judge,
+                        "options": {"base_url": judge_base_url} if judge_base_url else {}}
     config = from_dict(stage.RejectionSamplingConfig, dict(
         input=str(input), output=str(output), limit=limit, domain=domain,
         teacher={"backend": backend, "model": model, "options": options},
         sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
         keep_per_prompt=keep, min_vote_share=min_vote_share, drop_solved_by_all=drop_solved_by_all,
-        drop_solved_by_none=drop_solved_by_none, pilot_prompts=pilot_prompts, target_samples=target,
+        drop_solved_by_none=drop_solved_by_none, judge=judge_config, judge_domains=list(judge_domain),
+        pilot_prompts=pilot_prompts, target_samples=target,
     ))
     console = Console()
     if plan:
