@@ -35,3 +35,16 @@ def embedded_path() -> str:
     from r1data import models
 
     return models.resolve(models.EMBEDDED)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> str:
+    """A tiny random model saved as a folder: fast to load and run, with the embedded model's
+    real tokenizer and chat template."""
+    from r1data import models
+
+    model, tokenizer = models.tiny_model()
+    path = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

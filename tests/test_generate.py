@@ -18,17 +18,6 @@ from r1data.generate import GenerateConfig, run, sample_record
 from r1data.record import META_ERROR, Record
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> str:
-    from r1data import models
-
-    model, tokenizer = models.tiny_model()
-    path = tmp_path_factory.mktemp("tiny-model")
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
 def write_prompts(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
