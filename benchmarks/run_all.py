@@ -31,7 +31,7 @@ BENCHMARKS = {
     "verify_math": ["--problems", "500", "--samples", "8"],
     "verify_code": ["--workers", "1,4"],
     "language_consistency": ["--samples", "60"],
-    "filter_chain": ["--sizes", "400,1600", "--workers", "2"],
+    "filter_chain": ["--sizes", "400,1600", "--workers", "2", "--baseline-up-to", "400"],
     "sft": ["--epochs", "2", "--repeat", "1", "--layers", "2", "--hidden", "128", "--seq-len", "512"],
     "grpo": ["--model", "tiny", "--steps", "2", "--prompts", "2", "--g", "4", "--max-tokens", "16"],
 }
