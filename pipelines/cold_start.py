@@ -21,7 +21,6 @@ spans methods) and carry the method in `metadata["cold_start_method"]`.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -159,25 +158,6 @@ def _default_domain(record: Record, domain: str) -> Record:
 # -- shaping the answers -------------------------------------------------------------------
 
 
-_FINAL = re.compile(r"\\boxed\{|\\fbox\{|answer is|final answer|answer:|=\s*-?\d", re.IGNORECASE)
-
-
-def split_plain(text: str) -> tuple[str, str] | None:
-    """(reasoning, summary) of a plain answer: the last paragraph (or, in a one-paragraph answer,
-    the last line) that states the final answer is the summary, everything before it the reasoning.
-    None when no such split exists (no final-answer statement, or nothing before it).
-
-    >>> split_plain("6 + 10 = 16 cookies.\\n\\nSo the answer is 16.")
-    ('6 + 10 = 16 cookies.', 'So the answer is 16.')
-    """
-    blocks = [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
-    if len(blocks) < 2:
-        blocks = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if len(blocks) < 2 or not _FINAL.search(blocks[-1]):
-        return None
-    return "\n\n".join(blocks[:-1]), blocks[-1]
-
-
 def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | None]:
     """The sample in the SFT form, under its original prompt id; or a drop reason.
 
@@ -192,10 +172,8 @@ def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | Non
     sample.prompt_id = original
     if method == "refine":
         sample.prompt = sample.metadata.get("question", sample.prompt)
-    if not sample.reasoning and accept_plain and sample.finish_reason != "length":
-        parts = split_plain(sample.answer or "")
-        if parts:
-            sample.reasoning, sample.answer = parts
+    if accept_plain:
+        steps.accept_plain(sample)
     if not sample.reasoning:
         return sample, "not_readable"
     if not (sample.answer or "").strip():

@@ -72,6 +72,8 @@ class RejectionSamplingConfig:
     keep_per_prompt: at most this many correct samples per prompt (k).
     near_identical: similarity at which two traces of one prompt count once.
     min_vote_share: the vote share a majority answer needs to become a pseudo-label.
+    accept_plain: also accept a plain step-by-step answer (no think block): its last paragraph,
+        when it states the answer, becomes the summary (steps.accept_plain). Off by default.
     judge: the generative judge (a steps.TeacherConfig mapping, e.g. an OpenAI-compatible server
         serving a large model), or None for rules only.
     judge_domains: domains whose samples always go to the judge (rules never decide them).
@@ -98,6 +100,7 @@ class RejectionSamplingConfig:
     keep_per_prompt: int = 4
     near_identical: float = 0.8
     min_vote_share: float = 0.6
+    accept_plain: bool = False
     judge: steps.TeacherConfig | None = None
     judge_domains: list[str] = field(default_factory=list)
     judge_max_tokens: int = 1024
@@ -199,8 +202,10 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
     for record in group:
         if record.finish_reason == "error":
             drop(record, "generation_error")
-        else:
-            usable.append(record)
+            continue
+        if config.accept_plain:
+            steps.accept_plain(record)
+        usable.append(record)
     if not usable:
         return [], None
     pseudo = None

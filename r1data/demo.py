@@ -226,9 +226,9 @@ class Demo:
         summary = rejection_sampling.run(rejection_sampling.RejectionSamplingConfig(
             input=str(prompts), output=str(self.out / "rejection_sampling"),
             teacher=self._teacher(self.facts.get("rl_model") or EMBEDDED),
-            sampling=self._sampling(c.samples), keep_per_prompt=2,
+            sampling=self._sampling(c.samples), keep_per_prompt=2, accept_plain=True,
         ), progress=True)
-        rate = summary.extra.get("mean_pass_rate")
+        rate = summary.extra.get("pass_rate_mean")
         note = f"mean pass rate {rate:.2f}" if isinstance(rate, (int, float)) else ""
         self._record("rejection sampling", started, summary.inputs, summary.kept, summary.dropped, note)
 

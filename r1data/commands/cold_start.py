@@ -21,6 +21,7 @@ def command(
     seed: opt.Seed = 0,
     limit: opt.Limit = None,
     domain: opt.Domain = "math",
+    accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block) for small teachers."),
 ) -> None:
     """Cold start (R1 2.3.1): few-shot long CoT, reflective answers, refined R1-Zero outputs.
 
@@ -39,6 +40,6 @@ def command(
         refine_input=str(refine_input) if refine_input else None, fewshot=fewshot, limit=limit,
         domain=domain, teacher={"backend": backend, "model": model, "options": options},
         sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
-        keep_per_prompt=keep,
+        keep_per_prompt=keep, accept_plain=accept_plain,
     ))
     Console().print(render([stage.run(config, progress=True)], title="r1data cold-start"))

@@ -21,6 +21,7 @@ def command(
     min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
     drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
     drop_solved_by_none: bool = typer.Option(False, help="Drop prompts no sample solved."),
+    accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block) for small teachers."),
     judge: str = typer.Option(None, help="A generative judge model for answers no rule can check (R1: DeepSeek-V3)."),
     judge_backend: opt.Backend = "openai",
     judge_base_url: str = typer.Option(None, help="The judge's OpenAI-compatible server URL."),
@@ -52,7 +53,7 @@ def command(
         teacher={"backend": backend, "model": model, "options": options},
         sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
         keep_per_prompt=keep, min_vote_share=min_vote_share, drop_solved_by_all=drop_solved_by_all,
-        drop_solved_by_none=drop_solved_by_none, judge=judge_config, judge_domains=list(judge_domain),
+        drop_solved_by_none=drop_solved_by_none, accept_plain=accept_plain, judge=judge_config, judge_domains=list(judge_domain),
         pilot_prompts=pilot_prompts, target_samples=target,
     ))
     console = Console()

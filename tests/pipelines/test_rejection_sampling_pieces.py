@@ -87,3 +87,20 @@ def test_plan_runs_a_pilot(tmp_path):
     assert json.loads((tmp_path / "rs" / "plan.json").read_text()) == figures
     if figures["kept_per_prompt"] == 0:  # a random model keeps nothing: no extrapolation then
         assert figures["prompts_needed"] is None and figures["hours"] is None
+
+
+def test_plain_answers_are_verified_in_r1_form_only_when_accepted():
+    def group():
+        prompt = Record.from_prompt("What is 6 x 7?", id="p", gold="42", domain="math")
+        return [prompt.with_completion(text, sample_index=i, finish_reason=finish)
+                for i, (text, finish) in enumerate([("6 x 7 is 42.\n\nThe answer is 42.", "stop"),
+                                                    ("6 x 7 is 42.\n\nThe answer is", "length"),
+                                                    ("Multiply them.\n\nSo 6 x 7 = 41", "stop")])]
+
+    kept, row = label_and_verify(group(), _config(accept_plain=True), lambda r, why: None)
+    assert kept[0].reasoning == "6 x 7 is 42." and kept[0].answer == "The answer is 42."
+    assert kept[0].completion.startswith("<think>\n6 x 7 is 42.\n</think>\n\n")
+    assert kept[1].reasoning is None  # a truncated answer is never split
+    assert [r.verdicts[-1]["correct"] for r in kept] == [True, False, False] and row["correct"] == 1
+    plain, _ = label_and_verify(group(), _config(), lambda r, why: None)
+    assert all(r.reasoning is None for r in plain)  # off by default: R1 keeps only its own form
