@@ -357,7 +357,7 @@ def main() -> None:
              f"precision {ours['precision']}",
              f"the same steps from plain datatrove classes: {base['wall_s']} s, recall "
              f"{min(base['recall'].values())}, precision {base['precision']}" if base else "not run",
-             f"**{row['speed_ratio']}x**" if base else "-", ">= 1.0")
+             f"**{row['speed_ratio']}x**" if base else "-", ">= 1.0" if base else "-")
     sizes = ", ".join(f"{r['samples']:,}" for r in results)
     emit(f"filter chain memory, {sizes} samples",
          " / ".join(f"{r['ours']['peak_rss_mb']}" for r in results) + " MB peak RSS (largest process)",
