@@ -21,7 +21,7 @@ def command(
     seed: opt.Seed = 0,
     limit: opt.Limit = None,
     domain: opt.Domain = "math",
-    accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block) for small teachers."),
+    accept_plain: opt.AcceptPlain = False,
 ) -> None:
     """Cold start (R1 2.3.1): few-shot long CoT, reflective answers, refined R1-Zero outputs.
 

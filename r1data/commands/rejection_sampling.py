@@ -21,7 +21,7 @@ def command(
     min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
     drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
     drop_solved_by_none: bool = typer.Option(False, help="Drop prompts no sample solved."),
-    accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block) for small teachers."),
+    accept_plain: opt.AcceptPlain = False,
     judge: str = typer.Option(None, help="A generative judge model for answers no rule can check (R1: DeepSeek-V3)."),
     judge_backend: opt.Backend = "openai",
     judge_base_url: str = typer.Option(None, help="The judge's OpenAI-compatible server URL."),
