@@ -61,7 +61,7 @@ class MixConfig:
     shard_size: rows per output shard.
     """
 
-    inputs: list[str] = field(default_factory=list)
+    inputs: list[str] | str = field(default_factory=list)  # one str = a list of one
     output: str = "mix"
     # sizes
     reasoning_size: int | None = 600_000

@@ -66,7 +66,7 @@ def _resolve_paths(value: Any) -> Any:
     return value
 
 
-def build_step(data: dict[str, Any], where: str = "") -> Step:
+def build_step(data: dict[str, Any], where: str = "", source: str | None = None) -> Step:
     """A Step from one stage mapping; ConfigError names an unknown stage or key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'recipe'}: a stage must be a mapping")
@@ -79,21 +79,22 @@ def build_step(data: dict[str, Any], where: str = "") -> Step:
         raise ConfigError(f"{where or 'recipe'}: unknown stage {stage!r} (known: {', '.join(STAGES)})")
     module_name, class_name = STAGES[stage]
     module = importlib.import_module(f"r1data.pipelines.{module_name}")
-    config = from_dict(getattr(module, class_name), _resolve_paths(data), path=where)
+    config = from_dict(getattr(module, class_name), _resolve_paths(data), path=where, source=source)
     return Step(stage, config, module)
 
 
 def load(recipe: str | Path | dict[str, Any]) -> list[Step]:
     """The steps of a recipe file (or an already loaded mapping), validated."""
     data = load_yaml(recipe) if not isinstance(recipe, dict) else recipe
+    source = getattr(data, "source", None)  # the file, named in every ConfigError
     if "stages" in data:
         if set(data) != {"stages"}:
             raise ConfigError("a recipe with `stages:` holds nothing else at the top level; "
                               f"found {', '.join(sorted(set(data) - {'stages'}))}")
         if not isinstance(data["stages"], list) or not data["stages"]:
             raise ConfigError("`stages:` must be a non-empty list of stage mappings")
-        return [build_step(item, f"stages[{i}]") for i, item in enumerate(data["stages"])]
-    return [build_step(data)]
+        return [build_step(item, f"stages[{i}]", source) for i, item in enumerate(data["stages"])]
+    return [build_step(data, source=source)]
 
 
 def run(recipe: str | Path | dict[str, Any], *, progress=None) -> list[StageSummary]:

@@ -1,14 +1,23 @@
-"""YAML recipes map one-to-one onto config dataclasses; an unknown key is an error.
+"""YAML recipes map one-to-one onto config dataclasses, validated by pydantic at load time.
 
-Configs are plain dataclasses (grouped fields, one docstring, a short `__post_init__` that rejects
-bad values). `from_dict` builds one from a mapping, recursing into nested dataclass fields, and
-raises `ConfigError` naming the unknown or mistyped key with its path (`sampling.temprature`).
+Configs stay plain stdlib dataclasses (grouped fields, one docstring, a short `__post_init__` that
+rejects bad values), so Python code builds them without any validation layer. Loading a recipe
+goes through `from_dict`, which validates the mapping with a pydantic `TypeAdapter` of the
+dataclass: an unknown key at any depth, a value of the wrong type or a `__post_init__` refusal
+raises one `ConfigError` line that names the key's path (`optim.lr`), the expected type and the
+recipe file.
+
+Coercion rule (pydantic's lax mode): a string that spells a number is read as that number, because
+YAML 1.1 reads `lr: 3e-6` (no dot) as the string "3e-6"; a whole float is read as an int and
+`true`/`false`/`yes`/`no` as booleans. Anything else of the wrong type is an error: `lr: fast`,
+`max_steps: 1.5`, a scalar where a list is expected, a number where a string is expected.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
+import difflib
+import functools
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,47 +26,112 @@ from r1data.errors import ConfigError
 
 T = TypeVar("T")
 
+# Forbid unknown keys in every dataclass a config nests; set on the classes themselves because a
+# pydantic TypeAdapter refuses a `config=` for dataclass types.
+_STRICT_KEYS = {"extra": "forbid"}
 
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+class Recipe(dict):
+    """A recipe mapping that remembers the file it came from, for error messages."""
+
+    source: str | None = None
 
 
-def _unwrap_optional(tp: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
+def _nested_dataclasses(cls: type) -> list[type]:
+    found, todo = [], [cls]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.append(current)
+        for tp in typing.get_type_hints(current).values():
+            for arg in (tp, *typing.get_args(tp)):
+                if isinstance(arg, type) and dataclasses.is_dataclass(arg):
+                    todo.append(arg)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(cls: type):
+    from pydantic import TypeAdapter
+
+    for dc in _nested_dataclasses(cls):
+        if "__pydantic_config__" not in vars(dc):
+            dc.__pydantic_config__ = _STRICT_KEYS
+    return TypeAdapter(cls)
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def _dataclass_in(tp: Any) -> type | None:
+    """`tp` itself, or the dataclass inside `X | None`, if it is one."""
+    return next((c for c in (tp, *typing.get_args(tp))
+                 if isinstance(c, type) and dataclasses.is_dataclass(c)), None)
+
+
+def _type_at(cls: type, loc: tuple) -> Any:
+    """The declared type of the key at `loc` (a path of field names and list indexes) in `cls`."""
+    tp: Any = cls
+    for part in loc:
+        if isinstance(part, int):  # a list index: the element type
+            args = typing.get_args(tp)
+            tp = args[0] if args else Any
+            continue
+        owner = _dataclass_in(tp)
+        if owner is None:
+            return Any
+        tp = typing.get_type_hints(owner).get(part, Any)
     return tp
 
 
-def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "") -> T:
-    """Build dataclass `cls` from `data`; unknown keys raise ConfigError with their path."""
+def _describe(cls: type, error: dict, prefix: str) -> str:
+    """One pydantic error as `key: what was wrong`, with the key's full path."""
+    loc = tuple(error["loc"])
+    key = ".".join(([prefix] if prefix else []) + [f"[{p}]" if isinstance(p, int) else str(p)
+                                                  for p in loc]).replace(".[", "[")
+    kind, value = error["type"], error.get("input")
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        owner = _dataclass_in(_type_at(cls, loc[:-1]))
+        known = sorted(f.name for f in dataclasses.fields(owner) if f.init) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"unknown key {key} (known: {', '.join(known)}){hint}"
+    if kind == "missing":
+        return f"missing key {key} ({_type_name(_type_at(cls, loc))})"
+    if kind in ("value_error", "assertion_error"):
+        message = str(error.get("ctx", {}).get("error", error["msg"]))
+        return f"{key}: {message}" if key and not message.startswith(key) else message
+    return f"{key}: expected {_type_name(_type_at(cls, loc))}, got {value!r} ({type(value).__name__})"
+
+
+def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "",
+              source: str | Path | None = None) -> T:
+    """Build dataclass `cls` from `data`, validated; any problem raises one ConfigError line.
+
+    `path` prefixes key names (`stages[0]`); `source` names the recipe file, defaulting to the
+    file a `Recipe` from `load_yaml` came from."""
+    from pydantic import ValidationError
+
+    source = source or getattr(data, "source", None)
+    where = f"{source}: " if source else ""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f"{path}." if path else ""
-        raise ConfigError(
-            f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(where + k for k in unknown)} "
-            f"for {cls.__name__} (known: {', '.join(sorted(fields))})"
-        )
-    values = {}
-    for name, value in data.items():
-        tp = _unwrap_optional(hints[name])
-        key = f"{path}.{name}" if path else name
-        if _is_dataclass_type(tp) and isinstance(value, dict):
-            values[name] = from_dict(tp, value, key)
-        else:
-            values[name] = value
+        raise ConfigError(f"{where}{path or cls.__name__}: expected a mapping, "
+                          f"got {type(data).__name__}")
     try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{path or cls.__name__}: {exc}") from None
+        return _adapter(cls).validate_python(dict(data))
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(cls, errors[0], path)
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{where}{first}{more}") from None
+    except (TypeError, ValueError) as exc:  # a __post_init__ that raises outside pydantic's reach
+        raise ConfigError(f"{where}{path or cls.__name__}: {exc}") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -65,7 +139,8 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | Path) -> Recipe:
+    """A recipe file's top-level mapping; it remembers its file for `from_dict`'s messages."""
     import yaml
 
     path = Path(path)
@@ -77,7 +152,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a recipe must be a mapping at the top level")
-    return data
+    recipe = Recipe(data)
+    recipe.source = str(path)
+    return recipe
 
 
 def load(cls: type[T], path: str | Path) -> T:

@@ -81,7 +81,7 @@ class EvalConfig:
     verify_timeout: seconds for one math check (sympy) or one program's tests.
     """
 
-    benchmarks: list[str] = field(default_factory=lambda: ["gsm8k"])
+    benchmarks: list[str] | str = field(default_factory=lambda: ["gsm8k"])  # a str is split
     output: str = "eval"
     limit: int | None = None
     pass_k: list[int] | None = None
