@@ -10,6 +10,8 @@ import yaml
 from r1data.verifiers import verify_math
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "math.yaml").read_text("utf-8"))
+# hand-labelled hard cases by kind (boxed, fractions, intervals, sets, units, percent, ...)
+HARD = yaml.safe_load((Path(__file__).parent / "cases" / "math_hard.yaml").read_text("utf-8"))
 
 
 def _completion(case):
@@ -24,6 +26,33 @@ def test_math_cases(case):
     assert verdict.score == (1.0 if case["correct"] else 0.0)
     if "reason" in case:
         assert verdict.reason == case["reason"], verdict
+
+
+@pytest.mark.parametrize("case", HARD, ids=[
+    f"{c['kind']}:{c.get('pred', c.get('completion', ''))[-30:]}|{c['gold']}" for c in HARD])
+def test_hard_cases(case):
+    verdict = verify_math(_completion(case), case["gold"])
+    if case["correct"] == "either":  # genuinely ambiguous: any verdict, but a verdict
+        assert verdict.reason in ("ok", "wrong_answer"), verdict
+    else:
+        assert verdict.correct is case["correct"], verdict
+
+
+def test_hard_cases_cover_every_kind():
+    kinds = {c["kind"] for c in HARD}
+    assert kinds >= {"boxed", "frac", "interval", "set", "units", "percent", "multiple_boxes",
+                     "tuple", "matrix", "equation", "text"}
+    assert all(c["correct"] in (True, False, "either") for c in HARD)
+
+
+def test_fast_path_does_not_merge_separate_digits_or_eat_symbols():
+    from r1data.verifiers.math import normalize
+
+    assert normalize("1 2") != normalize("12")
+    assert normalize("1\\,000") == "1000"
+    assert "\\rightarrow" in normalize("x \\rightarrow 2")
+    assert normalize("\\left( 1, 2 \\right)") == "(1,2)"
+    assert normalize("3m") == "3m"  # metres or the variable m: not silently 3
 
 
 PATHOLOGICAL = [
