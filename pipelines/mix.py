@@ -12,9 +12,14 @@ default targets. How a target is filled, per kind (reasoning / non_reasoning):
    of a row (default 1: no repetition at all). What a capped group cannot give moves to the
    groups that still can; what nobody can give is reported as a shortfall, never made up.
 
-Everything is seeded: the same inputs, config and seed give the same corpus. The split is by
-prompt, so the samples of one prompt (several correct traces, or repeated copies) never end up in
-both train and test. Output rows are `Record`s whose `messages` end with the assistant turn in
+Everything is seeded: the same inputs, config and seed give the same corpus.
+
+No question is in both train and test. Before planning, a row that repeats another exactly (same
+normalised prompt and completion, e.g. one sample read from two stage folders) is dropped as
+`duplicate`. The split is on a hash of the normalised prompt text (`filters.base.normalize`:
+case, spacing, punctuation and number formatting ignored), not on `prompt_id`: the samples of
+one question (several traces, repeated copies, or the same question reaching the mix from cold
+start and rejection sampling under two ids) all land on the same side. Output rows are `Record`s whose `messages` end with the assistant turn in
 R1's form (`<think>...</think>` then the answer), which any SFT trainer reads as is; they are
 written in input order (SFT trainers shuffle each epoch).
 
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1data.filters.base import normalize, text_hash
 from r1data.io import RejectLog, ShardWriter, read_records, shard_files
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
 from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
@@ -187,6 +193,22 @@ def _hash01(*parts: Any) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def prompt_key(record: Record) -> int:
+    """What the split goes by: a 64-bit hash of the normalised prompt, so one question under two
+    ids, or written with other spacing or casing, is one key.
+
+    >>> prompt_key(Record.from_prompt("What is 1,000 + 1?", id="a")) == \\
+    ...     prompt_key(Record.from_prompt("what is 1000+1", id="b"))
+    True
+    """
+    return text_hash(normalize(record.prompt))
+
+
+def _row_key(record: Record, prompt: int) -> int:
+    """Exact-duplicate key of a row: its prompt key and its normalised completion."""
+    return text_hash(f"{prompt}\x00{normalize(record.completion or '')}")
+
+
 def _normalise(record: Record) -> Record | None:
     """The record with an assistant turn in its messages, or None when it has no answer at all."""
     if record.completion:
@@ -232,15 +254,23 @@ def run(config: MixConfig, progress=None) -> StageSummary:
 
     # pass 1: groups, and which rows can be used at all
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    prompt_of: dict[int, str] = {}
+    prompt_of: dict[int, int] = {}  # row index -> prompt_key
+    seen_rows: set[int] = set()
+    duplicates: set[int] = set()
     inputs = unusable = 0
     for index, record in _stream(config, rejects):
         inputs += 1
         if _normalise(record) is None:  # (Record.from_dict already refused an unknown kind)
             unusable += 1
             continue
+        key = prompt_key(record)
+        row = _row_key(record, key)
+        if row in seen_rows:
+            duplicates.add(index)
+            continue
+        seen_rows.add(row)
         groups[(record.kind, getattr(record, config.group_by) or "unknown")].append(index)
-        prompt_of[index] = record.prompt_id or record.id
+        prompt_of[index] = key
 
     # the plan
     copies: dict[int, int] = {}
@@ -259,7 +289,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
         if target is not None and got < target:
             shortfall[kind] = target - got
 
-    # the split, by prompt
+    # the split, by normalised prompt
     prompts = sorted({prompt_of[i] for i in copies}, key=lambda p: (_hash01(config.seed, p), p))
     n_test = (round(config.test_size * len(prompts)) if config.test_size < 1 else
               min(int(config.test_size), len(prompts)))
@@ -276,6 +306,9 @@ def run(config: MixConfig, progress=None) -> StageSummary:
                 report_progress(index + 1, inputs)
             if _normalise(record) is None:
                 stage.drop(record, "no_completion", "mix")
+                continue
+            if index in duplicates:
+                stage.drop(record, "duplicate", "mix")
                 continue
             count = copies.get(index, 0)
             split = "test" if prompt_of[index] in test_prompts else "train"

@@ -7,8 +7,9 @@ import pytest
 
 from r1data.config import from_dict
 from r1data.errors import ConfigError
-from r1data.io import read_records
+from r1data.io import read_records, write_records
 from r1data.pipelines.mix import DUPLICATE_OF, MixConfig, allocate, run
+from r1data.record import Record
 
 
 def _read(folder):
@@ -133,3 +134,29 @@ def test_a_stage_that_kept_nothing_is_an_empty_input(corpus, tmp_path):
     assert summary.extra["empty_inputs"] == [str(tmp_path / "empty_stage" / "kept")]
     with pytest.raises(Exception, match="no such file"):
         run(MixConfig(inputs=[str(tmp_path / "missing")], output=str(tmp_path / "m2"), tokenizer="none"))
+
+
+def test_one_question_under_two_ids_never_leaks_into_test(tmp_path):
+    """Cold start and rejection sampling both answer the same 40 questions, under their own ids
+    and with other spacing and casing; one sample is also read twice. However the split falls,
+    a question lands on one side only, and the repeated sample is kept once."""
+    cold, rs = [], []
+    for i in range(40):
+        question = f"What is {i} times {i + 3}?"
+        a = Record.from_prompt(question, id=f"cs-{i}", domain="math", source="cold_start")
+        b = Record.from_prompt(f"  what is {i} TIMES {i + 3} ", id=f"rs-{i}", domain="math",
+                               source="rejection_sampling")
+        cold.append(a.with_completion(f"<think>\nMultiply: {i * (i + 3)}.\n</think>\n\n{i * (i + 3)}"))
+        rs.append(b.with_completion(f"<think>\n{i} groups of {i + 3}.\n</think>\n\n{i * (i + 3)}"))
+    write_records(cold, tmp_path / "cold_start" / "kept")
+    write_records(rs + cold[:1], tmp_path / "rejection_sampling" / "kept")
+    summary = run(MixConfig(inputs=[str(tmp_path / "cold_start"), str(tmp_path / "rejection_sampling")],
+                            output=str(tmp_path / "mix"), reasoning_size=None, non_reasoning_size=None,
+                            test_size=0.5, tokenizer="none"))
+    train, test = _read(tmp_path / "mix" / "train"), _read(tmp_path / "mix" / "test")
+    question = lambda r: " ".join(r.prompt.lower().rstrip("?").split())  # noqa: E731
+    assert not {question(r) for r in train} & {question(r) for r in test}
+    assert len({question(r) for r in test}) == 20 and len(test) == 40  # both traces of each
+    assert len(train) == 40
+    assert summary.dropped == {"duplicate": 1}
+    assert [r.id for r in _read(tmp_path / "mix" / "dropped")] == [cold[0].id]
