@@ -36,11 +36,14 @@ class TeacherConfig:
     model: a model spec (`smollm2-135m`, a folder, a Hub id, or the served model's name).
     options: the backend's own options (batch_size, device, base_url, api_key_env, concurrency,
         tensor_parallel_size, ...), passed to `r1data.backends.get_backend` as they are.
+    max_error_rate: share of samples that may fail after the backend's retries without stopping
+        the stage (0: any failure stops it with exit code 3; a rerun retries the failed samples).
     """
 
     backend: str = "transformers"
     model: str = "smollm2-135m"
     options: dict[str, Any] = field(default_factory=dict)
+    max_error_rate: float = 0.0
 
     def __post_init__(self) -> None:
         from r1data.backends import BACKENDS
@@ -89,6 +92,7 @@ def generate_into(folder: Path, prompts: str | Path, backend, sampling: Sampling
     config = generate.GenerateConfig(
         input=str(prompts), output=str(folder), limit=limit, backend=teacher.backend,
         model=teacher.model, backend_options=dict(teacher.options), template=template,
+        max_error_rate=teacher.max_error_rate,
         system=system, fewshot=fewshot, fewshot_k=fewshot_k, sampling=sampling,
     )
     return generate.run(config, backend=backend, progress=progress)

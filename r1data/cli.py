@@ -75,14 +75,18 @@ if TRAIN_COMMANDS:
 
 
 def main() -> None:
-    """Entry point: expected errors (bad input, missing model) end in one line and exit code 2."""
-    from r1data.errors import USER_ERRORS
+    """Entry point: expected errors end in one line, exit code 2 for bad input (a missing model,
+    a missing optional dependency), 3 for a run that could not do all its work (see r1data.errors)."""
+    from r1data.errors import FAILURES, USER_ERRORS
 
     try:
         app()
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except FAILURES as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        sys.exit(3)
     except KeyboardInterrupt:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

@@ -1,10 +1,18 @@
-"""The exceptions that mean "the user's input is wrong", which the CLI turns into one line and
-exit code 2 instead of a traceback. Each is defined next to the code that raises it."""
+"""The exceptions the CLI turns into one line instead of a traceback, each defined next to the
+code that raises it.
+
+USER_ERRORS (exit code 2): the user's input is wrong, or the asked-for feature needs an optional
+dependency that is not installed. FAILURES (exit code 3): the input was fine but the run could not
+do all its work (a server that does not answer, samples that failed after the backend's retries);
+rerunning the same command resumes and retries.
+"""
 
 from r1data.io import InputError
 from r1data.models import ModelError
 from r1data.record import RecordError
-from r1data.backends import BackendError
+from r1data.backends import BackendError, BackendUnavailable
+from r1data.failures import GenerationFailed
+from r1data.optional import MissingDependency
 from r1data.templates import TemplateError
 from r1data.pipelines.publish import PublishError
 from r1data.verifiers.sandbox import SandboxUnavailable
@@ -16,5 +24,6 @@ class ConfigError(ValueError):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     InputError, ModelError, RecordError, ConfigError, FileNotFoundError,
-    PublishError, BackendError, TemplateError, SandboxUnavailable,
+    PublishError, BackendError, TemplateError, SandboxUnavailable, MissingDependency,
 )
+FAILURES: tuple[type[BaseException], ...] = (GenerationFailed, BackendUnavailable)

@@ -3,14 +3,16 @@
 `generate_records` is the library core: it renders each prompt with a template, asks the backend
 for n samples per prompt (`chunk_size` prompts per call), and yields one record per sample with id
 `<prompt_id>/<i>`, its reasoning and answer split out, token counts, `finish_reason` ("length"
-marks a truncated sample, "error" a request that failed after the backend's retries, with the
-error in `metadata["error"]`) and provenance. Prompts whose n sample ids are all in `done` are
-skipped before the model is called.
+marks a truncated sample) and provenance. Prompts whose n sample ids are all in `done` are
+skipped before the model is called. A sample whose request failed after the backend's retries is
+not yielded: it goes to a `failures.FailureLog`, so it is never "done" and the next run retries it.
 
 `run(config)` is what `r1data generate` does: stream prompts from a file (bad rows go to
 `<output>/rejected/rejected.jsonl` with their reason), write records through `io.ShardWriter`
 (append + flush per record, atomic shard renames), show a progress bar, and write
-`<output>/generate_summary.json`. Killed at any moment (SIGKILL included), the same command run
+`<output>/generate_summary.json` (figures of the whole folder, summed over resumed runs), and the
+samples that failed to `<output>/errors/errors.jsonl`; more failures than `max_error_rate` allows
+raise `failures.GenerationFailed` (exit code 3) once the rest is written. Killed at any moment (SIGKILL included), the same command run
 again recovers the written samples, skips their prompts, and continues: no sample is lost or
 written twice, finished shards are not touched. A prompt cut in the middle of its n samples is
 generated again and only its missing samples are written; with the transformers backend they are
@@ -28,6 +30,7 @@ from typing import Any
 
 from r1data import __version__, templates
 from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
+from r1data.failures import ERRORS_FILE, FailureLog
 from r1data.record import META_ERROR, Record
 
 
@@ -44,6 +47,9 @@ class GenerateConfig:
     backend / model: see `backends.get_backend`; `backend_options` are passed to it as is.
     batch_size: transformers: rows generated together; vllm: ignored (it schedules itself).
     concurrency: openai: requests in flight.
+    max_error_rate: share of this run's samples that may fail (after the backend's retries)
+        without failing the run; 0: any failed sample fails it. Failed samples are retried by
+        the next run either way.
     template: "chat", "r1-zero", "readable" or "few-shot" (see `templates`).
     system: system prompt added to chat templates.
     fewshot / fewshot_k: file of example solutions and how many to show (few-shot template).
@@ -67,6 +73,7 @@ class GenerateConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 16
     concurrency: int = 32
+    max_error_rate: float = 0.0
     # prompting
     template: str = "chat"
     system: str | None = None
@@ -90,12 +97,16 @@ class GenerateConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.limit is not None and self.limit < 0:
             raise ValueError("limit must be >= 0")
+        if not 0 <= self.max_error_rate <= 1:
+            raise ValueError("max_error_rate must be between 0 and 1")
 
 
 @dataclass
 class GenerateSummary:
     """What a run did. `prompts_done` counts prompts generated in this run; `prompts_resumed`
-    those skipped because an earlier run had written all their samples."""
+    those skipped because an earlier run had written all their samples. `samples_failed` are not
+    written (the next run retries them); `failures` holds their count and first message by error
+    type."""
 
     prompts_done: int = 0
     prompts_resumed: int = 0
@@ -107,6 +118,7 @@ class GenerateSummary:
     tokens_out: int = 0
     seconds: float = 0.0
     output: str = ""
+    failures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def truncation_rate(self) -> float:
@@ -127,7 +139,6 @@ class GenerateSummary:
     def add(self, record: Record) -> None:
         self.samples_written += 1
         self.samples_truncated += record.finish_reason == "length"
-        self.samples_failed += record.finish_reason == "error"
         self.tokens_in += record.prompt_tokens or 0
         self.tokens_out += record.completion_tokens or 0
 
@@ -157,13 +168,20 @@ def generate_records(
     records: Iterable[Record], backend: Backend, sampling: SamplingConfig, template: str = "chat", *,
     system: str | None = None, fewshot: list | None = None,
     special_token: str = templates.SPECIAL_TOKEN, chunk_size: int | None = None,
-    done: set[str] | Any = None, on_skip: Any = None,
+    done: set[str] | Any = None, on_skip: Any = None, failures: FailureLog | None = None,
+    on_prompt: Any = None,
 ) -> Iterator[Record]:
     """One record per sample of every prompt record (see the module docstring).
 
     done: ids already written (anything with `in`); prompts with all n of them are skipped and
         reported to `on_skip(record)`.
+    failures: where failed samples go. Without one, any failed sample raises GenerationFailed
+        after the last sample is yielded (so the caller writes everything that succeeded).
+    on_prompt: called with each prompt record once its samples have been yielded.
     """
+    strict = failures is None
+    failures = FailureLog() if strict else failures
+    attempted = 0
     chunk_size = chunk_size or backend.chunk_size(sampling.n)
     base = {**backend.info(), "sampling": asdict(sampling), "template": template,
             "r1data": __version__}
@@ -178,11 +196,19 @@ def generate_records(
                                           special_token=special_token) for r in chunk]
         keys = [r.prompt_id or r.id for r in chunk]
         outputs = backend.generate(prompts, sampling, keys=keys)
+        nonlocal attempted
         for record, key, samples in zip(chunk, keys, outputs):
             for i, completion in enumerate(samples):
                 provenance = {**base, "seed": sample_seed(sampling.seed, key, i)}
-                yield sample_record(record, completion, i, provenance, template=template,
-                                    special_token=special_token)
+                sample = sample_record(record, completion, i, provenance, template=template,
+                                       special_token=special_token)
+                attempted += 1
+                if completion.finish_reason == "error":
+                    failures.add(sample)
+                else:
+                    yield sample
+            if on_prompt:
+                on_prompt(record)
         chunk.clear()
 
     for record in records:
@@ -196,6 +222,8 @@ def generate_records(
             yield from flush()
     if chunk:
         yield from flush()
+    if strict:
+        failures.check(attempted, 0.0)
 
 
 def _backend_options(config: GenerateConfig) -> dict[str, Any]:
@@ -230,7 +258,10 @@ def _progress(enabled: bool):
 
 def run(config: GenerateConfig, *, backend: Backend | None = None, progress: bool = True) -> GenerateSummary:
     """Generate `config.sampling.n` samples for every prompt of `config.input` into
-    `config.output`, resuming what an earlier run of the same config left."""
+    `config.output`, resuming what an earlier run of the same config left.
+
+    Raises GenerationFailed (after writing every sample that succeeded and the summary) when more
+    samples failed than `config.max_error_rate` allows."""
     from itertools import islice
 
     from r1data import io
@@ -244,6 +275,7 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     columns = io.ColumnMap(prompt=config.prompt_column, id=config.id_column, gold=config.gold_column)
     writer = io.ShardWriter(out, shard_size=config.shard_size, fmt=config.format)
     rejects = io.RejectLog(out / "rejected" / "rejected.jsonl")
+    failures = FailureLog(out / ERRORS_FILE)
     total = _count_prompts(config) if progress else None
     owned = backend is None
     start = time.monotonic()
@@ -251,7 +283,6 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
         prompts = io.read_records(config.input, rejects, columns)
         if config.limit is not None:
             prompts = islice(prompts, config.limit)
-        # Samples come out grouped by prompt, so a prompt is done when its last sample is written.
         if backend is None:
             backend = get_backend(config.backend, config.model, **_backend_options(config))
         with _progress(progress) as bar:
@@ -261,27 +292,58 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
                 summary.prompts_resumed += 1
                 bar.advance(task)
 
+            def finished(_: Record) -> None:
+                summary.prompts_done += 1
+                elapsed = time.monotonic() - start
+                bar.update(task, advance=1, samples_s=summary.samples_written / elapsed,
+                           tokens_s=summary.tokens_out / elapsed)
+
             for record in generate_records(
                 prompts, backend, config.sampling, config.template, system=config.system,
                 fewshot=fewshot, special_token=config.special_token, done=writer, on_skip=skipped,
+                failures=failures, on_prompt=finished,
             ):
                 if writer.write(record):
                     summary.add(record)
-                if record.metadata.get("sample_index") == config.sampling.n - 1:
-                    summary.prompts_done += 1
-                    elapsed = time.monotonic() - start
-                    bar.update(task, advance=1, samples_s=summary.samples_written / elapsed,
-                               tokens_s=summary.tokens_out / elapsed)
         writer.close()
     finally:
         rejects.close()
+        failures.close()
         if owned and backend is not None:
             backend.close()
     summary.prompts_rejected = rejects.count
+    summary.samples_failed = failures.count
+    summary.failures = failures.to_dict()
     summary.seconds = time.monotonic() - start
-    io.write_json(out / "generate_summary.json", {**summary.to_dict(), "config": asdict(config),
-                                                  "rejected_reasons": rejects.reasons})
+    _write_summary(out / "generate_summary.json", summary, config, rejects.reasons)
+    failures.check(summary.samples_written + summary.samples_failed, config.max_error_rate, summary)
     return summary
+
+
+# Figures that add up over the runs that filled one folder; the others describe the last run.
+_CUMULATIVE = ("samples_written", "samples_truncated", "tokens_in", "tokens_out", "seconds")
+
+
+def _write_summary(path: Path, summary: GenerateSummary, config: GenerateConfig,
+                   rejected_reasons: dict[str, int]) -> None:
+    """generate_summary.json for the whole folder: a resumed run adds its figures to those of the
+    runs before it rather than replacing them with its own (zeros, when all was already done)."""
+    import json
+
+    from r1data import io
+
+    saved = {**summary.to_dict(), "config": asdict(config), "rejected_reasons": rejected_reasons}
+    try:
+        before = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except ValueError:
+        before = {}
+    if before:
+        total = GenerateSummary(**{k: before.get(k, 0) + getattr(summary, k) for k in _CUMULATIVE})
+        saved.update({k: getattr(total, k) for k in _CUMULATIVE},
+                     truncation_rate=total.truncation_rate, samples_per_second=total.samples_per_second,
+                     tokens_per_second=total.tokens_per_second,
+                     runs=before.get("runs", 1) + 1, last_run=summary.to_dict())
+    io.write_json(path, saved)
 
 
 def render_summary(summary: GenerateSummary):
@@ -295,7 +357,7 @@ def render_summary(summary: GenerateSummary):
         ("prompt rows rejected", f"{summary.prompts_rejected:,}"),
         ("samples written", f"{summary.samples_written:,}"),
         ("truncated (finish_reason=length)", f"{summary.samples_truncated:,} ({summary.truncation_rate:.1%})"),
-        ("failed (finish_reason=error)", f"{summary.samples_failed:,}"),
+        ("failed after retries (not written)", _failures_cell(summary)),
         ("tokens in / out", f"{summary.tokens_in:,} / {summary.tokens_out:,}"),
         ("throughput", f"{summary.samples_per_second:.2f} samples/s, {summary.tokens_per_second:.1f} tokens/s"),
         ("time", f"{summary.seconds:.1f} s"),
@@ -303,3 +365,11 @@ def render_summary(summary: GenerateSummary):
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _failures_cell(summary: GenerateSummary) -> str:
+    if not summary.samples_failed:
+        return "0"
+    kinds = "; ".join(f"{kind} x{v['count']}: {v['first'].partition(':')[2].strip()[:120]}"
+                      for kind, v in summary.failures.items())
+    return f"{summary.samples_failed:,} ({kinds})"

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from r1data.backends.base import Completion
+from r1data.failures import GenerationFailed
 from r1data.generate import GenerateConfig, run, sample_record
-from r1data.record import META_ERROR, Record
+from r1data.record import Record
 
 
 def write_prompts(path: Path, rows: list) -> Path:
@@ -63,10 +64,16 @@ def test_run_writes_one_record_per_sample_and_sets_bad_rows_aside(tmp_path, tiny
     assert len(all_records(tmp_path / "out")) == 10
 
 
-def test_a_backend_error_becomes_a_failed_sample(tmp_path):
+def test_failed_samples_are_not_written_and_fail_the_run(tmp_path):
     class Down(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
+        def do_GET(self):  # the server is up (the backend checks /v1/models) but every request fails
+            self.send_response(200)
+            self.send_header("content-length", "11")
+            self.end_headers()
+            self.wfile.write(b'{"data": []}'[:11])
 
         def do_POST(self):
             self.rfile.read(int(self.headers["content-length"]))
@@ -82,13 +89,20 @@ def test_a_backend_error_becomes_a_failed_sample(tmp_path):
             backend_options={"base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
                              "backoff": 0.01, "max_retries": 1},
             sampling={"n": 1, "max_tokens": 8})
-        summary = run(config, progress=False)
+        with pytest.raises(GenerationFailed, match=r"2 of 2 samples failed .*HTTP 503 x2") as failed:
+            run(config, progress=False)
+        accepting = GenerateConfig(**{**config.__dict__, "max_error_rate": 1.0})
+        accepted = run(accepting, progress=False)  # --max-error-rate 1: the loss is accepted
     finally:
         server.shutdown()
         server.server_close()
-    records = all_records(tmp_path / "out")
-    assert summary.samples_failed == 2 and len(records) == 2
-    assert all(r["finish_reason"] == "error" and "HTTP 503" in r["metadata"][META_ERROR] for r in records)
+    assert failed.value.summary.samples_failed == 2 and failed.value.summary.samples_written == 0
+    assert not all_records(tmp_path / "out")  # a failed sample is never written, so never "done"
+    errors = [json.loads(line) for line in (tmp_path / "out/errors/errors.jsonl").read_text().splitlines()]
+    assert sorted(e["id"] for e in errors) == ["a/0", "b/0"] and {e["error_type"] for e in errors} == {"HTTP 503"}
+    saved = json.loads((tmp_path / "out/generate_summary.json").read_text())
+    assert saved["samples_failed"] == 2 and saved["failures"]["HTTP 503"]["count"] == 2
+    assert accepted.samples_failed == 2 and accepted.prompts_resumed == 0  # retried, failed again
 
 
 def test_readable_samples_are_split_at_the_special_token():

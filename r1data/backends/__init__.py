@@ -26,6 +26,10 @@ class BackendError(ValueError):
     """An unknown backend name or an option it does not take (the CLI prints it in one line)."""
 
 
+class BackendUnavailable(RuntimeError):
+    """The backend cannot serve at all (a server that does not answer): nothing was generated."""
+
+
 def get_backend(name: str, model: str | None = None, **options: Any) -> Backend:
     """The backend `name` serving `model`, built with its own options (batch_size, device,
     base_url, concurrency, tensor_parallel_size, ...)."""
@@ -41,4 +45,4 @@ def get_backend(name: str, model: str | None = None, **options: Any) -> Backend:
         raise
 
 
-__all__ = ["Backend", "BackendError", "Completion", "Prompt", "SamplingConfig", "get_backend", "sample_seed"]
+__all__ = ["Backend", "BackendError", "BackendUnavailable", "Completion", "Prompt", "SamplingConfig", "get_backend", "sample_seed"]

@@ -2,8 +2,10 @@
 
 A prompt is either plain text (sent as is: completion endpoint, or tokenized raw, e.g. the R1-Zero
 template) or a chat conversation (`[{"role", "content"}]`, rendered by the model's chat template).
-`generate` returns, for each prompt, `sampling.n` `Completion`s. A backend never raises for one bad
-request: it retries what can be retried and returns a Completion with finish_reason "error".
+`generate` returns, for each prompt, `sampling.n` `Completion`s. A backend handles only the
+failures it expects (a server's timeouts and errors, running out of memory): it retries what can
+be retried, and returns a Completion with finish_reason "error" and `error` "<Type>: <message>"
+for a sample that still failed. Anything else (a bug, a bad argument) propagates and stops the run.
 """
 
 from __future__ import annotations

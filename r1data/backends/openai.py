@@ -4,10 +4,13 @@ Requests run on an asyncio loop in a background thread (so `generate` stays a pl
 from a notebook that has its own loop), at most `concurrency` at a time over one pooled httpx
 client. Chat prompts go to `/chat/completions`, text prompts (r1-zero) to `/completions`.
 
-Reliability: a connection error, a timeout, HTTP 429 or any 5xx is retried up to `max_retries`
-times with exponential backoff and jitter (a `Retry-After` header is honoured); after that, or at
-once for other 4xx answers (a prompt too long for the context, say), the sample becomes a
-Completion with finish_reason "error" and the server's message, and the run goes on.
+Reliability: before the first request the server must answer `GET /models`, else
+`BackendUnavailable` stops the run in one line. A connection error, a timeout, a malformed answer,
+HTTP 408/409/425/429 or any 5xx is retried by tenacity up to `max_retries` times with exponential
+backoff and full jitter (a `Retry-After` header is honoured); after that, or at once for other 4xx
+answers (a prompt too long for the context, say), the sample becomes a Completion with
+finish_reason "error" and `error` "<Type>: <message>". Those are the only errors caught: anything
+else is a bug and stops the run.
 
 Samples: by default each of the n samples is its own request with its own seed
 `sample_seed(seed, key, i)` (reproducible on servers that honour `seed`, as vLLM does, and
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import threading
 from typing import Any
 
@@ -34,6 +36,26 @@ from r1data.templates import restore_think, think_prefill
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
+
+
+class ServerError(Exception):
+    """An HTTP answer worth retrying (overloaded, restarting, rate-limited)."""
+
+    def __init__(self, status: int, text: str, retry_after: float | None = None):
+        super().__init__(f"{status}: {text[:500]}")
+        self.status, self.retry_after = status, retry_after
+
+
+class ClientError(Exception):
+    """An HTTP 4xx that the same request will get again (not retried)."""
+
+
+class MalformedResponse(Exception):
+    """A 200 whose body is not a completion (a proxy's error page, say): worth a retry."""
+
+
+# What a request may fail with on a working code path; the sample records it as an error.
+RETRIED = (ServerError, MalformedResponse)  # plus httpx's timeouts and transport errors
 
 
 class OpenAIBackend(Backend):
@@ -83,6 +105,7 @@ class OpenAIBackend(Backend):
 
         self._client = self._run(make_client())
         self.retries = 0  # requests retried since creation (the flaky-server test reads it)
+        self._checked = False
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -98,7 +121,34 @@ class OpenAIBackend(Backend):
     def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                  keys: list[str] | None = None) -> list[list[Completion]]:
         keys = keys or [prompt_key(p) for p in prompts]
+        if not self._checked:
+            self._run(self.check())
+            self._checked = True
         return self._run(self._generate(prompts, sampling, keys))
+
+    async def check(self) -> None:
+        """The server answers `GET /models` (a few quick tries), or BackendUnavailable: a wrong URL
+        or a server that is down fails in one line instead of as thousands of failed samples."""
+        import httpx
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+        from r1data.backends import BackendUnavailable
+
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_fixed(min(1.0, self.backoff)),
+                                               retry=retry_if_exception_type(httpx.TransportError),
+                                               before_sleep=self._count_retry, reraise=True):
+                with attempt:
+                    response = await self._client.get("/models", timeout=min(30.0, self.timeout))
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise BackendUnavailable(f"no OpenAI-compatible server answers at {self.base_url} "
+                                     f"({type(exc).__name__}: {exc or 'no answer'}): start it, or pass --base-url") from None
+        if response.status_code in (401, 403):
+            raise BackendUnavailable(f"{self.base_url} refused the API key (HTTP {response.status_code}): "
+                                     "set OPENAI_API_KEY (or the backend's api_key_env)")
+        if response.status_code >= 400:
+            raise BackendUnavailable(f"{self.base_url}/models answered HTTP {response.status_code}: "
+                                     "is this the server's /v1 URL?")
 
     async def _generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                         keys: list[str]) -> list[list[Completion]]:
@@ -131,41 +181,55 @@ class OpenAIBackend(Backend):
             body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             return "/chat/completions", body
         if not isinstance(prompt, str):
-            raise ValueError("the completions endpoint takes text prompts, not conversations")
+            from r1data.backends import BackendError
+
+            raise BackendError("the completions endpoint takes text prompts, not conversations")
         body["prompt"] = prompt
         return "/completions", body
 
     async def _request(self, prompt: Prompt, sampling: SamplingConfig, seed: int, n: int) -> list[Completion]:
         import httpx
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+        path, body = self._body(prompt, sampling, seed, n)
+        backoff = wait_random_exponential(multiplier=self.backoff, max=self.max_backoff)
+
+        def wait(state: Any) -> float:  # the server's Retry-After when it gives one
+            exc = state.outcome.exception()
+            after = getattr(exc, "retry_after", None)
+            return min(self.max_backoff, after) if after is not None else backoff(state)
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1), wait=wait, before_sleep=self._count_retry, reraise=True,
+            retry=retry_if_exception_type((httpx.TimeoutException, httpx.TransportError, *RETRIED)))
         try:
-            path, body = self._body(prompt, sampling, seed, n)
-        except ValueError as exc:
-            return [Completion(text="", finish_reason="error", error=str(exc)) for _ in range(n)]
-        error = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.retries += 1
-            retry_after = None
-            try:
-                response = await self._client.post(path, json=body)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    try:
-                        return self._parse(response.json(), prompt, sampling, path)
-                    except (ValueError, KeyError, TypeError, IndexError) as exc:
-                        error = f"malformed response: {exc}"  # a proxy's garbage: worth a retry
-                else:
-                    error = f"HTTP {response.status_code}: {response.text[:500]}"
-                    if response.status_code < 500 and response.status_code not in RETRY_STATUS:
-                        break
-                    retry_after = _retry_after(response.headers.get("retry-after"))
-            if attempt < self.max_retries:
-                delay = min(self.max_backoff, self.backoff * 2 ** attempt) * random.uniform(0.5, 1.0)
-                await asyncio.sleep(min(self.max_backoff, retry_after) if retry_after is not None else delay)
+            async for attempt in retrying:
+                with attempt:
+                    return await self._post(path, body, prompt, sampling)
+        except ServerError as exc:
+            error = f"HTTP {exc}"
+        except ClientError as exc:
+            error = f"HTTP {exc}"
+        except (httpx.TimeoutException, httpx.TransportError, MalformedResponse) as exc:
+            error = f"{type(exc).__name__}: {exc}"
         return [Completion(text="", finish_reason="error", error=error) for _ in range(n)]
+
+    def _count_retry(self, _: Any) -> None:
+        self.retries += 1
+
+    async def _post(self, path: str, body: dict[str, Any], prompt: Prompt,
+                    sampling: SamplingConfig) -> list[Completion]:
+        response = await self._client.post(path, json=body)
+        if response.status_code == 200:
+            try:
+                data = response.json()
+                return self._parse(data, prompt, sampling, path)
+            except (ValueError, KeyError) as exc:  # not JSON, or JSON without choices
+                raise MalformedResponse(f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 500 or response.status_code in RETRY_STATUS:
+            raise ServerError(response.status_code, response.text,
+                              _retry_after(response.headers.get("retry-after")))
+        raise ClientError(f"{response.status_code}: {response.text[:500]}")
 
     def _parse(self, data: dict[str, Any], prompt: Prompt, sampling: SamplingConfig,
                path: str) -> list[Completion]:

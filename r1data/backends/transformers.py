@@ -12,8 +12,10 @@ size and whatever else is generated beside it (up to the float noise that paddin
 kernels). `model.generate`'s own sampling draws from one global generator, so its samples depend
 on the batch; the sampler replaces it (generate runs greedy over the sampler's one-hot scores).
 
-A batch that fails (out of memory, say) is split in two and retried; a single row that still
-fails becomes a Completion with finish_reason "error" rather than an exception.
+A batch that runs out of memory is split in two and retried; a single row that still does not
+fit becomes a Completion with finish_reason "error" (the run reports it and a rerun retries it).
+Any other exception is a bug or a bad argument: it propagates and stops the run, and the samples
+of that batch are not written.
 """
 
 from __future__ import annotations
@@ -58,6 +60,27 @@ class PerRowSampler:
             picked = order.gather(-1, picked)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(-1, picked, 0.0)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says the device ran out of memory: torch.OutOfMemoryError on CUDA,
+    a RuntimeError from the CPU or MPS allocator, a MemoryError from Python."""
+    import torch
+
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class TransformersBackend(LocalBackend):
@@ -127,7 +150,10 @@ class TransformersBackend(LocalBackend):
                          sampling: SamplingConfig) -> list[Completion]:
         try:
             return self._generate_batch(ids, seeds, sampling)
-        except Exception as exc:  # noqa: BLE001 - one bad batch must not end the run
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_memory()
             if len(ids) > 1:
                 half = len(ids) // 2
                 return (self._generate_safely(ids[:half], seeds[:half], sampling)

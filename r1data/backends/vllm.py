@@ -34,11 +34,9 @@ class VLLMBackend(LocalBackend):
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  dtype: str = "auto", **llm_options: Any):
         from r1data import models
+        from r1data.optional import require
 
-        try:
-            import vllm
-        except ImportError:
-            raise ImportError("the vllm backend needs vLLM (pip install 'r1data[vllm]' on a CUDA machine)") from None
+        vllm = require("vllm", "the vllm backend")
         super().__init__(model or models.EMBEDDED)
         self.vllm = vllm
         options = {"tensor_parallel_size": tensor_parallel_size, "dtype": dtype,

@@ -2,14 +2,17 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     input: Path = typer.Option(..., "--input", "-i", help="Prompts: .jsonl[.gz|.zst], .parquet, a datasets folder or a shard folder."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (rerun the same command to resume)."),
     backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
     model: str = typer.Option("smollm2-135m", help="Model: smollm2-135m (embedded), a folder or a Hub id; for openai, the served model's name."),
     template: str = typer.Option("chat", help="chat, r1-zero, readable or few-shot."),
-    n: int = typer.Option(1, "--n", help="Samples per prompt."),
+    n: int = typer.Option(1, "--n", "-n", help="Samples per prompt."),
     temperature: float = typer.Option(0.6, help="Sampling temperature (0: greedy)."),
     top_p: float = typer.Option(0.95, "--top-p", help="Nucleus sampling threshold."),
     max_tokens: int = typer.Option(32768, "--max-tokens", help="New tokens per sample; longer samples are marked truncated."),
@@ -17,6 +20,7 @@ def command(
     stop: list[str] = typer.Option(None, "--stop", help="Stop string (repeatable); the EOS token always stops."),
     batch_size: int = typer.Option(16, "--batch-size", help="transformers: sequences generated together."),
     concurrency: int = typer.Option(32, help="openai: requests in flight."),
+    max_error_rate: float = typer.Option(0.0, "--max-error-rate", help="Share of samples that may fail after the backend's retries without failing the run (exit code 3); failed samples are retried by the next run either way."),
     shard_size: int = typer.Option(1000, "--shard-size", help="Records per output shard."),
     format: str = typer.Option("jsonl", "--format", help="Output shards: jsonl or parquet."),
     limit: int = typer.Option(None, help="Use only the first N prompts."),
@@ -36,12 +40,15 @@ def command(
     """Sample a teacher (or checkpoint) n times per prompt into resumable record shards.
 
     Each sample is one record with the whole completion, its reasoning and answer, token counts,
-    finish_reason (length = truncated, error = failed after retries) and provenance. Bad prompt
-    rows go to OUTPUT/rejected/rejected.jsonl with their reason.
+    finish_reason (length = truncated) and provenance. Bad prompt rows go to
+    OUTPUT/rejected/rejected.jsonl with their reason. Samples that fail after the backend's
+    retries are not written (OUTPUT/errors/errors.jsonl lists them): the run exits with code 3
+    and rerunning the same command retries them.
     """
     from rich.console import Console
 
     from r1data import config as cfg
+    from r1data.failures import GenerationFailed
     from r1data.generate import GenerateConfig, render_summary, run
 
     options = {"base_url": base_url} if backend == "openai" and base_url else {}
@@ -52,15 +59,19 @@ def command(
     config = cfg.from_dict(GenerateConfig, {
         "input": str(input), "output": str(output), "backend": backend, "model": model,
         "backend_options": options, "template": template, "batch_size": batch_size,
-        "concurrency": concurrency, "shard_size": shard_size, "format": format, "limit": limit,
+        "concurrency": concurrency, "max_error_rate": max_error_rate, "shard_size": shard_size, "format": format, "limit": limit,
         "prompt_column": prompt_column, "id_column": id_column, "gold_column": gold_column,
         "system": system, "fewshot": str(fewshot) if fewshot else None, "fewshot_k": fewshot_k,
         "special_token": special_token,
         "sampling": {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                      "seed": seed, "stop": list(stop or [])},
     })
-    summary = run(config, progress=progress)
     console = Console()
+    try:
+        summary = run(config, progress=progress)
+    except GenerationFailed as exc:
+        console.print(render_summary(exc.summary))
+        raise
     console.print(render_summary(summary))
     if summary.prompts_rejected:
         Console(stderr=True).print(f"[yellow]{summary.prompts_rejected} prompt rows rejected "

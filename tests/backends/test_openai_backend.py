@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from r1data.backends import SamplingConfig, get_backend
+from r1data.backends import BackendUnavailable, SamplingConfig, get_backend
 from r1data.templates import build_prompt
 
 
@@ -142,6 +142,13 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def do_GET(self):  # the backend's check that the server answers, before the first request
+        data = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
+        self.send_response(200 if self.path == "/v1/models" else 404)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         text = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
@@ -196,8 +203,106 @@ def test_the_whole_think_block_is_stored(scripted):
     assert out[0][0].finish_reason == "length" and out[0][0].completion_tokens == 9
 
 
-def test_unreachable_server_gives_error_samples():
-    with get_backend("openai", "m", base_url=f"http://127.0.0.1:{free_port()}/v1", backoff=0.01,
-                     max_retries=1) as backend:
-        (samples,) = backend.generate(["hello"], SamplingConfig(n=2, max_tokens=4))
-    assert [c.finish_reason for c in samples] == ["error", "error"] and "ConnectError" in samples[0].error
+def test_unreachable_server_fails_before_the_first_request():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with get_backend("openai", "m", base_url=url, backoff=0.01, max_retries=1) as backend:
+        with pytest.raises(BackendUnavailable, match=f"no OpenAI-compatible server answers at {url} .*ConnectError"):
+            backend.generate(["hello"], SamplingConfig(n=2, max_tokens=4))
+
+
+def test_a_server_that_stops_after_the_check_gives_error_samples():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    with get_backend("openai", "m", base_url=url, backoff=0.01, max_retries=1) as backend:
+        (first,) = backend.generate([[{"role": "user", "content": "reasoning"}]], SamplingConfig(n=1, max_tokens=4))
+        server.shutdown()
+        server.server_close()  # the port now refuses connections
+        (samples,) = backend.generate([[{"role": "user", "content": "hello"}]], SamplingConfig(n=2, max_tokens=4))
+    assert first[0].error is None
+    assert [c.finish_reason for c in samples] == ["error", "error"] and samples[0].error.startswith("ConnectError: ")
+    assert backend.retries == 2  # one retry per sample, then the error is recorded
+
+
+class StoppingForwarder:
+    """An HTTP server in front of the real one that forwards requests, and stops listening after
+    `serve` POSTs: a teacher server that goes away in the middle of a run. `start()` brings it
+    back on the same port."""
+
+    def __init__(self, upstream: str, serve: int):
+        self.upstream, self.left, self.port, self.server = upstream, serve, free_port(), None
+
+    def start(self, serve: int | None = None):
+        import httpx
+
+        owner = self
+        if serve is not None:
+            self.left = serve
+
+        class Forward(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, response):
+                self.send_response(response.status_code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(response.content)))
+                self.end_headers()
+                self.wfile.write(response.content)
+
+            def do_GET(self):
+                self._answer(httpx.get(owner.upstream + self.path.removeprefix("/v1"), timeout=60))
+
+            def do_POST(self):
+                if owner.left <= 0:  # the server died: stop listening and drop this request
+                    threading.Thread(target=owner.stop, daemon=True).start()
+                    self.close_connection = True
+                    return
+                owner.left -= 1
+                body = self.rfile.read(int(self.headers["content-length"]))
+                self._answer(httpx.post(owner.upstream + self.path.removeprefix("/v1"), content=body,
+                                        headers={"content-type": "application/json"}, timeout=300))
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Forward)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def stop(self):
+        if self.server is not None:
+            server, self.server = self.server, None
+            server.shutdown()
+            server.server_close()
+
+
+def test_samples_lost_to_a_stopped_server_are_retried_by_the_rerun(served, tmp_path):
+    from r1data.failures import GenerationFailed
+    from r1data.generate import GenerateConfig, run
+
+    base_url, name = served
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} + {i}?"}) + "\n" for i in range(6)))
+    forwarder = StoppingForwarder(base_url, serve=3)
+    url = forwarder.start()
+    config = GenerateConfig(input=str(prompts), output=str(tmp_path / "out"), backend="openai", model=name,
+                            concurrency=1, backend_options={"base_url": url, "backoff": 0.01, "max_retries": 1},
+                            sampling={"n": 1, "max_tokens": 4})
+    try:
+        with pytest.raises(GenerationFailed, match=r"3 of 6 samples failed .*rerun the same command to retry them") as failed:
+            run(config, progress=False)
+        forwarder.stop()
+        assert failed.value.summary.samples_written == 3
+        errors = [json.loads(line) for line in (tmp_path / "out/errors/errors.jsonl").read_text().splitlines()]
+        assert len(errors) == 3 and {e["error_type"] for e in errors} <= {"ConnectError", "RemoteProtocolError", "ReadError"}
+        written = {json.loads(line)["id"] for p in (tmp_path / "out").glob("part-*") for line in p.read_text().splitlines()}
+        assert len(written) == 3 and not written & {e["id"] for e in errors}  # a failed sample is not "done"
+
+        forwarder.start(serve=100)  # the server is back: the rerun asks only for the 3 failed samples
+        again = run(config, progress=False)
+    finally:
+        forwarder.stop()
+    assert again.prompts_resumed == 3 and again.prompts_done == 3 and again.samples_written == 3
+    assert again.samples_failed == 0 and not (tmp_path / "out/errors/errors.jsonl").exists()
+    ids = [json.loads(line)["id"] for p in (tmp_path / "out").glob("part-*") for line in p.read_text().splitlines()]
+    assert sorted(ids) == [f"q{i}/0" for i in range(6)]
+    saved = json.loads((tmp_path / "out/generate_summary.json").read_text())
+    assert saved["samples_written"] == 6 and saved["runs"] == 2 and saved["samples_failed"] == 0
