@@ -22,7 +22,6 @@ sandboxed process tree, so threads only wait: the parallelism is the processes')
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -32,13 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from r1data.record import split_completion
-from r1data.verifiers.sandbox import Limits, RunResult, Sandbox, sandbox_python
+from r1data.verifiers.code_split import (SPLIT, Plan, judge_split, read_results, split_humaneval,
+                                         split_tests)
+from r1data.verifiers.sandbox import Limits, RunResult, Sandbox
 from r1data.verifiers.verdict import NO_CODE, OK, TESTS_FAILED, TIMEOUT, Verdict
 
 LANGUAGES = ("python", "cpp")
 _ALIASES = {"py": "python", "python3": "python", "c++": "cpp", "cxx": "cpp", "cc": "cpp"}
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_HARNESS = Path(__file__).with_name("code_harness.py")
 COMPILE_LIMITS = Limits(wall_s=60, cpu_s=60, memory_mb=2048)
 
 _sandboxes: dict[tuple, Sandbox] = {}
@@ -121,36 +121,47 @@ def get_sandbox(limits: Limits | None = None, isolation: str = "auto",
     return _sandboxes[key]
 
 
-def _run_python_tests(sandbox: Sandbox, workdir: str, program: str, setup: str,
-                      tests: list[str], limits: Limits) -> tuple[int, int, RunResult, str]:
+def _run_python_tests(sandbox: Sandbox, program: str, setup: str, plan: Plan, limits: Limits,
+                      bind: dict[str, str] | None = None) -> tuple[list[dict], RunResult, str]:
+    """Run a split plan in a fork-server child; the trusted side here decides each test.
+    Returns one {"mode", "ok"} per test, the run, and the first error."""
     nonce = secrets.token_hex(16)
-    shutil.copyfile(_HARNESS, os.path.join(workdir, "harness.py"))
-    job = json.dumps({"nonce": nonce, "program": program, "setup": setup, "tests": tests})
-    result = sandbox.run([sandbox_python(), "-I", "-B", "harness.py"], workdir=workdir,
-                         stdin=job.encode(), limits=limits)
-    passed, done, error = 0, False, ""
-    prefix = nonce + " "
-    for line in result.stdout.decode("utf-8", "replace").splitlines():
-        if not line.startswith(prefix):
-            continue
-        report = json.loads(line[len(prefix):])
-        if report.get("done"):
-            done = True
-        elif report.get("ok"):
-            passed += 1
-        elif not error:
-            error = report.get("error", "")
-    if not done:
-        passed = min(passed, len(tests) - 1) if tests else 0
-        error = error or ("timeout" if result.timed_out else "did not finish the tests")
-    return passed, len(tests), result, error
+    job = {"kind": "asserts", "program": program, "setup": setup, "bind": bind or {},
+           "holes": plan.holes, "tests": plan.in_process, "nonce": nonce}
+    with sandbox.server() as server:
+        result = server.run(job, limits)
+    values, checks, error, done = read_results(result.extra.get("results", b""), nonce,
+                                               len(plan.holes), len(plan.in_process))
+    finished = done and result.returncode == 0 and not result.timed_out
+    outcomes = []
+    for test in plan.tests:
+        if test.mode == SPLIT:
+            ok, why = judge_split(test, values)
+        else:
+            ok, why = checks.get(test.index, (False, "no result"))
+            ok = ok and finished  # a verdict the candidate's process reported: only if it ended well
+        outcomes.append({"mode": test.mode, "ok": ok})
+        if not ok and not error:
+            error = why
+    if not finished:
+        if sum(o["ok"] for o in outcomes) == len(outcomes):
+            outcomes[-1]["ok"] = False  # exiting before the end is not passing
+        error = error or ("timeout" if result.timed_out else "output_limit" if result.output_limited
+                          else "did not finish the tests")
+    return outcomes, result, error
 
 
-def _run_io_tests(sandbox: Sandbox, workdir: str, argv: list[str],
+def _run_io_tests(sandbox: Sandbox, workdir: str, argv: list[str] | None, program: str | None,
                   cases: list[tuple[str, str]], limits: Limits) -> tuple[int, int, RunResult | None, str]:
+    """Stdin/stdout cases: the program gets the input over a pipe, the comparison happens here.
+    Python programs run in a fork-server child (`program`), compiled ones with `argv`."""
     passed, last, error = 0, None, ""
     for stdin, expected in cases:
-        last = sandbox.run(argv, workdir=workdir, stdin=str(stdin).encode(), limits=limits)
+        if program is not None:
+            with sandbox.server() as server:
+                last = server.run({"kind": "script", "program": program}, limits, stdin=str(stdin))
+        else:
+            last = sandbox.run(argv, workdir=workdir, stdin=str(stdin).encode(), limits=limits)
         got = last.stdout.decode("utf-8", "replace")
         if last.ok and output_matches(got, str(expected)):
             passed += 1
@@ -177,23 +188,27 @@ def verify_code(completion: str, tests: Any, *, language: str = "python", timeou
         raise ValueError(f"{kind} tests run Python programs only, not {lang}")
     limits = Limits(wall_s=timeout, cpu_s=max(1, int(timeout) + 1), memory_mb=memory_mb)
     sandbox = get_sandbox(None, isolation, allow_unsafe)
-    workdir = sandbox.workdir()
-    try:
+    details: dict[str, Any] = {"isolation": sandbox.isolation}
+    if kind in ("humaneval", "asserts"):
         if kind == "humaneval":
             entry = normalised["entry_point"]
             if not re.search(rf"def\s+{re.escape(entry)}\s*\(", code) and normalised.get("prompt"):
                 code = normalised["prompt"] + code
-            setup_code = normalised.get("setup", "") + "\n" + setup
-            passed, total, result, error = _run_python_tests(
-                sandbox, workdir, code, setup_code, [normalised["test"] + f"\ncheck({entry})\n"],
-                limits)
-        elif kind == "asserts":
-            passed, total, result, error = _run_python_tests(
-                sandbox, workdir, code, setup, normalised, limits)
+            plan, test_setup = split_humaneval(normalised["test"], entry)
+            setup_code = "\n".join(x for x in (normalised.get("setup", ""), setup, test_setup) if x)
+            bind = {"candidate": entry}
         else:
+            plan, setup_code, bind = split_tests(normalised), setup, None
+        outcomes, result, error = _run_python_tests(sandbox, code, setup_code, plan, limits, bind)
+        passed, total = sum(o["ok"] for o in outcomes), len(outcomes)
+        outside, asserts = plan.share_split()
+        details.update(tests=outcomes, asserts=asserts, asserts_outside=outside)
+    else:
+        workdir = sandbox.workdir()
+        try:
             if lang == "python":
-                Path(workdir, "main.py").write_text(code, encoding="utf-8")
-                argv = [sandbox_python(), "-I", "-B", "main.py"]
+                passed, total, result, error = _run_io_tests(sandbox, workdir, None, code,
+                                                             normalised, limits)
             else:
                 Path(workdir, "main.cpp").write_text(code, encoding="utf-8")
                 built = sandbox.run(["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"],
@@ -202,12 +217,11 @@ def verify_code(completion: str, tests: Any, *, language: str = "python", timeou
                     return Verdict.wrong("compile_error", code, passed=0, total=len(normalised),
                                          isolation=sandbox.isolation,
                                          error=built.stderr.decode("utf-8", "replace")[-500:])
-                argv = ["./main"]
-            passed, total, result, error = _run_io_tests(sandbox, workdir, argv, normalised, limits)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    details = {"passed": passed, "total": total, "isolation": sandbox.isolation,
-               "wall_s": round(result.wall_s, 3) if result else 0.0}
+                passed, total, result, error = _run_io_tests(sandbox, workdir, ["./main"], None,
+                                                             normalised, limits)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    details.update(passed=passed, total=total, wall_s=round(result.wall_s, 3) if result else 0.0)
     if passed == total:
         return Verdict(True, 1.0, OK, code, details)
     if error:

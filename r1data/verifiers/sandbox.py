@@ -2,36 +2,46 @@
 
 What it protects against, with bubblewrap (`bwrap`, the default when installed):
 - network access: a fresh network namespace with no interfaces;
-- writing anywhere but its own work directory: the root filesystem is mounted read-only, /tmp is a
-  private tmpfs, and the program runs as `nobody` when we are root;
-- reading our secrets: the environment is cleared, a private /proc shows only its own processes,
-  and as `nobody` it cannot read root-only files (/root, credentials);
+- writing anywhere but its own work directory: the root filesystem is mounted read-only, /tmp
+  and /dev/shm are private, and the program runs as `nobody` when we are root;
+- reading our secrets: the environment is emptied, a private /proc shows only its own processes,
+  home directories (/root, /home, $HOME: ~/.ssh, the Hub token), /run and the repository are
+  covered by empty tmpfs, and as `nobody` it cannot read root-only files;
 - runaway resources: wall time (we kill it), CPU seconds, address space (memory), number of
   processes (fork bombs), file size, open files and output size (we stop reading and kill);
 - leftovers: it runs in its own session and PID namespace; on exit or timeout the whole process
   group is SIGKILLed and the namespace dies with its first process, background children included.
 
-Without bwrap it falls back to `unshare` (network and PID namespaces) plus the same limits: the
-filesystem is then writable wherever `nobody` (or the current user) may write. With neither, it
-refuses to run code unless the caller passes `allow_unsafe=True` (limits only). `RunResult.isolation`
-always says which one was used.
+Without bwrap, `unshare` gives the same guarantees: fresh mount, network and PID namespaces,
+and `code_harness.py contain` remounts every filesystem read-only, mounts private /tmp and
+/dev/shm, hides the same paths, empties the environment, then drops to `nobody` (as root) or
+drops every capability (in a user namespace) before running the program. When neither works,
+it refuses (one line naming `apt-get install bubblewrap` and `--allow-unsafe-code`) unless the
+caller passes `allow_unsafe=True` (limits only). `RunResult.isolation` always says which one ran.
 
-What it does NOT protect against: kernel exploits and container escapes (bwrap is a namespace
-sandbox, not a VM); reading world-readable files (the root filesystem is visible read-only);
-CPU and memory contention with other work on the machine; side channels. Run untrusted code at
-scale inside a VM or a disposable container as well.
+Input reaches the program over a pipe: nothing it could seek back over or reread from a file.
+`ForkServer` runs many programs in one sandbox: see `code_harness.py` for what each forked child
+keeps to itself.
+
+What it does NOT protect against: kernel exploits and container escapes (namespaces, not a VM);
+reading world-readable files outside the hidden paths (the system, installed packages); CPU and
+memory contention with other work on the machine; side channels. Run untrusted code at scale
+inside a VM or a disposable container as well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import select
 import selectors
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,11 +118,25 @@ def sandbox_python() -> str:
     return ours
 
 
-def _probe(argv: list[str]) -> bool:
+_HARNESS = Path(__file__).with_name("code_harness.py")
+REFUSAL = ("no code sandbox here: install bubblewrap (apt-get install bubblewrap), or pass "
+           "--allow-unsafe-code (allow_unsafe=True) to run untrusted code with resource limits only")
+
+
+@functools.lru_cache(maxsize=1)
+def harness_source() -> str:
+    return _HARNESS.read_text(encoding="utf-8")
+
+
+def _as_nobody() -> dict:
+    return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if _run_as_nobody() else {}
+
+
+def _probe(argv: list[str], as_nobody: bool = True) -> bool:
     try:
-        kwargs = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if _run_as_nobody() else {}
+        kwargs = _as_nobody() if as_nobody else {}
         return subprocess.run(argv + ["true"], capture_output=True, timeout=20, **kwargs,
-                              cwd="/").returncode == 0
+                              cwd="/", env={"PATH": "/usr/bin:/bin"}).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
 
@@ -120,25 +144,60 @@ def _probe(argv: list[str]) -> bool:
 @functools.lru_cache(maxsize=1)
 def detect_isolation() -> str:
     """The strongest isolation that works here: 'bwrap', 'unshare' or 'none' (cached)."""
-    if shutil.which("bwrap") and _probe(["bwrap", "--ro-bind", "/", "/", "--unshare-all",
-                                         "--die-with-parent"]):
+    if shutil.which("bwrap") and _probe(_bwrap_prefix("")):
         return "bwrap"
-    if shutil.which("unshare") and _probe(_unshare_prefix()):
+    if shutil.which("unshare") and _probe(_unshare_prefix(""), as_nobody=False):
         return "unshare"
     return "none"
 
 
-def _unshare_prefix() -> list[str]:
-    user = ["--map-root-user"] if os.geteuid() != 0 or _run_as_nobody() else []
-    return ["unshare", *user, "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+def _repo_root() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    return str(root) if (root / "r1data").is_dir() and root != Path("/") else None
+
+
+def hidden_paths() -> list[str]:
+    """What a sandboxed program must not see: home directories (~/.ssh, the Hub token),
+    /run (service secrets) and this repository (its data holds expected answers)."""
+    paths = ["/root", "/home", "/run", os.path.expanduser("~"), _repo_root() or ""]
+    out = []
+    for path in paths:
+        if path and path != "/" and os.path.isdir(path):
+            real = os.path.realpath(path)
+            if real not in out and not any(real.startswith(p + "/") for p in out):
+                out.append(real)
+    return [p for p in out if not any(p.startswith(q + "/") for q in out if q != p)]
+
+
+def shown_paths() -> list[str]:
+    """Hidden directories the interpreter needs back (a virtual environment under the repo or
+    a home directory), read-only."""
+    python = sandbox_python()
+    if python != os.path.realpath(sys.executable):
+        return []
+    hidden = hidden_paths()
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix)}
+    return sorted(p for p in prefixes if any(p == h or p.startswith(h + "/") for h in hidden))
+
+
+def _unshare_prefix(workdir: str) -> list[str]:
+    user = ["--user", "--map-root-user"] if os.geteuid() != 0 else []
+    return ["unshare", *user, "--mount", "--net", "--pid", "--fork", "--kill-child",
+            "--mount-proc", sandbox_python(), "-I", "-B", "-c", harness_source(), "contain",
+            workdir, *hidden_paths(), "--show", *shown_paths(), "--"]
 
 
 def _bwrap_prefix(workdir: str) -> list[str]:
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir or "/tmp", "LANG": "C.UTF-8",
            "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--bind", workdir, workdir, "--chdir", workdir,
-            "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for path in hidden_paths():
+        args += ["--tmpfs", path]
+    for path in shown_paths():
+        args += ["--ro-bind", path, path]
+    if workdir:
+        args += ["--bind", workdir, workdir, "--chdir", workdir]
+    args += ["--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]
     return args
@@ -180,10 +239,9 @@ class Sandbox:
             raise ValueError(f"unknown isolation {isolation!r}; known: auto, {', '.join(ISOLATIONS)}")
         self.base_processes = 0 if _run_as_nobody() else _own_processes()
         if self.isolation == "none" and not allow_unsafe:
-            raise SandboxUnavailable(
-                "no sandbox available (install bubblewrap, or util-linux unshare with user "
-                "namespaces); pass allow_unsafe=True / --allow-unsafe-code to run untrusted code "
-                "with resource limits only")
+            raise SandboxUnavailable(REFUSAL)
+        self._idle: list[ForkServer] = []
+        self._lock = threading.Lock()
 
     def workdir(self) -> str:
         path = tempfile.mkdtemp(prefix="r1data-sandbox-")
@@ -191,33 +249,148 @@ class Sandbox:
             os.chown(path, NOBODY, NOBODY)
         return path
 
+    def _command(self, argv: list[str], workdir: str) -> tuple[list[str], dict]:
+        """The full command line for `argv` under this isolation, and Popen's user options."""
+        if self.isolation == "bwrap":
+            return _bwrap_prefix(workdir) + argv, _as_nobody()
+        if self.isolation == "unshare":  # starts as root (or maps root); `contain` drops it
+            return _unshare_prefix(workdir) + argv, {}
+        return argv, _as_nobody()
+
     def run(self, argv: list[str], *, workdir: str, stdin: bytes = b"",
             limits: Limits | None = None) -> RunResult:
-        """Run `argv` inside `workdir` (made by `workdir()`; its files are the program's)."""
+        """Run `argv` inside `workdir` (made by `workdir()`; its files are the program's).
+        `stdin` goes through a pipe: the program cannot seek back or find it in a file."""
         limits = limits or self.limits
-        stdin_path = os.path.join(workdir, ".stdin")
-        with open(stdin_path, "wb") as fh:
-            fh.write(stdin)
-        cmd = _limits_prefix(limits, self.base_processes)
+        cmd, kwargs = self._command(argv, workdir)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
-        if self.isolation == "bwrap":
-            cmd += _bwrap_prefix(workdir)
-        elif self.isolation == "unshare":
-            cmd += _unshare_prefix()
-        cmd += argv
-        kwargs = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if _run_as_nobody() else {}
         start = time.monotonic()
-        with open(stdin_path, "rb") as stdin_fh:
-            proc = subprocess.Popen(cmd, stdin=stdin_fh, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, cwd=workdir, env=env,
-                                    start_new_session=True, **kwargs)
+        proc = subprocess.Popen(_limits_prefix(limits, self.base_processes) + cmd,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=workdir, env=env,
+                                start_new_session=True, **kwargs)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True)
+        feeder.start()
         try:
             out, err, timed_out, limited = _collect(proc, start + limits.wall_s, limits.output_bytes)
         finally:
             _kill_group(proc)
+            feeder.join(timeout=5)
         return RunResult(proc.returncode, out, err, time.monotonic() - start, self.isolation,
                          timed_out, limited)
+
+    # -- many programs, one sandbox ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def server(self):
+        """A fork server of this sandbox for the caller's exclusive use (started on demand,
+        returned to an idle pool afterwards; a broken one is dropped)."""
+        with self._lock:
+            server = self._idle.pop() if self._idle else None
+        if server is None or not server.alive():
+            server = ForkServer(self)
+        try:
+            yield server
+        finally:
+            if server.alive():
+                with self._lock:
+                    self._idle.append(server)
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._idle = self._idle, []
+        for server in servers:
+            server.close()
+
+
+def _feed(pipe, data: bytes) -> None:
+    try:
+        if data:
+            pipe.write(data)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+
+class ForkServer:
+    """One sandbox whose first process forks a fresh child per job (see `code_harness.py`): the
+    sandbox's start-up cost is paid once per worker instead of once per program."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+        args = ["serve"] + (["--sweep"] if sandbox.isolation != "none" else [])
+        python = [sandbox_python(), "-I", "-B", "-c", harness_source(), *args]
+        cmd, kwargs = sandbox._command(python, "")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, cwd="/", start_new_session=True,
+                                     env={"PATH": "/usr/local/bin:/usr/bin:/bin",
+                                          "LANG": "C.UTF-8"}, **kwargs)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(self, job: dict, limits: Limits, stdin: str = "") -> RunResult:
+        """Fork one child for `job` (see code_harness); its output comes back as data."""
+        import base64
+        import json
+
+        header = json.dumps({"limits": {
+            "wall_s": limits.wall_s, "cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb,
+            "processes": limits.processes + self.sandbox.base_processes,
+            "file_bytes": limits.file_bytes, "open_files": limits.open_files,
+            "output_bytes": limits.output_bytes}, "stdin": stdin}).encode()
+        body = json.dumps(job).encode()
+        start = time.monotonic()
+        try:
+            self.proc.stdin.write(len(header).to_bytes(8, "big") + header
+                                  + len(body).to_bytes(8, "big") + body)
+            self.proc.stdin.flush()
+            reply = self._read_reply(start + limits.wall_s + 30)
+        except (OSError, ValueError, TimeoutError) as exc:
+            self.close()
+            return RunResult(None, b"", f"fork server failed: {exc}".encode(),
+                             time.monotonic() - start, self.sandbox.isolation, extra={"results": b""})
+        return RunResult(reply["returncode"], base64.b64decode(reply["stdout"]),
+                         base64.b64decode(reply["stderr"]), reply["wall_s"], self.sandbox.isolation,
+                         reply["timed_out"], reply["output_limited"],
+                         extra={"results": base64.b64decode(reply["results"])})
+
+    def _read_reply(self, deadline: float) -> dict:
+        import json
+
+        fd = self.proc.stdout.fileno()
+
+        def exactly(n: int) -> bytes:
+            parts, got = [], 0
+            while got < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise TimeoutError("no answer")
+                data = os.read(fd, min(n - got, 1 << 20))
+                if not data:
+                    raise OSError("the fork server ended")
+                parts.append(data)
+                got += len(data)
+            return b"".join(parts)
+
+        return json.loads(exactly(int.from_bytes(exactly(8), "big")))
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.proc.stdout.close()
 
 
 def _collect(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[bytes, bytes, bool, bool]:
