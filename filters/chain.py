@@ -218,6 +218,9 @@ def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depend
         return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
                                      logging_dir=str(logging_dir), depends=depends)
     if config.executor == "ray":
+        from r1data.optional import require
+
+        require("ray", "the ray executor")  # datatrove's own check would end in a traceback
         from datatrove.executor.ray import RayPipelineExecutor
 
         # One Ray actor per `workers` share of the tasks: starting an actor costs seconds, and
