@@ -232,7 +232,11 @@ def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depend
                                    mem_per_cpu_gb=config.mem_per_cpu_gb)
     from datatrove.executor.slurm import SlurmPipelineExecutor
 
+    from r1data.launch.environment import activation_command
+
     slurm = {"job_name": f"r1data_{stage.name}", **config.slurm}
+    if not {"env_command", "venv_path", "condaenv"} & set(slurm):
+        slurm["env_command"] = activation_command(sep="; ")  # see r1data.launch.environment
     return SlurmPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
                                  logging_dir=str(logging_dir), depends=depends,
                                  cpus_per_task=config.cpus_per_task,
@@ -242,16 +246,24 @@ def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depend
 # -- running and reporting ----------------------------------------------------------------------
 
 
+class ChainIncomplete(RuntimeError):
+    """Tasks of the chain ended without finishing; the message lists them with their logs."""
+
+
 def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
               executor: str | None = None, workers: int | None = None,
               on_stage: Callable[[str, int, int], None] | None = None,
-              quiet: bool = True) -> dict[str, Any]:
+              quiet: bool = True, wait: bool = False,
+              on_progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, Any]:
     """Run the chain over `input` into `output` (layout in the module docstring); returns the
     stats dict also written to `output/stats.json`. Rerunning skips finished tasks.
 
     `on_stage(name, index, count)` is called before each stage (for a progress display);
     `quiet` sends datatrove's log lines of in-process tasks to OUT/.logs/datatrove.log instead
     of stderr (each task's full log is in OUT/.logs/<stage>/logs either way).
+    Slurm: the stages are submitted as dependent arrays and `{"submitted": [job ids]}` comes
+    back at once, unless `wait`: then `collect_chain` waits for them (`on_progress` gets the
+    finished tasks per stage) and the stats come back as from a local run.
     """
     if executor is not None or workers is not None:
         config = dataclasses.replace(config, executor=executor or config.executor,
@@ -262,8 +274,15 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
     stages = build_stages(config, input, output)
     executors = build_executors(config, input, output)
     if config.executor == "slurm":
+        from r1data.launch import slurm
+
         executors[-1].run()  # submits every stage, chained by Slurm dependencies
-        return {"submitted": [str(getattr(e, "job_id", "")) for e in executors]}
+        slurm.save_jobs(output / ".logs", [
+            slurm.SubmittedStage(s.name, str(output / ".logs" / s.name), s.tasks, str(e.job_id))
+            for s, e in zip(stages, executors)])
+        if not wait:
+            return {"submitted": [str(e.job_id) for e in executors]}
+        return collect_chain(config, output, on_progress=on_progress)
     (output / ".logs").mkdir(exist_ok=True)
     with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log if quiet else None):
         for index, (stage, step) in enumerate(zip(stages, executors)):
@@ -272,7 +291,24 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
             step.run()  # its dependency already ran: run() only checks its completion markers
     incomplete = [e for e in executors if e.get_incomplete_ranks(skip_completed=True)]
     if incomplete:
-        raise RuntimeError(f"{len(incomplete)} stage(s) did not finish; see {output / '.logs'}")
+        raise ChainIncomplete(f"{len(incomplete)} stage(s) did not finish; see {output / '.logs'}")
+    return _finish(config, output)
+
+
+def collect_chain(config: FilterChainConfig, output: str | Path, *, poll: float = 2.0,
+                  on_progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, Any]:
+    """Wait for a chain submitted to Slurm into `output`, then write and return its stats as a
+    local run does. Raises ChainIncomplete listing the failed tasks and their logs."""
+    from r1data.launch import slurm
+
+    output = Path(output)
+    failed = slurm.wait(slurm.load_jobs(output / ".logs"), poll=poll, on_progress=on_progress)
+    if failed:
+        raise ChainIncomplete(slurm.describe_failures(failed))
+    return _finish(config, output)
+
+
+def _finish(config: FilterChainConfig, output: Path) -> dict[str, Any]:
     stats = collect_stats(output, config)
     io.write_json(output / "stats.json", stats)
     write_contamination_report(output)

@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     input: Path = typer.Option(..., "--input", "-i", help="Records: .jsonl[.gz|.zst], .parquet, or a folder."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: kept/, dropped/, stats.json."),
@@ -17,6 +20,10 @@ def command(
     correct_only: bool = typer.Option(False, help="Keep only samples whose verdict is correct."),
     max_per_prompt: int = typer.Option(None, help="With --correct-only: keep at most k diverse "
                                        "correct samples per prompt."),
+    wait: bool = typer.Option(False, "--wait", help="slurm: block until the jobs end, then print "
+                              "the summary as a local run does."),
+    collect: bool = typer.Option(False, "--collect", help="slurm: submit nothing; wait for the jobs "
+                                 "an earlier run submitted into OUTPUT and print the summary."),
 ) -> None:
     """Filter records: readability (language mix, long paragraphs, code blocks, repetition),
     format, length, correctness, decontamination and dedup, as a datatrove chain.
@@ -37,30 +44,55 @@ def command(
         data[name] = None
     if correct_only or max_per_prompt:
         data["correctness"] = {**(data.get("correctness") or {}), "max_per_prompt": max_per_prompt}
-    _run(cfg.from_dict(FilterChainConfig, data), input, output, "r1data filter")
+    _run(cfg.from_dict(FilterChainConfig, data), input, output, "r1data filter", wait=wait,
+         collect=collect)
 
 
-def _run(chain_config, input: Path, output: Path, title: str) -> None:
+def _run(chain_config, input: Path, output: Path, title: str, wait: bool = False,
+         collect: bool = False) -> None:
     """Run a chain with a progress display and print the summary table (shared with
-    `r1data decontaminate`)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    `r1data decontaminate`). On Slurm: submit, then wait (`wait`), or only wait (`collect`), or
+    print the command that collects the results later."""
+    import shlex
+    import sys
 
-    from r1data.filters.chain import run_chain, stats_table
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from r1data.filters.chain import ChainIncomplete, collect_chain, run_chain, stats_table
 
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
         bar = progress.add_task("stages", total=None)
 
         def on_stage(name: str, index: int, count: int) -> None:
             progress.update(bar, description=f"stage {index + 1}/{count}: {name}", completed=index,
                             total=count)
 
-        stats = run_chain(chain_config, input, output, on_stage=on_stage)
+        def on_progress(done: dict[str, int]) -> None:  # Slurm: finished tasks per stage
+            running = next((name for name, count in done.items() if count == 0), "")
+            progress.update(bar, description=f"slurm tasks finished {running}".strip(),
+                            completed=sum(done.values()), total=None)
+
+        try:
+            if collect:
+                stats = collect_chain(chain_config, output, on_progress=on_progress)
+            else:
+                stats = run_chain(chain_config, input, output, on_stage=on_stage, wait=wait,
+                                  on_progress=on_progress)
+        except ChainIncomplete as exc:
+            progress.stop()
+            console.print(str(exc), style="red", soft_wrap=True, markup=False, highlight=False)
+            raise SystemExit(1) from None
         progress.update(bar, completed=progress.tasks[0].total or 1)
     if "submitted" in stats:
-        console.print(f"submitted to Slurm: jobs {', '.join(stats['submitted'])}")
+        program = ([sys.executable, "-m", "r1data"] if sys.argv[0].endswith("__main__.py")
+                   else [sys.argv[0]])
+        again = [a for a in sys.argv[1:] if a != "--wait"] + ["--collect"]
+        console.print(f"submitted to Slurm: jobs {', '.join(stats['submitted'])}\n"
+                      f"collect the results (waits for the jobs, then prints the summary):\n  "
+                      f"{shlex.join([*program, *again])}", soft_wrap=True, highlight=False)
         return
     Console().print(stats_table(stats, title=f"{title}: {input}"))
     console.print(f"kept {stats['kept']} of {stats['input']} -> {output / 'kept'}; "
