@@ -48,9 +48,12 @@ class RecordReader(PipelineStep):
     name = "records"
 
     def __init__(self, path: str | Path, per_rank_files: bool = False, merge_ranks: bool = False,
-                 rejected_folder: str | Path | None = None):
+                 rejected_folder: str | Path | None = None, options: io.ReadOptions | None = None):
         super().__init__()
         self.path = str(path)
+        # Taken now, in the command's process: a task on another process or node reads the
+        # user's input with the same --columns/--schema (r1data.schemas).
+        self.options = options or io.schemas.active_options()
         self.per_rank_files = per_rank_files
         self.merge_ranks = merge_ranks
         self.rejected_folder = str(rejected_folder) if rejected_folder else None
@@ -69,8 +72,7 @@ class RecordReader(PipelineStep):
             return files
         return [path]
 
-    @staticmethod
-    def _count(file: Path) -> int:
+    def _count(self, file: Path) -> int:
         """Rows in one input file, counted without parsing them."""
         fmt = io.detect_format(file)
         if fmt == "jsonl":
@@ -80,13 +82,13 @@ class RecordReader(PipelineStep):
             import pyarrow.parquet as pq
 
             return pq.ParquetFile(file).metadata.num_rows
-        return sum(1 for _ in io.iter_rows(file))
+        return sum(1 for _ in io.iter_rows(file, None, self.options))  # a Hub dataset: streamed
 
     def _file_rows(self, file: Path, file_no: int, first: int, stop: float,
                    rejects: io.RejectLog):
         """Raw rows number `first` to `stop` (excluded) of one file, with their input position."""
         if io.detect_format(file) != "jsonl":
-            for index, row in enumerate(io.iter_rows(file, rejects)):
+            for index, row in enumerate(io.iter_rows(file, rejects, self.options)):
                 if index >= stop:
                     return
                 if index >= first:
@@ -145,16 +147,17 @@ class RecordReader(PipelineStep):
         with io.RejectLog(rejected) as rejects:
             for row in self._rows(self._files(rank), rank, world_size, rejects):
                 try:
-                    record = io.row_to_record(row)
+                    records = io.rows_to_records(row, self.options)
                 except (RecordError, TypeError, ValueError) as exc:
                     raw = {k: v for k, v in row.items() if not k.startswith("__")}
                     rejects.add(row.get("__file__", self.path), row.get("__line__"),
-                                f"invalid_record: {exc}", raw)
+                                io.reject_reason(exc), raw)
                     continue
-                self.stat_update("documents")
-                doc = document_of(record)
-                doc.metadata[ORDER] = row.get(ORDER)
-                yield doc
+                for record in records:  # a `generations` row holds several samples
+                    self.stat_update("documents")
+                    doc = document_of(record)
+                    doc.metadata[ORDER] = row.get(ORDER)
+                    yield doc
             if rejects.count:
                 self.stat_update("rejected", value=rejects.count)
 

@@ -14,16 +14,20 @@ nothing is written twice, finished shards are never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from r1data.record import Record, RecordError, content_id
+from r1data import schemas
+from r1data.record import Record, RecordError
+from r1data.schemas import ReadOptions, ReadReport
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
@@ -35,8 +39,21 @@ class InputError(Exception):
     one line and exits with code 2."""
 
 
+_HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def is_hub_name(path: str | Path) -> bool:
+    """`ORG/NAME` that is not a local path and has no data-file suffix: a Hub dataset id."""
+    text = str(path)
+    return (bool(_HUB_NAME.fullmatch(text)) and not Path(text).exists()
+            and not text.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES))
+
+
 def detect_format(path: str | Path) -> str:
-    """'jsonl', 'parquet', 'datasets' (a save_to_disk folder) or 'shards' (a folder of files)."""
+    """'jsonl', 'parquet', 'datasets' (a save_to_disk folder), 'shards' (a folder of files) or
+    'hub' (`ORG/NAME`, a Hub dataset id that is not a local path)."""
+    if is_hub_name(path):
+        return "hub"
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file or directory: {path}")
@@ -169,11 +186,37 @@ def _iter_datasets(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def iter_rows(path: str | Path, rejects: RejectLog | None = None) -> Iterator[dict[str, Any]]:
-    """Raw rows of a file or folder, each with `__file__` and `__line__` (1-based) added."""
+def _iter_hub(name: str, options: ReadOptions) -> Iterator[dict[str, Any]]:
+    """Rows of a Hub dataset, streamed: nothing is downloaded whole. Offline
+    (HF_DATASETS_OFFLINE=1) `datasets` reads the copy in the local cache instead."""
+    import datasets
+
+    split = options.split or "train"
+    try:
+        stream = datasets.load_dataset(name, options.config, split=split, streaming=True)
+        for lineno, row in enumerate(stream, start=1):
+            row["__line__"] = lineno
+            yield row
+    except (FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
+        # datasets' errors for a missing dataset, config or split, or no network and no cache
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read Hub dataset {name} (split {split}"
+                         f"{', config ' + options.config if options.config else ''}): {detail}"
+                         ) from None
+
+
+def iter_rows(path: str | Path, rejects: RejectLog | None = None,
+              options: ReadOptions | None = None) -> Iterator[dict[str, Any]]:
+    """Raw rows of a file or folder (or a Hub dataset), each with `__file__` and `__line__`
+    (1-based) added."""
     rejects = rejects if rejects is not None else RejectLog(None)
-    path = Path(path)
     fmt = detect_format(path)
+    if fmt == "hub":
+        for row in _iter_hub(str(path), options or schemas.active_options()):
+            row["__file__"] = str(path)
+            yield row
+        return
+    path = Path(path)
     files = shard_files(path) if fmt == "shards" else [path]
     if fmt == "shards" and not files:
         raise InputError(f"no .jsonl or .parquet files in {path}")
@@ -191,9 +234,9 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None) -> Iterator[di
 
 @dataclass
 class ColumnMap:
-    """Which input columns hold what, for prompt files that are not records (e.g. GSM8K rows).
+    """Which input columns hold what (the older `--prompt-column`/`--gold-column` options).
 
-    `None` means: guess from common names (prompt/problem/question/instruction, answer/gold/tests).
+    `None` means: guessed by `r1data.schemas`. Equivalent to `ReadOptions(columns={...})`.
     """
 
     prompt: str | None = None
@@ -202,65 +245,56 @@ class ColumnMap:
     domain: str | None = None
     source: str | None = None
 
-    PROMPT_GUESSES = ("prompt", "problem", "question", "instruction", "query", "input")
-    GOLD_GUESSES = ("gold", "answer", "tests", "solution_answer", "output")
+    def to_options(self, base: ReadOptions | None = None) -> ReadOptions:
+        base = base or ReadOptions()
+        named = {k: v for k, v in dataclasses.asdict(self).items() if v}
+        return dataclasses.replace(base, columns={**base.columns, **named})
 
 
-def _pick(row: dict[str, Any], name: str | None, guesses: tuple[str, ...]) -> str | None:
-    if name:
-        return name
-    for guess in guesses:
-        if guess in row:
-            return guess
-    return None
+def _options(columns: ColumnMap | ReadOptions | None) -> ReadOptions:
+    """Explicit options, else those of the running command (`schemas.reading`)."""
+    if isinstance(columns, ReadOptions):
+        return columns
+    active = schemas.active_options()
+    return columns.to_options(active) if columns is not None else active
 
 
-def row_to_record(row: dict[str, Any], columns: ColumnMap | None = None) -> Record:
-    """A record from a raw row: a full record as is, or a prompt row mapped through `columns`."""
-    row = {k: v for k, v in row.items() if not k.startswith("__")}
-    columns = columns or ColumnMap()
-    if "messages" in row and "id" in row and columns.prompt is None:
-        return Record.from_row(row) if isinstance(row.get("provenance"), str) else Record.from_dict(row)
-    prompt_col = _pick(row, columns.prompt, ColumnMap.PROMPT_GUESSES)
-    if prompt_col is None or prompt_col not in row:
-        raise RecordError(f"missing required field {columns.prompt or 'prompt'!r}")
-    prompt = row[prompt_col]
-    if not isinstance(prompt, str):
-        raise RecordError(f"field {prompt_col!r} must be a string, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise RecordError(f"field {prompt_col!r} is empty")
-    # Alpaca-style rows carry the instruction's context in a separate `input` column.
-    if prompt_col == "instruction" and isinstance(row.get("input"), str) and row["input"].strip():
-        prompt = f"{prompt}\n\n{row['input']}"
-    gold_col = _pick(row, columns.gold, ColumnMap.GOLD_GUESSES)
-    id_col = columns.id or "id"
-    rid = row.get(id_col)
-    rid = str(rid) if rid not in (None, "") else content_id(prompt)
-    used = {prompt_col, gold_col, id_col, columns.domain, columns.source, "input"}
-    extra = {k: v for k, v in row.items() if k not in used}
-    fields: dict[str, Any] = {"gold": row.get(gold_col) if gold_col else None, "metadata": extra}
-    source = row.get(columns.source or "source")
-    if isinstance(source, str):
-        fields["source"] = source
-        extra.pop("source", None)
-    domain = row.get(columns.domain or "domain")
-    if isinstance(domain, str):
-        fields["domain"] = domain
-        extra.pop("domain", None)
-    return Record.from_prompt(prompt, id=rid, **fields)
+def rows_to_records(row: dict[str, Any], options: ReadOptions | None = None,
+                    report: ReadReport | None = None) -> list[Record]:
+    """The records of one raw row, through the reading layer (`r1data.schemas`)."""
+    return schemas.records_of_row(row, options or schemas.active_options(), report)
+
+
+def row_to_record(row: dict[str, Any], columns: ColumnMap | ReadOptions | None = None) -> Record:
+    """The first record of a raw row (a `generations` row holds several: see rows_to_records)."""
+    records = schemas.records_of_row(row, _options(columns))
+    if not records:
+        raise RecordError("the row holds no completion")
+    return records[0]
+
+
+def reject_reason(exc: Exception) -> str:
+    """The reason written to `rejected/`: the layer's own reasons as they are, others prefixed."""
+    return str(exc) if isinstance(exc, schemas.SchemaError) else f"invalid_record: {exc}"
 
 
 def read_records(
-    path: str | Path, rejects: RejectLog | None = None, columns: ColumnMap | None = None
+    path: str | Path, rejects: RejectLog | None = None,
+    columns: ColumnMap | ReadOptions | None = None, report: ReadReport | None = None,
 ) -> Iterator[Record]:
-    """Stream records from any supported input; unreadable rows go to `rejects` with a reason."""
+    """Stream records from any supported input; unreadable rows go to `rejects` with a reason.
+
+    `columns` names input columns (a ColumnMap, or ReadOptions with a forced layout); by default
+    the layout of each row is detected (`r1data.schemas`). `report` counts the layouts seen.
+    """
     rejects = rejects if rejects is not None else RejectLog(None)
-    for row in iter_rows(path, rejects):
+    options = _options(columns)
+    for row in iter_rows(path, rejects, options):
         try:
-            yield row_to_record(row, columns)
+            yield from schemas.records_of_row(row, options, report)
         except (RecordError, TypeError, ValueError) as exc:
             raw = {k: v for k, v in row.items() if not k.startswith("__")}
-            rejects.add(row.get("__file__", str(path)), row.get("__line__"), f"invalid_record: {exc}", raw)
+            rejects.add(row.get("__file__", str(path)), row.get("__line__"), reject_reason(exc), raw)
 
 
 # -- writing ---------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ META_SAMPLE_INDEX = "sample_index"  # which of the n samples of a prompt
 META_ERROR = "error"  # a backend error recorded on a failed sample
 META_CONTAMINATION = "contamination"  # the benchmark item a sample matched
 META_SPLIT = "split"
+META_SCHEMA = "schema"  # the input layout a record was read from (see r1data.schemas)
+META_TURN_EXTRAS = "turn_extras"  # keys of chat turns besides role/content, by turn index
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"

@@ -89,9 +89,15 @@ def summarize(df) -> dict[str, Any]:
 
 
 def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = None) -> dict[str, Any]:
+    from r1data.schemas import ReadReport
+
     rejects = rejects if rejects is not None else RejectLog(None)
-    summary = summarize(frame(read_records(path, rejects), tokenizer))
+    report = ReadReport()
+    summary = summarize(frame(read_records(path, rejects, report=report), tokenizer))
     summary["rejected"] = rejects.count
+    # the input layout(s) read, and how many records came with a chain of thought
+    summary["schema"] = report.line()
+    summary["with_reasoning"] = report.with_reasoning
     return summary
 
 
@@ -103,6 +109,9 @@ def render(summary: dict[str, Any], title: str = "r1data stats"):
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("rows", f"{summary['rows']:,}")
+    if "schema" in summary:
+        table.add_row("schema", summary["schema"])
+        table.add_row("with chain of thought", f"{summary['with_reasoning']:,}")
     if summary.get("rejected"):
         table.add_row("rejected rows", f"{summary['rejected']:,}")
     for key in ("kinds", "domains", "languages", "sources"):

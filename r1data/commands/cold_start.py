@@ -2,9 +2,12 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
+
 from r1data.commands import stage_options as opt
 
 
+@reads_input
 def command(
     input: Path = typer.Argument(None, help="Reasoning prompts with gold answers."),
     output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),

@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     model: str = typer.Option("smollm2-135m", help="Model: smollm2-135m (embedded), a folder or a Hub id; for openai, the served model's name."),
     backend: str = typer.Option("transformers", help="transformers, openai or vllm."),

@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     input: Path = typer.Option(..., "--input", "-i", help="Prompts: .jsonl[.gz|.zst], .parquet, a datasets folder or a shard folder."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (rerun the same command to resume)."),

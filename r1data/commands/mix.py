@@ -2,6 +2,8 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
+
 
 def _pairs(items: list[str], cast, what: str) -> dict:
     out = {}
@@ -16,6 +18,7 @@ def _pairs(items: list[str], cast, what: str) -> dict:
     return out
 
 
+@reads_input
 def command(
     inputs: list[Path] = typer.Argument(..., help="Record files or stage output folders."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for train/, test/, stats.json."),

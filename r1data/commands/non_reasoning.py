@@ -2,9 +2,12 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
+
 from r1data.commands import stage_options as opt
 
 
+@reads_input
 def command(
     input: str = typer.Argument("r1data://data/prompts/non_reasoning.jsonl",
                                 help="Non-reasoning prompts (default: the bundled set)."),

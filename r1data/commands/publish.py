@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     folder: Path = typer.Argument(..., help="A mix output (train/, test/) or any records file/folder."),
     repo_id: str = typer.Option(..., "--repo-id", help="ORG/NAME of the dataset repository."),

@@ -2,9 +2,12 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
+
 from r1data.commands import stage_options as opt
 
 
+@reads_input
 def command(
     input: Path = typer.Argument(..., help="Prompts with gold answers or tests."),
     output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),

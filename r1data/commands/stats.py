@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     path: Path = typer.Argument(..., help="Records or prompts: .jsonl[.gz|.zst], .parquet, or a folder."),
     tokenizer: str = typer.Option("smollm2-135m", help="Tokenizer for token counts the file lacks."),

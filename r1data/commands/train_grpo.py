@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     config: Path = typer.Option(..., "--config", "-c",
                                 help="GRPO recipe (YAML), e.g. trainers/recipes/grpo_smollm2_135m_cpu.yaml."),

@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input(require_completion=True)
 def command(
     config: Path = typer.Option(..., "--config", "-c",
                                 help="SFT recipe (YAML), e.g. trainers/recipes/sft_smollm2_135m_cpu.yaml."),

@@ -2,7 +2,10 @@ from pathlib import Path
 
 import typer
 
+from r1data.commands.input_options import reads_input
 
+
+@reads_input
 def command(
     input: Path = typer.Option(..., "--input", "-i", help="Generated records: .jsonl[.gz|.zst], .parquet, or a folder."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder: records with verdicts, verify_summary.json."),

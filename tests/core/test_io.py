@@ -37,9 +37,9 @@ def test_bad_lines_are_rejected_with_reason_and_good_lines_kept(tmp_path):
     assert [entry["line"] for entry in logged] == [2, 4, 6, 7, 9, 11]
     reasons = [entry["reason"].split(":")[0] for entry in logged]
     assert reasons == ["bad_json", "invalid_utf8", "not_an_object", "invalid_record",
-                       "invalid_record", "invalid_record"]
+                       "unknown schema", "invalid_record"]
     assert "must be a string" in logged[3]["reason"]
-    assert "missing required field" in logged[4]["reason"]
+    assert logged[4]["reason"] == "unknown schema: columns ['answer', 'id']"
 
 
 def test_compressed_jsonl_and_parquet_read_the_same(tmp_path):

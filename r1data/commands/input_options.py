@@ -1,0 +1,68 @@
+"""The options that say how the user's input is laid out, declared once for every command that
+reads input: `--columns`, `--schema`, `--split` and `--hub-config` (a Hub dataset's
+configuration; `--config` already names the YAML recipe of several commands).
+
+A command takes them with one decorator, `@reads_input`: the decorator adds the four options to
+the command's signature (typer reads `__signature__`) and runs the command's body inside
+`r1data.schemas.reading(...)`, so every read of the input, however deep in a pipeline, honours
+them. The options never remap r1data's own records (intermediate folders read the same).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Annotated, Any, Callable
+
+import typer
+
+Columns = Annotated[str, typer.Option(
+    "--columns", help="Map input columns to record fields, e.g. prompt=question,reasoning="
+    "deepseek_thinking_trajectory,answer=deepseek_attempt,gold=solution (default: detected).")]
+Schema = Annotated[str, typer.Option(
+    "--schema", help="Force the input layout: record, generations, chat, sharegpt, columns, s1k "
+    "(default: detected per row).")]
+Split = Annotated[str, typer.Option(
+    "--split", help="Split of a Hub dataset given as ORG/NAME (default: train).")]
+HubConfig = Annotated[str, typer.Option(
+    "--hub-config", help="Configuration (subset) of a Hub dataset given as ORG/NAME.")]
+
+_OPTIONS = {"columns": Columns, "schema": Schema, "split": Split, "hub_config": HubConfig}
+
+
+def read_options(columns: str | None = None, schema: str | None = None, split: str | None = None,
+                 hub_config: str | None = None, require_completion: bool = False):
+    """`ReadOptions` from the command-line values (a bad value is a one-line SchemaError)."""
+    from r1data import schemas
+
+    return schemas.ReadOptions(schema=schema, columns=schemas.parse_columns(columns), split=split,
+                               config=hub_config, require_completion=require_completion)
+
+
+def reads_input(command: Callable[..., Any] | None = None, *, require_completion: bool = False):
+    """Decorate a command so that it takes the input options and reads under them.
+
+    `require_completion`: rows without an assistant answer are rejected (SFT data) instead of
+    being read as prompts.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from r1data import schemas
+
+            values = {name: kwargs.pop(name, None) for name in _OPTIONS}
+            with schemas.reading(read_options(**values, require_completion=require_completion)):
+                return func(*args, **kwargs)
+
+        signature = inspect.signature(func)
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=annotation) for name, annotation in _OPTIONS.items()]
+        params = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                  if p.kind == inspect.Parameter.POSITIONAL_ONLY else p
+                  for p in signature.parameters.values()]
+        wrapper.__signature__ = signature.replace(parameters=[*params, *extra])
+        wrapper.__annotations__ = {**getattr(func, "__annotations__", {}), **_OPTIONS}
+        return wrapper
+
+    return decorate(command) if command is not None else decorate

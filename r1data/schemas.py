@@ -1,0 +1,567 @@
+"""The one reading layer: a row of any published layout in, r1data `Record`s out.
+
+Every reader of `r1data.io` (JSONL, Parquet, `datasets` folders, Hub datasets) hands its raw rows
+here. The layout is recognised per row from its columns (a lookup cached per set of columns, so a
+file that mixes layouts is read row by row at no extra cost), and `ReadReport` counts what was
+seen so that a command can say which layout it read.
+
+Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` maps any other):
+
+    record       r1data's own records (an `id` plus fields only r1data writes: kind, verdicts...)
+    generations  OpenR1-Math-220k: problem/answer plus a `generations` list: one record per
+                 generation, with the matching `correctness_*` entries as verdicts and
+                 `finish_reasons` as finish_reason; every record of the row shares a prompt_id
+    chat         Hugging Face chat `messages: [{role, content, ...}]` (extra keys of a turn kept in
+                 metadata, a system turn kept, multi-turn conversations kept whole)
+    sharegpt     `conversations: [{from, value}]` (human/gpt/user/assistant/system) plus an optional
+                 top-level `system` column: OpenThoughts, Bespoke-Stratos
+    preference   TRL preference data (`chosen`/`rejected`, optional `prompt`): read as pairs by
+                 `r1data.preference`, not as records
+    columns      named columns: problem/question/instruction(+input) -> prompt;
+                 solution/response/output/generated_solution/attempt -> completion;
+                 answer/expected_answer/final_answer/gold -> gold (OpenMathReasoning, NuminaMath,
+                 Alpaca, GSM8K; a row with no completion column is a prompt to generate from)
+    s1k          s1K / s1K-1.1: question, thinking trajectory, attempt, solution as gold
+
+In every completion the chain of thought is split off at its markers (`split_markers`): `<think>`,
+OpenThoughts' `<|begin_of_thought|>`/`<|begin_of_solution|>`, and an `<answer>` wrapper around the
+answer; a completion with no marker is all answer (reasoning None).
+
+Ids: a row's `id` (or `uuid`) is kept; otherwise the id is a stable content id, so rereading a file
+gives the same ids. All records of one prompt share `prompt_id`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from r1data.record import (
+    META_SAMPLE_INDEX, META_SCHEMA, META_TURN_EXTRAS, Record, RecordError, assistant_content,
+    content_id,
+)
+
+LAYOUTS = ("record", "generations", "chat", "sharegpt", "preference", "columns", "s1k")
+
+# Fields a `--columns field=column` mapping may name.
+FIELDS = ("prompt", "input", "completion", "reasoning", "answer", "gold", "id", "prompt_id",
+          "domain", "source", "system", "messages", "conversations", "generations")
+
+# Column guesses, most specific first.
+PROMPT_COLUMNS = ("prompt", "problem", "question", "instruction", "query", "input")
+COMPLETION_COLUMNS = ("completion", "response", "output", "generated_solution", "attempt",
+                      "solution")
+REASONING_COLUMNS = ("reasoning", "reasoning_content", "thinking")
+ANSWER_COLUMNS = ("answer", "attempt", "response", "output", "completion")
+GOLD_COLUMNS = ("gold", "expected_answer", "final_answer", "answer", "tests")
+ID_COLUMNS = ("id", "uuid")
+DOMAIN_COLUMNS = ("domain", "problem_type")
+SOURCE_COLUMNS = ("source", "problem_source")
+
+# Fields only r1data writes: an `id` plus one of these marks a row as r1data's own record.
+RECORD_ONLY = frozenset(("kind", "verdicts", "filters", "provenance", "prompt_id", "finish_reason",
+                         "reasoning"))
+# s1K's column names (v1.0 and v1.1, which names the teacher).
+S1K_REASONING = ("deepseek_thinking_trajectory", "thinking_trajectories",
+                 "gemini_thinking_trajectory")
+S1K_ANSWER = ("deepseek_attempt", "attempt", "gemini_attempt")
+# Per-generation list columns of OpenR1-Math-220k besides `correctness_*`.
+PER_GENERATION = ("finish_reasons", "is_reasoning_complete")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "system": "system", "tool": "tool", "function": "tool", "observation": "tool"}
+
+THOUGHT_OPEN, THOUGHT_CLOSE = "<|begin_of_thought|>", "<|end_of_thought|>"
+SOLUTION_OPEN, SOLUTION_CLOSE = "<|begin_of_solution|>", "<|end_of_solution|>"
+_ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
+
+
+class SchemaError(RecordError):
+    """A row that fits no layout, or fits one but lacks what it needs; the message is the reason
+    written to `rejected/` as it is."""
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the user's input. Everything optional: by default layouts are detected.
+
+    schema: force one of LAYOUTS for every row that is not r1data's own record.
+    columns: `{field: input column}` for fields of `FIELDS` (`--columns prompt=question,...`).
+    split / config: the split and configuration of a Hub dataset (`--input ORG/NAME`).
+    require_completion: reject a row with no assistant answer (SFT data) instead of reading it
+        as a prompt.
+    """
+
+    schema: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    split: str | None = None
+    config: str | None = None
+    require_completion: bool = False
+
+    def __post_init__(self):
+        if self.schema is not None and self.schema not in LAYOUTS:
+            raise SchemaError(f"unknown --schema {self.schema!r}: use one of {', '.join(LAYOUTS)}")
+        unknown = sorted(set(self.columns) - set(FIELDS))
+        if unknown:
+            raise SchemaError(f"--columns: unknown field {unknown[0]!r}; fields are "
+                              f"{', '.join(FIELDS)}")
+
+    def __hash__(self) -> int:  # frozen with a dict field: hash what identifies it
+        return hash((self.schema, tuple(sorted(self.columns.items())), self.split, self.config,
+                     self.require_completion))
+
+
+# The running command's options. A command states once how its input is laid out, and every read
+# of that input (deep inside a pipeline) honours it without each stage's config carrying a copy.
+# r1data's own records are never remapped, so intermediate folders read the same under any options.
+_ACTIVE: contextvars.ContextVar[ReadOptions] = contextvars.ContextVar("r1data_read_options")
+
+
+def active_options() -> ReadOptions:
+    return _ACTIVE.get(_DEFAULT)
+
+
+@contextlib.contextmanager
+def reading(options: ReadOptions):
+    """Within this block, reads without explicit options use `options`."""
+    token = _ACTIVE.set(options)
+    try:
+        yield options
+    finally:
+        _ACTIVE.reset(token)
+
+
+def parse_columns(text: str | None) -> dict[str, str]:
+    """`"prompt=question,gold=solution"` -> `{"prompt": "question", "gold": "solution"}`.
+
+    >>> parse_columns("prompt=question, gold=solution")
+    {'prompt': 'question', 'gold': 'solution'}
+    """
+    mapping: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        name, sep, column = part.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise SchemaError(f"--columns: expected field=column, got {part.strip()!r}")
+        mapping[name.strip()] = column.strip()
+    return mapping
+
+
+_DEFAULT = ReadOptions()
+
+
+class ReadReport:
+    """What a read saw: rows per layout (per file) and records with a chain of thought."""
+
+    def __init__(self):
+        self.layouts: Counter[str] = Counter()
+        self.by_file: dict[str, Counter[str]] = {}
+        self.records = 0
+        self.with_reasoning = 0
+
+    def add(self, file: str, layout: str, records: list[Record]) -> None:
+        self.layouts[layout] += 1
+        self.by_file.setdefault(file, Counter())[layout] += 1
+        self.records += len(records)
+        self.with_reasoning += sum(1 for r in records if r.reasoning)
+
+    def line(self) -> str:
+        """`chat 10, sharegpt 2` (rows read in each layout, most first)."""
+        return ", ".join(f"{name} {count:,}" for name, count in self.layouts.most_common()) or "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layouts": dict(self.layouts), "files": {f: dict(c) for f, c in self.by_file.items()},
+                "records": self.records, "with_reasoning": self.with_reasoning}
+
+
+# -- markers ----------------------------------------------------------------------------------
+
+
+def _strip_answer_tag(text: str) -> str:
+    match = _ANSWER_TAG.search(text)
+    return match.group(1).strip() if match else text.strip()
+
+
+def split_markers(text: str) -> tuple[str | None, str]:
+    """(reasoning, answer) of a completion, whichever reasoning markers it uses.
+
+    >>> split_markers("<think>\\nadd\\n</think>\\n\\n<answer>4</answer>")
+    ('add', '4')
+    >>> split_markers("<|begin_of_thought|>\\n\\nadd\\n\\n<|end_of_thought|>\\n\\n"
+    ...               "<|begin_of_solution|>\\n\\n4\\n\\n<|end_of_solution|>")
+    ('add', '4')
+    >>> split_markers("just 4")
+    (None, 'just 4')
+    """
+    if THOUGHT_OPEN in text or THOUGHT_CLOSE in text:
+        start = text.find(THOUGHT_OPEN)
+        start = start + len(THOUGHT_OPEN) if start != -1 else 0
+        end = text.find(THOUGHT_CLOSE)
+        if end == -1:  # cut off while thinking
+            return text[start:].strip(), ""
+        reasoning, rest = text[start:end].strip(), text[end + len(THOUGHT_CLOSE):]
+        if SOLUTION_OPEN in rest:
+            rest = rest.split(SOLUTION_OPEN, 1)[1].split(SOLUTION_CLOSE, 1)[0]
+        return reasoning, _strip_answer_tag(rest)
+    think_open, think_close = "<think>", "</think>"
+    if think_open in text or think_close in text:
+        start = text.find(think_open)
+        end = text.find(think_close)
+        if end == -1:
+            return text[start + len(think_open):].strip(), ""
+        begin = start + len(think_open) if -1 < start < end else 0
+        return text[begin:end].strip(), _strip_answer_tag(text[end + len(think_close):])
+    if "<answer>" in text:  # an answer wrapper with no thinking before it
+        return None, _strip_answer_tag(text)
+    return None, text.strip()
+
+
+# -- records from their parts -----------------------------------------------------------------
+
+
+def complete(record: Record) -> Record:
+    """Fill whichever view of the conversation is missing, in place, and return the record:
+    fields (prompt/reasoning/answer) -> messages in R1's form, messages -> fields."""
+    if not record.messages and record.prompt:
+        record.messages = [{"role": "user", "content": record.prompt}]
+    has_assistant = any(m.get("role") == "assistant" for m in record.messages)
+    if not has_assistant and (record.reasoning is not None or record.answer):
+        record.messages = [*record.messages,
+                           {"role": "assistant",
+                            "content": assistant_content(record.reasoning, record.answer)}]
+    elif has_assistant and record.reasoning is None and record.answer is None:
+        record.reasoning, record.answer = split_markers(record.completion)
+    if not record.prompt:
+        record.prompt = _last_user(record.messages, len(record.messages)) or ""
+    return record
+
+
+def _text(content: Any) -> str:
+    """A turn's content as text: a string as is, OpenAI content parts joined, None as ""."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    raise SchemaError(f"invalid_record: turn content must be text, got {type(content).__name__}")
+
+
+def _last_user(messages: list[dict[str, str]], before: int) -> str | None:
+    for message in reversed(messages[:before]):
+        if message["role"] == "user":
+            return message["content"]
+    return None
+
+
+def _from_conversation(turns: list[dict[str, Any]], row: dict[str, Any], used: set[str],
+                       options: ReadOptions, layout: str, system: str | None = None,
+                       role_key: str = "role", content_key: str = "content",
+                       roles: dict[str, str] | None = None) -> list[Record]:
+    """One record from a conversation: the final assistant turn is the completion and the last
+    user turn before it the prompt; every turn is kept."""
+    if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
+        raise SchemaError(f"invalid_record: {layout} turns must be a list of objects")
+    messages: list[dict[str, str]] = []
+    extras: dict[str, dict[str, Any]] = {}
+    if system:
+        messages.append({"role": "system", "content": system})
+    turn_reasoning: dict[int, str] = {}
+    for turn in turns:
+        role = turn.get(role_key)
+        role = roles.get(str(role).lower(), role) if roles else role
+        if not isinstance(role, str):
+            raise SchemaError(f"invalid_record: a {layout} turn has no {role_key!r}")
+        index = len(messages)
+        messages.append({"role": role, "content": _text(turn.get(content_key))})
+        extra = {k: v for k, v in turn.items() if k not in (role_key, content_key)}
+        for key in REASONING_COLUMNS:  # some corpora keep the thinking in its own key
+            if isinstance(extra.get(key), str):
+                turn_reasoning[index] = extra[key]
+        if extra:
+            extras[str(index)] = extra
+    final = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    if not any(m["role"] == "user" for m in messages):
+        raise SchemaError(f"no_user_turn: the {layout} conversation has no user turn")
+    if final is None and options.require_completion:
+        raise SchemaError(f"no_assistant_turn: the {layout} conversation has no assistant turn")
+    prompt = _last_user(messages, final if final is not None else len(messages))
+    if prompt is None:
+        raise SchemaError(f"no_user_turn: no user turn before the final assistant turn ({layout})")
+    reasoning, answer = None, None
+    if final is not None:
+        reasoning, answer = split_markers(messages[final]["content"])
+        if final in turn_reasoning:
+            reasoning = turn_reasoning[final]
+    metadata = {META_TURN_EXTRAS: extras} if extras else {}
+    return [_build(row, used, options, layout, prompt=prompt, messages=messages,
+                   reasoning=reasoning, answer=answer, completion=final is not None,
+                   metadata=metadata)]
+
+
+def _pick(row: dict[str, Any], options: ReadOptions, name: str, guesses: tuple[str, ...],
+          used: set[str]) -> str | None:
+    """The column holding field `name`: the mapped one, else the first guess present (and not
+    already used for another field)."""
+    mapped = options.columns.get(name)
+    if mapped is not None:
+        if mapped not in row:
+            raise SchemaError(f"--columns {name}={mapped}: no column {mapped!r} in the row "
+                              f"(columns {sorted(_visible(row))})")
+        return mapped
+    for guess in guesses:
+        if guess in row and guess not in used and row[guess] is not None:
+            return guess
+    return None
+
+
+def _visible(row: dict[str, Any]) -> list[str]:
+    return [k for k in row if not k.startswith("__")]
+
+
+def _build(row: dict[str, Any], used: set[str], options: ReadOptions, layout: str, *,
+           prompt: str, messages: list[dict[str, str]], reasoning: str | None,
+           answer: str | None, completion: bool, metadata: dict[str, Any] | None = None,
+           sample: int | None = None, **fields: Any) -> Record:
+    """A record from the parts a layout found, plus the row's id, gold, domain and source; the
+    columns no field consumed are kept in metadata."""
+    if not isinstance(prompt, str):
+        raise SchemaError(f"invalid_record: prompt must be a string, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise SchemaError("invalid_record: the prompt is empty")
+    used = set(used)
+    values: dict[str, Any] = {}
+    for name, guesses in (("gold", GOLD_COLUMNS), ("domain", DOMAIN_COLUMNS),
+                          ("source", SOURCE_COLUMNS), ("id", ID_COLUMNS),
+                          ("prompt_id", ("prompt_id",))):
+        if name in fields:
+            continue
+        column = _pick(row, options, name, guesses, used)
+        if column is not None:
+            values[name] = row[column]
+            used.add(column)
+    for name in ("domain", "source"):
+        if name in values and isinstance(values[name], str):
+            values[name] = values[name].strip().lower() if name == "domain" else values[name]
+        else:
+            values.pop(name, None)
+    values.update(fields)
+    given = values.pop("id", None)
+    given = str(given) if given not in (None, "") else None
+    prompt_id = values.pop("prompt_id", None)
+    if completion:
+        prompt_id = str(prompt_id) if prompt_id not in (None, "") else (given if sample is not None
+                                                                         else None)
+        prompt_id = prompt_id or content_id(prompt)
+        if sample is not None:
+            rid = f"{prompt_id}/{sample}"
+        else:
+            rid = given or content_id(prompt, messages[-1]["content"] if messages else answer)
+    else:
+        rid = given or content_id(prompt)
+        prompt_id = str(prompt_id) if prompt_id not in (None, "") else rid
+    extra = {k: v for k, v in row.items() if k not in used and not k.startswith("__")}
+    meta = {**extra, **(metadata or {}), META_SCHEMA: layout}
+    if sample is not None:
+        meta[META_SAMPLE_INDEX] = sample
+    record = Record(id=rid, messages=messages, prompt=prompt, reasoning=reasoning, answer=answer,
+                    prompt_id=prompt_id, metadata=meta, **values)
+    return complete(record)
+
+
+def _prompt_text(row: dict[str, Any], options: ReadOptions, used: set[str]
+                 ) -> tuple[str, list[dict[str, str]]]:
+    """(prompt, messages before the answer) from the prompt column (+ Alpaca's `input`); a prompt
+    column holding a chat list (TRL's conversational prompts) is taken as the conversation."""
+    column = _pick(row, options, "prompt", PROMPT_COLUMNS, used)
+    if column is None:
+        raise SchemaError(f"unknown schema: columns {sorted(_visible(row))}")
+    used.add(column)
+    value = row[column]
+    if isinstance(value, list):
+        turns = [{"role": t.get("role"), "content": _text(t.get("content"))} for t in value
+                 if isinstance(t, dict)]
+        prompt = _last_user(turns, len(turns))
+        if prompt is None:
+            raise SchemaError(f"no_user_turn: column {column!r} has no user turn")
+        return prompt, turns
+    if not isinstance(value, str):
+        raise SchemaError(f"invalid_record: field {column!r} must be a string, got "
+                          f"{type(value).__name__}")
+    if not value.strip():
+        raise SchemaError(f"invalid_record: field {column!r} is empty")
+    context = _pick(row, options, "input", ("input",), used) if column != "input" else None
+    if context and isinstance(row[context], str) and row[context].strip():
+        value = f"{value}\n\n{row[context]}"  # Alpaca: the instruction's context
+    if context:
+        used.add(context)
+    messages = []
+    system = _pick(row, options, "system", ("system",), used)
+    if system and isinstance(row[system], str) and row[system].strip():
+        messages.append({"role": "system", "content": row[system]})
+        used.add(system)
+    messages.append({"role": "user", "content": value})
+    return value, messages
+
+
+def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> list[Record]:
+    used: set[str] = set()
+    prompt, messages = _prompt_text(row, options, used)
+    reasoning_col = _pick(row, options, "reasoning", REASONING_COLUMNS if layout != "s1k"
+                          else S1K_REASONING, used)
+    if reasoning_col is not None:
+        used.add(reasoning_col)
+        answer_col = _pick(row, options, "answer", S1K_ANSWER if layout == "s1k" else ANSWER_COLUMNS,
+                           used)
+        if answer_col is not None:
+            used.add(answer_col)
+        reasoning = row[reasoning_col]
+        answer = row[answer_col] if answer_col else ""
+        if not isinstance(reasoning, str) or not isinstance(answer, (str, type(None))):
+            raise SchemaError("invalid_record: reasoning and answer must be text")
+        answer = _strip_answer_tag(answer or "")
+        messages = [*messages, {"role": "assistant", "content": assistant_content(reasoning, answer)}]
+        return [_build(row, used, options, layout, prompt=prompt, messages=messages,
+                       reasoning=reasoning.strip(), answer=answer, completion=True)]
+    if options.columns.get("answer") and "completion" not in options.columns:
+        options = dataclasses.replace(options, columns={**options.columns,
+                                                        "completion": options.columns["answer"]})
+    completion_col = _pick(row, options, "completion", COMPLETION_COLUMNS, used)
+    if completion_col is None or not isinstance(row[completion_col], str):
+        if options.require_completion:
+            raise SchemaError(f"no_assistant_turn: no completion column in {sorted(_visible(row))}")
+        return [_build(row, used, options, layout, prompt=prompt, messages=messages,
+                       reasoning=None, answer=None, completion=False)]
+    used.add(completion_col)
+    text = row[completion_col]
+    reasoning, answer = split_markers(text)
+    messages = [*messages, {"role": "assistant", "content": text}]
+    return [_build(row, used, options, layout, prompt=prompt, messages=messages,
+                   reasoning=reasoning, answer=answer, completion=True)]
+
+
+def _from_generations(row: dict[str, Any], options: ReadOptions) -> list[Record]:
+    used: set[str] = set()
+    prompt, head = _prompt_text(row, options, used)
+    column = _pick(row, options, "generations", ("generations",), used)
+    generations = row.get(column) if column else None
+    if not isinstance(generations, list):
+        raise SchemaError("invalid_record: 'generations' must be a list of completions")
+    used.add(column)
+    n = len(generations)
+    per_generation = {k: v for k, v in row.items()
+                      if (k.startswith("correctness_") or k in PER_GENERATION)
+                      and isinstance(v, list) and len(v) == n}
+    used |= set(per_generation)
+    # The row's `messages` repeat one of its generations; `solution` (the reference solution of
+    # NuminaMath) stays in metadata; the gold is the short `answer`.
+    used.add("messages")
+    records = []
+    for i, text in enumerate(generations):
+        if not isinstance(text, str):
+            continue
+        reasoning, answer = split_markers(text)
+        verdicts = []
+        for name, values in per_generation.items():
+            if name.startswith("correctness_") and isinstance(values[i], bool):
+                verdicts.append({"correct": values[i], "score": float(values[i]),
+                                 "reason": "input_label", "extracted": None,
+                                 "details": {"column": name}, "verifier": name[len("correctness_"):]})
+        finish = per_generation.get("finish_reasons", [None] * n)[i]
+        meta = {k: v[i] for k, v in per_generation.items()
+                if not k.startswith("correctness_") and k != "finish_reasons"}
+        records.append(_build(row, used, options, "generations", prompt=prompt,
+                              messages=[*head, {"role": "assistant", "content": text}],
+                              reasoning=reasoning, answer=answer, completion=True, metadata=meta,
+                              sample=i, verdicts=verdicts,
+                              finish_reason=finish if isinstance(finish, str) else None))
+    return records
+
+
+def _from_record(row: dict[str, Any]) -> list[Record]:
+    record = Record.from_row(row) if isinstance(row.get("provenance"), str) else Record.from_dict(row)
+    return [complete(record)]
+
+
+# -- detection --------------------------------------------------------------------------------
+
+
+def detect(columns: frozenset[str], options: ReadOptions = ReadOptions()) -> str | None:
+    """The layout of a row with these columns, or None when none fits.
+
+    >>> detect(frozenset({"messages"}))
+    'chat'
+    >>> detect(frozenset({"system", "conversations"}))
+    'sharegpt'
+    >>> detect(frozenset({"problem", "generated_solution", "expected_answer"}))
+    'columns'
+    """
+    if "id" in columns and ("prompt" in columns or "messages" in columns) and columns & RECORD_ONLY:
+        return "record"  # r1data's own output is never remapped by --columns or --schema
+    if options.schema:
+        return options.schema
+    mapped = set(options.columns)
+    if mapped & {"messages"}:
+        return "chat"
+    if mapped & {"conversations"}:
+        return "sharegpt"
+    if mapped & {"generations"}:
+        return "generations"
+    if mapped & {"prompt", "completion", "reasoning", "answer"}:
+        return "columns"
+    if "generations" in columns and columns & set(PROMPT_COLUMNS):
+        return "generations"
+    if "messages" in columns:
+        return "chat"
+    if "conversations" in columns:
+        return "sharegpt"
+    if "chosen" in columns and "rejected" in columns:
+        return "preference"
+    if columns & set(S1K_REASONING) and "question" in columns:
+        return "s1k"
+    if columns & set(PROMPT_COLUMNS):
+        return "columns"
+    return None
+
+
+_DETECTED: dict[tuple[frozenset[str], ReadOptions], str | None] = {}
+
+
+def records_of_row(row: dict[str, Any], options: ReadOptions = ReadOptions(),
+                   report: ReadReport | None = None) -> list[Record]:
+    """The records of one raw row (several for a `generations` row). Raises `SchemaError` (or
+    `RecordError`) with the reason the row is rejected."""
+    keys = frozenset(k for k in row if not k.startswith("__"))
+    cache_key = (keys, options)
+    layout = _DETECTED.get(cache_key, "?")
+    if layout == "?":
+        layout = _DETECTED[cache_key] = detect(keys, options)
+    if layout is None:
+        raise SchemaError(f"unknown schema: columns {sorted(keys)}")
+    if layout == "record":
+        records = _from_record({k: v for k, v in row.items() if not k.startswith("__")})
+    elif layout == "chat":
+        column = options.columns.get("messages", "messages")
+        records = _from_conversation(row.get(column), row, {column}, options, "chat")
+    elif layout == "sharegpt":
+        column = options.columns.get("conversations", "conversations")
+        system_col = options.columns.get("system", "system")
+        system = row.get(system_col) if isinstance(row.get(system_col), str) else None
+        records = _from_conversation(row.get(column), row, {column, system_col}, options,
+                                     "sharegpt", system=system, role_key="from",
+                                     content_key="value", roles=SHAREGPT_ROLES)
+    elif layout == "generations":
+        records = _from_generations(row, options)
+    elif layout == "preference":
+        raise SchemaError("preference_pair: chosen/rejected rows are pairs; read them with "
+                          "r1data.preference.read_pairs")
+    else:
+        records = _from_columns(row, options, layout)
+    if report is not None:
+        report.add(str(row.get("__file__", "")), layout, records)
+    return records
