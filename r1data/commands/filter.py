@@ -4,10 +4,7 @@ import typer
 
 from r1data.commands.input_options import reads_input
 
-from r1data.commands.input_options import reads_input
 
-
-@reads_input
 @reads_input
 def command(
     input: Path = typer.Option(..., "--input", "-i", help="Records: .jsonl[.gz|.zst], .parquet, or a folder."),
