@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from r1data import __version__, templates
+from r1data import __version__, sharding, templates
 from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
 from r1data.failures import ERRORS_FILE, FailureLog
 from r1data.record import META_ERROR, Record
@@ -55,6 +55,8 @@ class GenerateConfig:
     fewshot / fewshot_k: file of example solutions and how many to show (few-shot template).
     special_token: the marker of the readable format.
     sampling: n, temperature, top_p, max_tokens, seed, stop.
+    num_shards / shard_index: generate only shard i of N of the prompts, into
+        `output/shard-<i>-of-<N>/` (see `sharding`).
     """
 
     input: str
@@ -82,8 +84,12 @@ class GenerateConfig:
     special_token: str = templates.SPECIAL_TOKEN
     # sampling
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # sharding
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
+        sharding.check(self.num_shards, self.shard_index)
         if isinstance(self.sampling, dict):
             self.sampling = SamplingConfig(**self.sampling)
         if self.template not in templates.TEMPLATES:
@@ -235,10 +241,22 @@ def _backend_options(config: GenerateConfig) -> dict[str, Any]:
     return options
 
 
+def _columns(config: GenerateConfig):
+    from r1data import io
+
+    return io.ColumnMap(prompt=config.prompt_column, id=config.id_column, gold=config.gold_column)
+
+
 def _count_prompts(config: GenerateConfig) -> int | None:
+    from itertools import islice
+
     from r1data import io
 
     try:
+        if config.num_shards > 1:  # the shard's own prompts: ids are needed, so records are read
+            rows = islice(io.read_records(config.input, None, _columns(config)), config.limit)
+            total = sum(1 for _ in sharding.select(rows, config.num_shards, config.shard_index))
+            return total
         total = sum(1 for _ in io.iter_rows(config.input))
     except Exception:  # noqa: BLE001 - only the progress bar's total depends on it
         return None
@@ -268,11 +286,11 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     from r1data.backends import get_backend
 
     io.detect_format(config.input)  # a missing or unreadable input fails before the model loads
-    out = Path(config.output)
+    out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     summary = GenerateSummary(output=str(out))
     fewshot = (templates.load_fewshot(config.fewshot, config.fewshot_k, seed=config.sampling.seed)
                if config.fewshot else None)
-    columns = io.ColumnMap(prompt=config.prompt_column, id=config.id_column, gold=config.gold_column)
+    columns = _columns(config)
     writer = io.ShardWriter(out, shard_size=config.shard_size, fmt=config.format)
     rejects = io.RejectLog(out / "rejected" / "rejected.jsonl")
     failures = FailureLog(out / ERRORS_FILE)
@@ -283,6 +301,7 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
         prompts = io.read_records(config.input, rejects, columns)
         if config.limit is not None:
             prompts = islice(prompts, config.limit)
+        prompts = sharding.select(prompts, config.num_shards, config.shard_index)  # after limit
         if backend is None:
             backend = get_backend(config.backend, config.model, **_backend_options(config))
         with _progress(progress) as bar:

@@ -3,6 +3,7 @@ from pathlib import Path
 import typer
 
 from r1data.commands.input_options import reads_input
+from r1data.commands.stage_options import NumShards, ShardIndex
 
 
 @reads_input
@@ -36,6 +37,8 @@ def command(
     dtype: str = typer.Option(None, help="transformers: bf16, fp16 or fp32 (default: bf16 on GPUs that have it)."),
     tensor_parallel_size: int = typer.Option(None, "--tensor-parallel-size", help="vllm: GPUs per model replica."),
     progress: bool = typer.Option(True, help="Show the progress bar."),
+    num_shards: NumShards = 1,
+    shard_index: ShardIndex = 0,
 ) -> None:
     """Sample a teacher (or checkpoint) n times per prompt into resumable record shards.
 
@@ -62,7 +65,7 @@ def command(
         "concurrency": concurrency, "max_error_rate": max_error_rate, "shard_size": shard_size, "format": format, "limit": limit,
         "prompt_column": prompt_column, "id_column": id_column, "gold_column": gold_column,
         "system": system, "fewshot": str(fewshot) if fewshot else None, "fewshot_k": fewshot_k,
-        "special_token": special_token,
+        "special_token": special_token, "num_shards": num_shards, "shard_index": shard_index,
         "sampling": {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                      "seed": seed, "stop": list(stop or [])},
     })

@@ -16,3 +16,6 @@ Seed = Annotated[int, typer.Option(help="Sampling seed.")]
 Limit = Annotated[int, typer.Option(help="Use only the first LIMIT prompts.")]
 Domain = Annotated[str, typer.Option(help="Domain of prompts that carry none (routes verification).")]
 AcceptPlain = Annotated[bool, typer.Option(help="Also accept plain step-by-step answers (no think block), for small teachers.")]
+# Sharding (r1data.sharding), the same for generate, eval and the generating stages.
+NumShards = Annotated[int, typer.Option("--num-shards", help="Split the prompts into N shards by a hash of their id (run one per process or node).")]
+ShardIndex = Annotated[int, typer.Option("--shard-index", help="Which shard this run generates (0..N-1), into OUTPUT/shard-<i>-of-<N>/.")]
