@@ -45,9 +45,78 @@ def _humaneval() -> list[dict[str, Any]]:
     } for row in rows]
 
 
-@lru_cache(maxsize=None)
+# Benchmarks the user brings (`r1data eval --benchmark-file`), registered for this process.
+_USER: dict[str, tuple[dict[str, Any], ...]] = {}
+VERIFIER_DOMAINS = {"math": "math", "choice": "science", "code": "code"}  # verifier -> domain
+
+
+def _choice_item(item: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Options and a letter gold for a multiple-choice item: a `choices`/`options` list, or
+    GPQA's `Correct Answer` + `Incorrect Answer 1..3` (shuffled by a hash of the id, so the
+    correct letter is not always A and a rerun shows the same order)."""
+    import hashlib
+    import random
+
+    choices = extra.get("choices") or extra.get("options")
+    gold = item["gold"]
+    if choices is None and "Correct Answer" in extra:
+        wrong = [extra[k] for k in sorted(extra) if k.startswith("Incorrect Answer")]
+        choices = [extra["Correct Answer"], *wrong]
+        seed = int(hashlib.sha1(str(item["id"]).encode()).hexdigest()[:8], 16)
+        random.Random(seed).shuffle(choices)
+        gold = extra["Correct Answer"]
+    if not isinstance(choices, list) or not choices:
+        raise ValueError(f"{item['id']}: a choice benchmark needs a 'choices' list (or GPQA's "
+                         "'Correct Answer'/'Incorrect Answer N' columns)")
+    choices = [str(c).strip() for c in choices]
+    if isinstance(gold, int) and 0 <= gold < len(choices):
+        gold = chr(65 + gold)
+    elif isinstance(gold, str) and gold.strip() in choices:
+        gold = chr(65 + choices.index(gold.strip()))
+    item.update(choices=choices, gold=str(gold).strip())
+
+
+def register_file(path: Any, verifier: str = "math") -> str:
+    """Read a user's benchmark file (any layout `r1data.schemas` reads: its prompt and gold
+    columns are detected or mapped with --columns) and register it under its file name; returns
+    that name, which `load` and `parse_names` then know."""
+    from pathlib import Path
+
+    from r1data.io import InputError, read_records
+
+    if verifier not in VERIFIER_DOMAINS:
+        raise ValueError(f"unknown verifier {verifier!r}: use math, code or choice")
+    name = Path(str(path)).name.split(".")[0] or "benchmark"
+    name = f"{name}_file" if name in BENCHMARKS else name
+    items, missing = [], 0
+    for record in read_records(path):
+        if record.gold in (None, "", []):
+            missing += 1
+            continue
+        item = {"id": record.id, "benchmark": name, "prompt": record.prompt, "gold": record.gold,
+                "domain": VERIFIER_DOMAINS[verifier]}
+        if verifier == "choice":
+            _choice_item(item, record.metadata)
+        elif verifier == "math" and not isinstance(record.gold, str):
+            item["gold"] = str(record.gold)  # a number column: the math verifier reads text
+        items.append(item)
+    if not items:
+        raise InputError(f"{path}: no question with a gold answer ({missing} without one; name "
+                         "the gold column with --columns gold=COLUMN)")
+    _USER[name] = tuple(items)
+    return name
+
+
 def load(name: str) -> tuple[dict[str, Any], ...]:
-    """All items of one benchmark, normalised (cached: the files are read once per process)."""
+    """All items of one benchmark, normalised: a registered file, or a bundled set."""
+    if name in _USER:
+        return _USER[name]
+    return _load_bundled(name)
+
+
+@lru_cache(maxsize=None)
+def _load_bundled(name: str) -> tuple[dict[str, Any], ...]:
+    """A bundled benchmark (cached: the files are read once per process)."""
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
     if name == "humaneval":
@@ -75,7 +144,7 @@ def parse_names(spec: str) -> list[str]:
     if spec.strip() == "all":
         return list(BENCHMARKS)
     names = [n.strip() for n in spec.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCHMARKS]
+    unknown = [n for n in names if n not in BENCHMARKS and n not in _USER]
     if unknown:
         raise ValueError(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
     return names

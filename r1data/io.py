@@ -96,16 +96,19 @@ class RejectLog:
     The file is created only when the first row is rejected.
     """
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, keep: bool = False):
         self.path = Path(path) if path else None
         self.count = 0
         self.reasons: dict[str, int] = {}
+        self.entries: list[dict[str, Any]] | None = [] if keep else None  # keep=True: in memory too
         self._fh = None
 
     def add(self, where: str, line: int | None, reason: str, raw: Any) -> None:
         self.count += 1
         key = reason.split(":")[0]
         self.reasons[key] = self.reasons.get(key, 0) + 1
+        if self.entries is not None:
+            self.entries.append({"file": where, "line": line, "reason": reason, "raw": raw})
         if self.path is None:
             return
         if self._fh is None:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -265,6 +266,11 @@ def _from_conversation(turns: list[dict[str, Any]], row: dict[str, Any], used: s
                        roles: dict[str, str] | None = None) -> list[Record]:
     """One record from a conversation: the final assistant turn is the completion and the last
     user turn before it the prompt; every turn is kept."""
+    if isinstance(turns, str):  # columnar files may store the list as JSON text
+        try:
+            turns = json.loads(turns)
+        except json.JSONDecodeError:
+            raise SchemaError(f"invalid_record: {layout} turns are text but not JSON") from None
     if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
         raise SchemaError(f"invalid_record: {layout} turns must be a list of objects")
     messages: list[dict[str, str]] = []

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,43 +45,29 @@ class Sample:
 # -- loading ---------------------------------------------------------------------------------
 
 
-def _messages_of(row: dict[str, Any]) -> list[dict[str, str]]:
-    messages = row.get("messages")
-    if isinstance(messages, str):  # columnar Record files store lists as JSON text
-        messages = json.loads(messages)
-    if not isinstance(messages, list) or not messages:
-        raise ValueError("no_messages: the row has no 'messages' list")
-    if not all(isinstance(m, dict) and isinstance(m.get("role"), str)
-               and isinstance(m.get("content"), str) for m in messages):
-        raise ValueError("bad_messages: 'messages' must be a list of {role, content} strings")
-    return [{"role": m["role"], "content": m["content"]} for m in messages]
-
-
 def load_conversations(source: str, split: str = "train", limit: int | None = None
                        ) -> tuple[list[list[dict[str, str]]], list[dict[str, Any]]]:
-    """(conversations, rejected rows with a `reason`) from a local path or a Hub dataset id."""
-    from r1data.io import RejectLog, iter_rows
+    """(conversations, rejected rows with a `reason`) from a local path or a Hub dataset id, in
+    any layout `r1data.schemas` reads (records, chat, ShareGPT, prompt/answer columns...): each
+    record's `messages`, built in R1's form where a row has only fields."""
+    import dataclasses
 
-    rejected: list[dict[str, Any]] = []
-    if Path(source).expanduser().exists():
-        log = RejectLog(None)
-        rows = iter_rows(Path(source).expanduser(), log)
-    else:
-        import datasets
+    from r1data import schemas
+    from r1data.io import RejectLog, read_records
 
-        rows = datasets.load_dataset(source, split=split)
+    options = dataclasses.replace(schemas.active_options(), require_completion=True,
+                                  split=schemas.active_options().split or split)
+    log = RejectLog(None, keep=True)
     conversations = []
-    for row in rows:
+    records = read_records(Path(source).expanduser() if Path(source).expanduser().exists()
+                           else source, log, options)
+    for record in records:
         if limit is not None and len(conversations) >= limit:
             break
-        try:
-            conversations.append(_messages_of(row))
-        except (ValueError, json.JSONDecodeError) as exc:
-            rejected.append({"reason": str(exc).split(":")[0], "detail": str(exc),
-                             "row": {k: v for k, v in row.items() if not k.startswith("__")}})
-    if Path(source).expanduser().exists():
-        rejected += [{"reason": r, "detail": "unreadable row", "row": None}
-                     for r, n in log.reasons.items() for _ in range(n)]
+        conversations.append([{"role": m["role"], "content": m["content"]}
+                              for m in record.messages])
+    rejected = [{"reason": e["reason"].split(":")[0], "detail": e["reason"],
+                 "row": e["raw"] if isinstance(e["raw"], dict) else None} for e in log.entries]
     return conversations, rejected
 
 

@@ -9,6 +9,8 @@ from r1data.commands.input_options import reads_input
 def command(
     model: str = typer.Option("smollm2-135m", help="Model: smollm2-135m (embedded), a folder or a Hub id; for openai, the served model's name."),
     backend: str = typer.Option("transformers", help="transformers, openai or vllm."),
+    benchmark_file: Path = typer.Option(None, "--benchmark-file", help="Your own benchmark (any layout r1data reads; --columns names its prompt and gold), evaluated instead of --benchmarks."),
+    verifier: str = typer.Option("math", help="How --benchmark-file answers are checked: math, code or choice."),
     benchmarks: str = typer.Option("gsm8k", help="Comma list of aime24, aime25, amc23, math500, gsm8k, mmlu_stem, mbpp, humaneval, or 'all'."),
     samples: int = typer.Option(4, "--samples", "-k", help="Samples per question (k): pass@1 is their mean, cons@k their vote."),
     temperature: float = typer.Option(0.6, help="Sampling temperature (R1: 0.6)."),
@@ -51,6 +53,13 @@ def command(
         ks = [int(k) for k in pass_k.split(",") if k.strip()] if pass_k else None
     except ValueError:
         raise cfg.ConfigError(f"--pass-k takes a comma list of integers, got {pass_k!r}") from None
+    if benchmark_file is not None:
+        from r1data import benchmarks as bench
+
+        try:
+            benchmarks = bench.register_file(benchmark_file, verifier)
+        except ValueError as exc:
+            raise cfg.ConfigError(str(exc)) from None
     config = cfg.from_dict(evaluate.EvalConfig, {
         "benchmarks": benchmarks, "output": str(output), "limit": limit, "pass_k": ks,
         "backend": backend, "model": model, "backend_options": options, "batch_size": batch_size,

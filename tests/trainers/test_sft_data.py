@@ -155,7 +155,7 @@ def test_load_conversations_from_messages_jsonl_and_parquet(tmp_path):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{broken\n")
     convs, rejected = load_conversations(str(path))
     assert convs == [CONVERSATION[1:3], CONVERSATION[3:]]
-    assert sorted(r["reason"] for r in rejected) == ["bad_json", "no_messages"]
+    assert sorted(r["reason"] for r in rejected) == ["bad_json", "unknown schema"]
 
     pq.write_table(pa.Table.from_pylist([{"messages": CONVERSATION[1:3]}] * 3),
                    tmp_path / "chat.parquet")
