@@ -99,3 +99,38 @@ def test_get_backend_refuses_unknown_names_and_options(tiny_dir):
         get_backend("llamacpp", tiny_dir)
     with pytest.raises(BackendError, match="unexpected keyword"):
         get_backend("transformers", tiny_dir, concurency=3)
+
+
+def test_out_of_memory_splits_the_batch_and_other_errors_stop(tiny_dir):
+    import torch
+
+    backend = TransformersBackend(tiny_dir, batch_size=4)
+    seen = []
+
+    def memory_for_two_rows(module, args, kwargs):  # a device that holds at most 2 rows at once
+        rows = (kwargs.get("input_ids") if kwargs.get("input_ids") is not None else args[0]).shape[0]
+        seen.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    hook = backend.lm.register_forward_pre_hook(memory_for_two_rows, with_kwargs=True)
+    out = backend.generate(QUESTIONS[:2], SamplingConfig(n=2, max_tokens=3))
+    hook.remove()
+    assert all(c.error is None and c.completion_tokens == 3 for samples in out for c in samples)
+    assert seen[0] == 4 and max(seen[1:]) == 2  # the batch of 4 was retried as two halves
+
+    def tiny_budget(module, args, kwargs):  # not even one row fits: the sample records the error
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    hook = backend.lm.register_forward_pre_hook(tiny_budget, with_kwargs=True)
+    (samples,) = backend.generate(QUESTIONS[:1], SamplingConfig(n=2, max_tokens=3))
+    hook.remove()
+    assert [c.finish_reason for c in samples] == ["error", "error"]
+    assert samples[0].error.startswith("OutOfMemoryError: CUDA out of memory")
+
+    def bug(module, args, kwargs):  # anything else is a bug: it stops the run, no sample is made
+        raise ValueError("a shape mismatch")
+
+    backend.lm.register_forward_pre_hook(bug, with_kwargs=True)
+    with pytest.raises(ValueError, match="a shape mismatch"):
+        backend.generate(QUESTIONS[:1], SamplingConfig(n=2, max_tokens=3))
