@@ -11,15 +11,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data: the benchmark and prompt files the tests may read (not shipped)."""
-    if not SHARED_DATA.exists():
-        pytest.skip(f"{SHARED_DATA} is absent: these tests read the project's shared data files")
-    return SHARED_DATA
+def package_data() -> Path:
+    """r1data/data: the benchmarks and prompt files shipped in the package (present in any clone,
+    so no test depends on ../shared/data)."""
+    from importlib import resources
+
+    return Path(str(resources.files("r1data"))) / "data"
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """tests/data: small files written for the tests (see tests/data/README.md)."""
+    return REPO / "tests" / "data"
 
 
 @pytest.fixture(scope="session")

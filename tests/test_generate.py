@@ -31,8 +31,8 @@ def all_records(folder: Path) -> list[dict]:
     return lines
 
 
-def test_run_writes_one_record_per_sample_and_sets_bad_rows_aside(tmp_path, tiny_dir, shared_data):
-    gsm = [json.loads(line) for line in (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:5]]
+def test_run_writes_one_record_per_sample_and_sets_bad_rows_aside(tmp_path, tiny_dir, package_data):
+    gsm = [json.loads(line) for line in (package_data / "benchmarks" / "gsm8k_test.jsonl").read_text().splitlines()[:5]]
     rows = gsm[:3] + [{"id": "empty", "problem": "   "}, {"id": "number", "problem": 42}] + gsm[3:]
     prompts = write_prompts(tmp_path / "prompts.jsonl", rows)
     config = GenerateConfig(input=str(prompts), output=str(tmp_path / "out"), model=tiny_dir, shard_size=3,
@@ -132,8 +132,8 @@ def test_cli_missing_input_is_one_line_and_exit_code_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_gives_every_sample_once(tmp_path, tiny_dir, shared_data):
-    lines = (shared_data / "gsm8k_test.jsonl").read_text().splitlines()[:12]
+def test_resume_after_sigkill_gives_every_sample_once(tmp_path, tiny_dir, package_data):
+    lines = (package_data / "benchmarks" / "gsm8k_test.jsonl").read_text().splitlines()[:12]
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"

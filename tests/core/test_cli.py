@@ -34,20 +34,20 @@ def test_version():
     assert result.returncode == 0 and result.stdout.strip() == f"r1data {__version__}"
 
 
-def test_stats_same_on_jsonl_and_parquet(shared_data, tmp_path):
+def test_stats_same_on_jsonl_and_parquet(package_data, tmp_path):
     import polars as pl
 
-    source = shared_data / "gsm8k_train.jsonl"
+    source = package_data / "prompts" / "gsm8k_train_1k.jsonl"
     pl.read_ndjson(source).write_parquet(tmp_path / "gsm8k_train.parquet")
     figures = []
     for path in (source, tmp_path / "gsm8k_train.parquet"):
         out = tmp_path / f"{path.suffix}.json"
         result = run("stats", str(path), "--json", str(out))
         assert result.returncode == 0, result.stderr
-        assert "7,473" in result.stdout
+        assert "1,000" in result.stdout
         figures.append(json.loads(out.read_text()))
     assert figures[0] == figures[1]
-    assert figures[0]["rows"] == 7473 and figures[0]["sources"] == {"gsm8k_train": 7473}
+    assert figures[0]["rows"] == 1000 and figures[0]["sources"] == {"gsm8k_train": 1000}
 
 
 @pytest.mark.parametrize("name,message", [

@@ -32,8 +32,8 @@ def test_choice_cases(case):
         assert verdict.reason == case["reason"]
 
 
-def test_mmlu_stem_gold_letters_and_texts(shared_data):
-    rows = [json.loads(line) for line in open(shared_data / "mmlu_stem.jsonl", encoding="utf-8")]
+def test_mmlu_stem_gold_letters_and_texts(package_data):
+    rows = [json.loads(line) for line in open(package_data / "benchmarks" / "mmlu_stem.jsonl", encoding="utf-8")]
     for row in rows[:300]:
         gold, choices = row["answer"], row["choices"]
         right = f"<think>\nthinking\n</think>\n\nThe answer is ({gold})."

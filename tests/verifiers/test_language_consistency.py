@@ -23,24 +23,24 @@ def _rows(path, n):
         return [json.loads(line) for _, line in zip(range(n), fh)]
 
 
-def test_real_english_math_solutions_are_english(shared_data):
-    solutions = [r["solution"] for r in _rows(shared_data / "math500.jsonl", 200)]
+def test_real_english_math_solutions_are_english(package_data):
+    solutions = [r["solution"] for r in _rows(package_data / "benchmarks" / "math500.jsonl", 200)]
     scores = [language_consistency(s, "en") for s in solutions]
     assert sum(scores) / len(scores) > 0.98
     assert sum(s < 0.9 for s in scores) <= 2
 
 
-def test_real_chinese_is_chinese_not_english(shared_data):
-    rows = _rows(shared_data / "alpaca_zh.jsonl", 300)
-    zh = [language_consistency(r["output"], "zh") for r in rows]
-    en = [language_consistency(r["output"], "en") for r in rows]
+def test_real_chinese_is_chinese_not_english(test_data):
+    rows = _rows(test_data / "zh_prose.jsonl", 40)
+    zh = [language_consistency(r["text"], "zh") for r in rows]
+    en = [language_consistency(r["text"], "en") for r in rows]
     assert sum(zh) / len(zh) > 0.9
     assert sum(en) / len(en) < 0.15
 
 
-def test_mixing_lowers_the_score_in_proportion(shared_data):
-    en = " ".join(r["output"] for r in _rows(shared_data / "alpaca.jsonl", 40))
-    zh = " ".join(r["output"] for r in _rows(shared_data / "alpaca_zh.jsonl", 40))
+def test_mixing_lowers_the_score_in_proportion(package_data, test_data):
+    en = " ".join(r["problem"] for r in _rows(package_data / "benchmarks" / "gsm8k_test.jsonl", 40))
+    zh = " ".join(r["text"] for r in _rows(test_data / "zh_prose.jsonl", 40))
     pure, mixed = language_consistency(en, "en"), language_consistency(en + "\n" + zh, "en")
     assert pure > 0.95 and 0.1 < mixed < pure - 0.2
 

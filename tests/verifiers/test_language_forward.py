@@ -20,9 +20,14 @@ def _alpha_chunks(texts):
             if script == "alpha"]
 
 
-def test_forward_pass_matches_fasttext_predict(shared_data):
-    with open(shared_data / "alpaca.jsonl", encoding="utf-8") as fh:
-        texts = [json.loads(line)["output"] for _, line in zip(range(150), fh)]
+def _texts(path, field, n):
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line)[field] for _, line in zip(range(n), fh)]
+
+
+def test_forward_pass_matches_fasttext_predict(package_data):
+    gsm8k = package_data / "benchmarks" / "gsm8k_test.jsonl"
+    texts = _texts(gsm8k, "problem", 150) + _texts(gsm8k, "solution", 50)
     chunks = _alpha_chunks(texts + OTHER_LANGUAGES)
     forward, model = lang._lid_forward(), lang._lid()
     log_probs = forward.log_probs(chunks)
@@ -33,7 +38,7 @@ def test_forward_pass_matches_fasttext_predict(shared_data):
         np.testing.assert_allclose(np.exp(row[ours]), probs, atol=1e-5)
 
 
-def test_segmentation_fast_paths_match_token_by_token(shared_data):
+def test_segmentation_fast_paths_match_token_by_token(package_data, test_data):
     def token_by_token(text):  # the plain definition: one _TOKEN match at a time
         runs = []
         for sentence in lang._SENTENCE_END.split(text):
@@ -47,8 +52,11 @@ def test_segmentation_fast_paths_match_token_by_token(shared_data):
             runs.append(("break", []))
         return runs
 
-    with open(shared_data / "alpaca_zh.jsonl", encoding="utf-8") as fh:
-        texts = [json.loads(line)["output"] for _, line in zip(range(300), fh)]
+    # Chinese prose with digits, Latin words and full-width punctuation; English with numbers,
+    # calculator marks and LaTeX
+    texts = (_texts(test_data / "zh_prose.jsonl", "text", 40)
+             + _texts(package_data / "benchmarks" / "gsm8k_test.jsonl", "solution", 100)
+             + _texts(package_data / "benchmarks" / "math500.jsonl", "problem", 100))
     texts += OTHER_LANGUAGES + ["まず方程式を解きます。答えは七です。", "먼저 방정식을 풀어 봅시다. 답은 일곱입니다.",
                                 "Okay, 我们，需要 think about it。Then 先求 the root."]
     for text in texts:
