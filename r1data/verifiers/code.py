@@ -152,10 +152,10 @@ def _run_python_tests(sandbox: Sandbox, program: str, setup: str, plan: Plan, li
 
 
 def _run_io_tests(sandbox: Sandbox, workdir: str, argv: list[str] | None, program: str | None,
-                  cases: list[tuple[str, str]], limits: Limits) -> tuple[int, int, RunResult | None, str]:
+                  cases: list[tuple[str, str]], limits: Limits) -> tuple[list[dict], RunResult | None, str]:
     """Stdin/stdout cases: the program gets the input over a pipe, the comparison happens here.
     Python programs run in a fork-server child (`program`), compiled ones with `argv`."""
-    passed, last, error = 0, None, ""
+    outcomes, last, error = [], None, ""
     for stdin, expected in cases:
         if program is not None:
             with sandbox.server() as server:
@@ -163,12 +163,12 @@ def _run_io_tests(sandbox: Sandbox, workdir: str, argv: list[str] | None, progra
         else:
             last = sandbox.run(argv, workdir=workdir, stdin=str(stdin).encode(), limits=limits)
         got = last.stdout.decode("utf-8", "replace")
-        if last.ok and output_matches(got, str(expected)):
-            passed += 1
-        elif not error:
+        ok = last.ok and output_matches(got, str(expected))
+        outcomes.append({"mode": "stdio", "ok": ok})
+        if not ok and not error:
             error = ("timeout" if last.timed_out else "output_limit" if last.output_limited
                      else f"exit {last.returncode}" if last.returncode else "wrong_output")
-    return passed, len(cases), last, error
+    return outcomes, last, error
 
 
 def verify_code(completion: str, tests: Any, *, language: str = "python", timeout: float = 10.0,
@@ -207,8 +207,8 @@ def verify_code(completion: str, tests: Any, *, language: str = "python", timeou
         workdir = sandbox.workdir()
         try:
             if lang == "python":
-                passed, total, result, error = _run_io_tests(sandbox, workdir, None, code,
-                                                             normalised, limits)
+                outcomes, result, error = _run_io_tests(sandbox, workdir, None, code, normalised,
+                                                        limits)
             else:
                 Path(workdir, "main.cpp").write_text(code, encoding="utf-8")
                 built = sandbox.run(["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"],
@@ -217,10 +217,12 @@ def verify_code(completion: str, tests: Any, *, language: str = "python", timeou
                     return Verdict.wrong("compile_error", code, passed=0, total=len(normalised),
                                          isolation=sandbox.isolation,
                                          error=built.stderr.decode("utf-8", "replace")[-500:])
-                passed, total, result, error = _run_io_tests(sandbox, workdir, ["./main"], None,
-                                                             normalised, limits)
+                outcomes, result, error = _run_io_tests(sandbox, workdir, ["./main"], None,
+                                                        normalised, limits)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        passed, total = sum(o["ok"] for o in outcomes), len(outcomes)
+        details["tests"] = outcomes
     details.update(passed=passed, total=total, wall_s=round(result.wall_s, 3) if result else 0.0)
     if passed == total:
         return Verdict(True, 1.0, OK, code, details)

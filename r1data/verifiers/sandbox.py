@@ -151,6 +151,16 @@ def detect_isolation() -> str:
     return "none"
 
 
+def available_isolations() -> list[str]:
+    """Every isolation that works here, strongest first (the red-team suite runs each)."""
+    found = []
+    if shutil.which("bwrap") and _probe(_bwrap_prefix("")):
+        found.append("bwrap")
+    if shutil.which("unshare") and _probe(_unshare_prefix(""), as_nobody=False):
+        found.append("unshare")
+    return found
+
+
 def _repo_root() -> str | None:
     root = Path(__file__).resolve().parents[2]
     return str(root) if (root / "r1data").is_dir() and root != Path("/") else None
@@ -192,7 +202,7 @@ def _bwrap_prefix(workdir: str) -> list[str]:
            "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in hidden_paths():
-        args += ["--tmpfs", path]
+        args += ["--tmpfs", path, "--remount-ro", path]
     for path in shown_paths():
         args += ["--ro-bind", path, path]
     if workdir:

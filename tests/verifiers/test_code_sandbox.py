@@ -1,96 +1,26 @@
-"""The code sandbox: hostile programs are contained and fail, stdin/stdout semantics, C++,
-isolation modes. The test process itself must survive all of it."""
+"""The code sandbox: stdin/stdout semantics, C++, isolation modes, the refusal without one.
+Hostile programs: test_code_hostile.py runs cases/hostile*.yaml."""
 
 import os
 import shutil
-import socket
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
 from r1data.verifiers import verify_code
 from r1data.verifiers.code import extract_code, output_matches
 from r1data.verifiers.sandbox import Limits, Sandbox, SandboxUnavailable, detect_isolation
-
-HOSTILE = yaml.safe_load((Path(__file__).parent / "cases" / "hostile.yaml").read_text("utf-8"))
-SECRET = "s3cret-value-9f2c"
-ISOLATIONS = [iso for iso in ("bwrap", "unshare")
-              if detect_isolation() == iso or (iso == "unshare" and shutil.which("unshare"))]
 
 
 def _fenced(code, lang="python"):
     return f"<think>\nwriting code\n</think>\n\n```{lang}\n{code}\n```"
 
 
-@pytest.fixture(scope="module")
-def banner_server():
-    """A real TCP server on 127.0.0.1 that a sandboxed program must not reach."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    stop = threading.Event()
-
-    def serve():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-                conn.sendall(b"hello")
-                conn.close()
-            except OSError:
-                pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
-
-
-@pytest.fixture
-def secret_env(monkeypatch):
-    monkeypatch.setenv("R1DATA_TEST_SECRET", SECRET)
-
-
 def test_sandbox_is_available_and_says_which():
     assert detect_isolation() in ("bwrap", "unshare")
     verdict = verify_code(_fenced("def f():\n    return 1"), ["assert f() == 1"])
     assert verdict.correct and verdict.details["isolation"] == detect_isolation()
-
-
-def test_the_banner_server_is_reachable_outside_the_sandbox(banner_server):
-    with socket.create_connection(("127.0.0.1", banner_server), timeout=3) as conn:
-        assert conn.recv(5) == b"hello"
-
-
-@pytest.mark.parametrize("isolation", ISOLATIONS)
-@pytest.mark.parametrize("case", HOSTILE, ids=[c["name"] for c in HOSTILE])
-def test_hostile_programs_are_contained_and_fail(case, isolation, banner_server, secret_env,
-                                                 tmp_path):
-    if isolation == "unshare" and case["name"] == "write_outside_workdir" and os.geteuid() != 0:
-        pytest.skip("without bwrap and not root, the fallback cannot stop writes the user may do")
-    outside = tmp_path / "escaped.txt"
-    tmp_path.chmod(0o777)  # writable by `nobody` too: only the read-only mount may stop it
-    fill = {"{port}": str(banner_server), "{outside}": str(outside), "{secret}": SECRET}
-    program, tests = case["program"], list(case["tests"])
-    for key, value in fill.items():
-        program = program.replace(key, value)
-        tests = [t.replace(key, value) for t in tests]
-    start = time.monotonic()
-    verdict = verify_code(_fenced(program), tests, timeout=3.0, isolation=isolation)
-    assert verdict.correct is False, verdict
-    assert verdict.details["passed"] < verdict.details["total"]
-    assert time.monotonic() - start < 25
-    if case["name"] == "write_outside_workdir" and isolation == "bwrap":
-        assert not outside.exists()
-    # the sandbox is left clean: an honest program passes right after
-    after = verify_code(_fenced("def f():\n    return 1"), ["assert f() == 1"], isolation=isolation)
-    assert after.correct is True, after
 
 
 def test_no_sandbox_processes_outlive_a_run():
@@ -103,8 +33,11 @@ def test_no_sandbox_processes_outlive_a_run():
 
 
 def test_unsafe_mode_needs_an_explicit_flag():
-    with pytest.raises(SandboxUnavailable):
+    with pytest.raises(SandboxUnavailable) as refused:
         Sandbox(isolation="none")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "apt-get install bubblewrap" in message and "--allow-unsafe-code" in message
     sandbox = Sandbox(Limits(wall_s=5), isolation="none", allow_unsafe=True)
     workdir = sandbox.workdir()
     try:
