@@ -45,4 +45,22 @@ def get_backend(name: str, model: str | None = None, **options: Any) -> Backend:
         raise
 
 
-__all__ = ["Backend", "BackendError", "BackendUnavailable", "Completion", "Prompt", "SamplingConfig", "get_backend", "sample_seed"]
+def backend_options(name: str, options: dict[str, Any], *, batch_size: int,
+                    concurrency: int) -> dict[str, Any]:
+    """The options for `get_backend(name, ...)`, with the knobs every generating command has routed
+    to the backend that uses them: `batch_size` (local transformers) or `concurrency` (openai).
+    A value already in `options` wins.
+
+    >>> backend_options("openai", {}, batch_size=16, concurrency=32)
+    {'concurrency': 32}
+    """
+    options = dict(options)
+    if name == "transformers":
+        options.setdefault("batch_size", batch_size)
+    elif name == "openai":
+        options.setdefault("concurrency", concurrency)
+    return options
+
+
+__all__ = ["Backend", "BackendError", "BackendUnavailable", "Completion", "Prompt", "SamplingConfig",
+           "backend_options", "get_backend", "sample_seed"]
