@@ -19,7 +19,9 @@ Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` map
                  `r1data.preference`, not as records
     columns      named columns: problem/question/instruction(+input) -> prompt;
                  solution/response/output/generated_solution/attempt -> completion;
-                 answer/expected_answer/final_answer/gold -> gold (OpenMathReasoning, NuminaMath,
+                 answer/expected_answer/final_answer/gold -> gold; source/problem_source ->
+                 source; domain -> domain (math where a `problem_type` column names the math
+                 area) (OpenMathReasoning, NuminaMath,
                  Alpaca, GSM8K; a row with no completion column is a prompt to generate from)
     s1k          s1K / s1K-1.1: question, thinking trajectory, attempt, solution as gold
 
@@ -43,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from r1data.record import (
-    META_SAMPLE_INDEX, META_SCHEMA, META_TURN_EXTRAS, Record, RecordError, assistant_content,
+    META_SAMPLE_INDEX, META_SCHEMA, META_TURN_EXTRAS, NON_REASONING, Record, RecordError, assistant_content,
     content_id,
 )
 
@@ -61,7 +63,7 @@ REASONING_COLUMNS = ("reasoning", "reasoning_content", "thinking")
 ANSWER_COLUMNS = ("answer", "attempt", "response", "output", "completion")
 GOLD_COLUMNS = ("gold", "expected_answer", "final_answer", "answer", "tests")
 ID_COLUMNS = ("id", "uuid")
-DOMAIN_COLUMNS = ("domain", "problem_type")
+DOMAIN_COLUMNS = ("domain",)
 SOURCE_COLUMNS = ("source", "problem_source")
 
 # Fields only r1data writes: an `id` plus one of these marks a row as r1data's own record.
@@ -222,6 +224,23 @@ def split_markers(text: str) -> tuple[str | None, str]:
     return None, text.strip()
 
 
+def assistant_turn(text: str, reasoning: str | None = None) -> tuple[str, str | None, str]:
+    """(turn content, reasoning, answer) of an assistant turn. A chain of thought in another form
+    (OpenThoughts' markers, a separate `reasoning` key) is rewritten into R1's form, so that the
+    corpus trains, filters and publishes as one format; `<think>` turns are kept as written.
+
+    >>> assistant_turn("<|begin_of_thought|>add<|end_of_thought|><|begin_of_solution|>4<|end_of_solution|>")
+    ('<think>\\nadd\\n</think>\\n\\n4', 'add', '4')
+    """
+    if reasoning is not None:
+        answer = split_markers(text)[1]
+        return assistant_content(reasoning.strip(), answer), reasoning.strip(), answer
+    reasoning, answer = split_markers(text)
+    if reasoning is not None and "<think>" not in text and "</think>" not in text:
+        return assistant_content(reasoning, answer), reasoning, answer
+    return text, reasoning, answer
+
+
 # -- records from their parts -----------------------------------------------------------------
 
 
@@ -285,7 +304,8 @@ def _from_conversation(turns: list[dict[str, Any]], row: dict[str, Any], used: s
             raise SchemaError(f"invalid_record: a {layout} turn has no {role_key!r}")
         index = len(messages)
         messages.append({"role": role, "content": _text(turn.get(content_key))})
-        extra = {k: v for k, v in turn.items() if k not in (role_key, content_key)}
+        # None: the key is absent (Parquet and datasets fill a turn's missing keys with null)
+        extra = {k: v for k, v in turn.items() if k not in (role_key, content_key) and v is not None}
         for key in REASONING_COLUMNS:  # some corpora keep the thinking in its own key
             if isinstance(extra.get(key), str):
                 turn_reasoning[index] = extra[key]
@@ -301,9 +321,9 @@ def _from_conversation(turns: list[dict[str, Any]], row: dict[str, Any], used: s
         raise SchemaError(f"no_user_turn: no user turn before the final assistant turn ({layout})")
     reasoning, answer = None, None
     if final is not None:
-        reasoning, answer = split_markers(messages[final]["content"])
-        if final in turn_reasoning:
-            reasoning = turn_reasoning[final]
+        content, reasoning, answer = assistant_turn(messages[final]["content"],
+                                                    turn_reasoning.get(final))
+        messages[final] = {"role": "assistant", "content": content}
     metadata = {META_TURN_EXTRAS: extras} if extras else {}
     return [_build(row, used, options, layout, prompt=prompt, messages=messages,
                    reasoning=reasoning, answer=answer, completion=final is not None,
@@ -351,6 +371,10 @@ def _build(row: dict[str, Any], used: set[str], options: ReadOptions, layout: st
         if column is not None:
             values[name] = row[column]
             used.add(column)
+    if "domain" not in values and "problem_type" in row:
+        # OpenR1-Math and OpenMathReasoning name the math area (or how the answer was found) in
+        # `problem_type`, kept in metadata; the domain that routes verification is math.
+        values["domain"] = "math"
     for name in ("domain", "source"):
         if name in values and isinstance(values[name], str):
             values[name] = values[name].strip().lower() if name == "domain" else values[name]
@@ -375,6 +399,8 @@ def _build(row: dict[str, Any], used: set[str], options: ReadOptions, layout: st
     meta = {**extra, **(metadata or {}), META_SCHEMA: layout}
     if sample is not None:
         meta[META_SAMPLE_INDEX] = sample
+    if completion and reasoning is None and "kind" not in values:
+        values["kind"] = NON_REASONING  # an answer with no chain of thought is no R1 reasoning sample
     record = Record(id=rid, messages=messages, prompt=prompt, reasoning=reasoning, answer=answer,
                     prompt_id=prompt_id, metadata=meta, **values)
     return complete(record)
@@ -432,8 +458,12 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
             raise SchemaError("invalid_record: reasoning and answer must be text")
         answer = _strip_answer_tag(answer or "")
         messages = [*messages, {"role": "assistant", "content": assistant_content(reasoning, answer)}]
+        fields = {}
+        if layout == "s1k" and "gold" not in options.columns and "solution" in row:
+            fields["gold"] = row["solution"]  # s1K's `solution` is the reference, not an answer
+            used.add("solution")
         return [_build(row, used, options, layout, prompt=prompt, messages=messages,
-                       reasoning=reasoning.strip(), answer=answer, completion=True)]
+                       reasoning=reasoning.strip(), answer=answer, completion=True, **fields)]
     if options.columns.get("answer") and "completion" not in options.columns:
         options = dataclasses.replace(options, columns={**options.columns,
                                                         "completion": options.columns["answer"]})
@@ -444,8 +474,7 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
         return [_build(row, used, options, layout, prompt=prompt, messages=messages,
                        reasoning=None, answer=None, completion=False)]
     used.add(completion_col)
-    text = row[completion_col]
-    reasoning, answer = split_markers(text)
+    text, reasoning, answer = assistant_turn(row[completion_col])
     messages = [*messages, {"role": "assistant", "content": text}]
     return [_build(row, used, options, layout, prompt=prompt, messages=messages,
                    reasoning=reasoning, answer=answer, completion=True)]
@@ -471,7 +500,7 @@ def _from_generations(row: dict[str, Any], options: ReadOptions) -> list[Record]
     for i, text in enumerate(generations):
         if not isinstance(text, str):
             continue
-        reasoning, answer = split_markers(text)
+        text, reasoning, answer = assistant_turn(text)
         verdicts = []
         for name, values in per_generation.items():
             if name.startswith("correctness_") and isinstance(values[i], bool):
