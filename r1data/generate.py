@@ -232,15 +232,6 @@ def generate_records(
         failures.check(attempted, 0.0)
 
 
-def _backend_options(config: GenerateConfig) -> dict[str, Any]:
-    options = dict(config.backend_options)
-    if config.backend == "transformers":
-        options.setdefault("batch_size", config.batch_size)
-    elif config.backend == "openai":
-        options.setdefault("concurrency", config.concurrency)
-    return options
-
-
 def _columns(config: GenerateConfig):
     from r1data import io
 
@@ -283,7 +274,7 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     from itertools import islice
 
     from r1data import io
-    from r1data.backends import get_backend
+    from r1data.backends import backend_options, get_backend
 
     io.detect_format(config.input)  # a missing or unreadable input fails before the model loads
     out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
@@ -303,7 +294,9 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
             prompts = islice(prompts, config.limit)
         prompts = sharding.select(prompts, config.num_shards, config.shard_index)  # after limit
         if backend is None:
-            backend = get_backend(config.backend, config.model, **_backend_options(config))
+            backend = get_backend(config.backend, config.model, **backend_options(
+                config.backend, config.backend_options, batch_size=config.batch_size,
+                concurrency=config.concurrency))
         with _progress(progress) as bar:
             task = bar.add_task("generate", total=total, samples_s=0.0, tokens_s=0.0)
 
