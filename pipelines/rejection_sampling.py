@@ -16,7 +16,8 @@ keep the correct, readable ones.
 A prompt without a gold answer gets a pseudo-label: the answer most of its samples give, when that
 answer's vote share reaches `min_vote_share`; every sample then carries
 `metadata["pseudo_label"] = {answer, vote_share, votes}` so the corpus says which golds were voted.
-Votes count the final answers the math extractor finds (boxed or last number); a prompt whose
+Votes count the final answers the math extractor finds (boxed or last number), grouped by
+mathematical equivalence as in eval's cons@k (`r1data.evaluate.majority_vote`); a prompt whose
 answers cannot be extracted (free text, code without tests) or whose vote is too split is dropped
 as `no_consensus`.
 
@@ -51,6 +52,7 @@ from r1data.io import ColumnMap, RejectLog, read_records, write_json
 from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record
 from r1data.pipelines import steps
 from r1data.pipelines.summary import StageOutput, StageSummary
+from r1data.verify import verify_records
 
 STAGE = "rejection_sampling"
 
@@ -162,16 +164,18 @@ def final_answer(record: Record) -> str | None:
 
 
 def majority(samples: list[Record]) -> tuple[str | None, float, int]:
-    """(answer, vote share, votes) of the most common extracted answer among the samples.
+    """(answer, vote share, votes) of the answer most samples give, grouped by mathematical
+    equivalence ("0.5" and "\\frac12" vote together): the same vote as eval's cons@k.
 
     Ties go to the answer seen first, so the label does not depend on hash order.
     """
+    from r1data.evaluate import majority_vote, math_equivalent
+
     answers = [final_answer(r) for r in samples]
-    counted = Counter(a for a in answers if a is not None)
-    if not counted:
+    winner, votes = majority_vote(answers, math_equivalent)
+    if winner is None:
         return None, 0.0, 0
-    best = max(counted.items(), key=lambda kv: (kv[1], -answers.index(kv[0])))
-    return best[0], best[1] / len(samples), best[1]
+    return answers[winner], votes / len(samples), votes
 
 
 def needs_judge(record: Record, config: RejectionSamplingConfig) -> bool:
@@ -220,8 +224,7 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
         for record in usable:
             record.gold = answer
             record.metadata = {**record.metadata, META_PSEUDO_LABEL: pseudo}
-    for record in usable:
-        steps.verify(record)
+    verify_records(usable)  # code samples run concurrently
     if judge_backend is not None:
         to_judge = [r for r in usable if needs_judge(r, config)]
         if to_judge:

@@ -104,3 +104,20 @@ def test_plain_answers_are_verified_in_r1_form_only_when_accepted():
     assert [r.verdicts[-1]["correct"] for r in kept] == [True, False, False] and row["correct"] == 1
     plain, _ = label_and_verify(group(), _config(), lambda r, why: None)
     assert all(r.reasoning is None for r in plain)  # off by default: R1 keeps only its own form
+
+
+def test_majority_groups_equivalent_answers_like_eval():
+    """"0.5", "\\frac12" and "1/2" are one answer: the same vote as eval's cons@k."""
+    answer, share, votes = majority(_samples(["0.5", "\\frac{1}{2}", "0.25", "1/2", "0.25"]))
+    assert answer == "0.5" and votes == 3 and share == 3 / 5
+
+
+def test_code_samples_are_verified_in_the_sandbox():
+    prompt = Record.from_prompt("Write f(x) = 2x.", id="c", gold=["assert f(2) == 4", "assert f(0) == 0"],
+                                domain="code")
+    bodies = ["return 2 * x", "return x + 2", "return x * 2", "return 4"]
+    samples = [prompt.with_completion(f"<think>\ndouble\n</think>\n\n```python\ndef f(x):\n    {b}\n```",
+                                      sample_index=i, finish_reason="stop") for i, b in enumerate(bodies)]
+    kept, row = label_and_verify(samples, _config(domain="code"), lambda r, why: None)
+    assert [r.verdicts[-1]["correct"] for r in kept] == [True, False, True, False]
+    assert row["pass_rate"] == 0.5
