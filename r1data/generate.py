@@ -125,6 +125,7 @@ class GenerateSummary:
     seconds: float = 0.0
     output: str = ""
     failures: dict[str, Any] = field(default_factory=dict)
+    servers: dict[str, Any] | None = None  # several --base-url servers: what each did (server_pool)
 
     @property
     def truncation_rate(self) -> float:
@@ -321,6 +322,8 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     finally:
         rejects.close()
         failures.close()
+        if backend is not None and hasattr(backend, "server_report"):
+            summary.servers = backend.server_report()
         if owned and backend is not None:
             backend.close()
     summary.prompts_rejected = rejects.count
@@ -374,9 +377,25 @@ def render_summary(summary: GenerateSummary):
         ("throughput", f"{summary.samples_per_second:.2f} samples/s, {summary.tokens_per_second:.1f} tokens/s"),
         ("time", f"{summary.seconds:.1f} s"),
     ]
+    if summary.servers:
+        rows.append(("servers", _servers_cell(summary.servers)))
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _servers_cell(servers: dict[str, Any]) -> str:
+    """One line per server: requests answered, and whether (and why) it was taken out."""
+    lines = []
+    for s in servers["servers"]:
+        line = f"{s['url']}: {s['ok']:,} answered"
+        if s["times_taken_out"]:
+            line += (f", taken out {s['times_taken_out']}x ({s['last_error']})"
+                     f"{', still out' if s['out_now'] else ', back in'}")
+        lines.append(line)
+    if servers["requests_moved"]:
+        lines.append(f"{servers['requests_moved']:,} requests moved to another server")
+    return "\n".join(lines)
 
 
 def _failures_cell(summary: GenerateSummary) -> str:

@@ -31,6 +31,7 @@ import threading
 from typing import Any
 
 from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data.backends.server_pool import ServerPool, split_urls
 from r1data.record import THINK_CLOSE, THINK_OPEN
 from r1data.templates import restore_think, think_prefill
 
@@ -62,9 +63,10 @@ class OpenAIBackend(Backend):
     """An OpenAI-compatible HTTP endpoint.
 
     model: the served model's name, sent in every request.
-    base_url: default `$OPENAI_BASE_URL`, else http://127.0.0.1:8000/v1.
+    base_url: default `$OPENAI_BASE_URL`, else http://127.0.0.1:8000/v1. Several servers of the
+        same model: comma-separated URLs (or a list), balanced by `server_pool.ServerPool`.
     api_key / api_key_env: the key, or the environment variable holding it (none: no header).
-    concurrency: requests in flight. timeout: seconds per request.
+    concurrency: requests in flight per server. timeout: seconds per request.
     max_retries / backoff / max_backoff: retry policy (seconds, doubled each attempt).
     endpoint: "auto" (chat for conversations, completions for text), "chat" or "completions".
     n_per_request: ask for n samples in one request instead of n requests.
@@ -87,7 +89,8 @@ class OpenAIBackend(Backend):
             raise ValueError(f"endpoint must be auto, chat or completions, got {endpoint!r}")
         if concurrency < 1 or max_retries < 0:
             raise ValueError("concurrency must be >= 1 and max_retries >= 0")
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.base_urls = split_urls(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        self.base_url = ",".join(self.base_urls)
         self.concurrency, self.timeout, self.max_retries = concurrency, timeout, max_retries
         self.backoff, self.max_backoff = backoff, max_backoff
         self.endpoint, self.n_per_request = endpoint, n_per_request
@@ -99,11 +102,17 @@ class OpenAIBackend(Backend):
         self._thread.start()
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-        async def make_client() -> Any:
-            return httpx.AsyncClient(base_url=self.base_url, headers=headers, limits=limits,
-                                     timeout=httpx.Timeout(timeout))
+        # -- several servers (server_pool): one client each; a refused/dropped connection or a
+        # 5xx answer takes a server out and sends the request to another ----------------------
+        async def make_pool() -> ServerPool:
+            return ServerPool(
+                self.base_urls, lambda url: httpx.AsyncClient(base_url=url, headers=headers, limits=limits,
+                                                              timeout=httpx.Timeout(timeout)),
+                per_server=concurrency, is_down=lambda exc: isinstance(exc, httpx.TransportError),
+                failed_result=lambda response: response.status_code >= 500)
 
-        self._client = self._run(make_client())
+        self._servers = self._run(make_pool())
+        # -- end of several servers --------------------------------------------------------------
         self.retries = 0  # requests retried since creation (the flaky-server test reads it)
         self._checked = False
 
@@ -111,10 +120,16 @@ class OpenAIBackend(Backend):
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def chunk_size(self, n: int) -> int:
-        return max(1, (4 * self.concurrency) // n)
+        return max(1, (4 * self._servers.capacity) // n)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "base_url": self.base_url, "endpoint": self.endpoint}
+
+    def server_report(self) -> dict[str, Any] | None:
+        """With several servers: what happened to each (the generate summary prints it)."""
+        if len(self._servers) == 1:
+            return None
+        return {"servers": self._servers.report(), "requests_moved": self._servers.moved}
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -139,7 +154,8 @@ class OpenAIBackend(Backend):
                                                retry=retry_if_exception_type(httpx.TransportError),
                                                before_sleep=self._count_retry, reraise=True):
                 with attempt:
-                    response = await self._client.get("/models", timeout=min(30.0, self.timeout))
+                    response = await self._servers.call(
+                        lambda client: client.get("/models", timeout=min(30.0, self.timeout)))
         except (httpx.TransportError, httpx.InvalidURL) as exc:
             raise BackendUnavailable(f"no OpenAI-compatible server answers at {self.base_url} "
                                      f"({type(exc).__name__}: {exc or 'no answer'}): start it, or pass --base-url") from None
@@ -152,7 +168,7 @@ class OpenAIBackend(Backend):
 
     async def _generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                         keys: list[str]) -> list[list[Completion]]:
-        gate = asyncio.Semaphore(self.concurrency)
+        gate = asyncio.Semaphore(self._servers.capacity)
 
         async def one(prompt: Prompt, key: str, index: int, n: int) -> list[Completion]:
             async with gate:
@@ -219,7 +235,7 @@ class OpenAIBackend(Backend):
 
     async def _post(self, path: str, body: dict[str, Any], prompt: Prompt,
                     sampling: SamplingConfig) -> list[Completion]:
-        response = await self._client.post(path, json=body)
+        response = await self._servers.call(lambda client: client.post(path, json=body))
         if response.status_code == 200:
             try:
                 data = response.json()
@@ -263,7 +279,8 @@ class OpenAIBackend(Backend):
     def close(self) -> None:
         if self._loop.is_closed():
             return
-        self._run(self._client.aclose())
+        for server in self._servers.servers:
+            self._run(server.client.aclose())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
