@@ -1,144 +1,210 @@
-"""Math verification throughput and agreement: r1data's `verify_math` vs plain math-verify.
+"""Math verification on real completions: r1data's `verify_math` against plain math-verify.
 
-    python benchmarks/verify_math.py [--problems 500] [--samples 8] [--json out.json]
+    python benchmarks/verify_math.py [--repeat 3] [--limit N]
+    python benchmarks/verify_math.py --from-eval EVAL_DIR [EVAL_DIR ...]   # rebuild the pairs
 
-The pairs imitate rejection sampling: for each MATH-500 problem, `--samples` completions (a think
-block, then a boxed answer). Half give the gold in another equivalent form (the verbatim gold,
-spacing changes, `x = gold`, a decimal for a fraction, thousands separators, `\\dfrac`, a
-degree mark...), half a wrong answer (gold + 1 for numbers, another problem's gold otherwise).
-As in real sampling, the same answer text recurs among a problem's samples.
+The pairs are real: the embedded SmolLM2-135M's own `r1data eval` completions on MATH-500 and
+GSM8K with their golds (benchmarks/data/math_completions.jsonl.gz, rebuilt with `--from-eval`
+from the eval folders; the command that generated them is in the file's first line), plus the
+hand-labelled hard cases of tests/verifiers/cases/math_hard.yaml (boxed, fractions, intervals,
+sets, units, percent, multiple boxes, tuples, matrices, equations, text answers).
 
-Both sides run single-threaded in this process on the same pairs, caches cleared first:
-- baseline: `math_verify.parse("$gold$")`, `parse(completion)`, `verify(gold, pred)` for every
-  pair, with math-verify's default (signal-based) timeouts;
-- r1data: `verify_math(completion, gold)`: extraction, normalised-string/number fast path, cached
-  sympy verdicts in a worker process (started before timing).
+Fairness rules, point by point:
+1. Same pairs, same order, both sides single-threaded in this process, one after the other.
+2. The baseline is math-verify as its README documents it: `verify(parse(gold), parse(completion))`
+   with its default extraction configs and timeouts.
+3. The gold is parsed once on both sides: the baseline keeps `parse(gold)` per distinct gold,
+   parsed inside the timed loop the first time it is met; r1data's worker caches its parsed
+   golds the same way.
+4. Each side's caches start empty in every repetition: r1data's verdict caches are cleared and its
+   sympy worker restarted (its start, ~1 s of imports, is outside the timing, as math-verify's
+   import is for the baseline). Within a repetition r1data reuses the verdict of a repeated
+   (gold, answer) pair: that is its design, and the same holds in real rejection sampling.
+5. Each side runs `--repeat` times (at least 3); the table shows the median pairs/s with min-max.
+6. Agreement is three-way: correct / incorrect / undecided on each side. math-verify's undecided
+   is an unparseable gold, a timeout or an exception; r1data's is `correct=None`. Every
+   disagreement is listed with its verdict on who is right, from
+   benchmarks/data/math_disagreements.yaml (judged by hand, by reading the completion and gold;
+   "unjudged" when a new one appears) or from the hard case's own label.
 
-Printed: pairs/s of each, the ratio, the share decided by the fast path, and agreement (pairs
-where both say correct or both say not; disagreements are listed, as r1data's text-answer rule
-and extraction differ from math-verify's on purpose).
+Goals: >= 5x math-verify's pairs/s; no disagreement where math-verify is right.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
 import json
 import logging
-import random
-import re
+import statistics
+import sys
 import time
-from fractions import Fraction
+from collections import Counter
 from pathlib import Path
+
+import yaml
 
 from table_row import emit
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "math500.jsonl"
+ROOT = Path(__file__).resolve().parents[1]
+PAIRS = ROOT / "benchmarks" / "data" / "math_completions.jsonl.gz"
+JUDGED = ROOT / "benchmarks" / "data" / "math_disagreements.yaml"
+HARD = ROOT / "tests" / "verifiers" / "cases" / "math_hard.yaml"
+OUTCOMES = ("correct", "incorrect", "undecided")
 
 
-def equivalent_forms(gold: str) -> list[str]:
-    """Other ways to write `gold` that mean the same."""
-    forms = [gold, f" {gold} ", f"x = {gold}" if "=" not in gold and "," not in gold else gold]
-    if re.fullmatch(r"-?\d+", gold):
-        n = int(gold)
-        forms += [f"{n:,}" if abs(n) >= 1000 else f"{gold}.0", f"{gold}^\\circ"]
-    frac = re.fullmatch(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}", gold)
-    if frac:
-        value = Fraction(int(frac.group(2)), int(frac.group(3))) * (-1 if frac.group(1) else 1)
-        forms += [f"{frac.group(1)}{frac.group(2)}/{frac.group(3)}",
-                  gold.replace("\\frac", "\\dfrac")]
-        if value.denominator in (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100):
-            forms.append(str(float(value)))
-    return forms
+def pair_key(completion: str, gold: str) -> str:
+    return hashlib.sha1(f"{gold}\x00{completion}".encode()).hexdigest()[:12]
 
 
-def wrong_answer(gold: str, other: str) -> str:
-    if re.fullmatch(r"-?\d+", gold):
-        return str(int(gold) + 1)
-    return other if other != gold else gold + "+1"
+# -- the pairs -----------------------------------------------------------------------------------
 
 
-def build_pairs(problems: int, samples: int, seed: int = 0) -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in SHARED.read_text(encoding="utf-8").splitlines()][:problems]
-    rng = random.Random(seed)
-    pairs = []
-    for row in rows:
-        gold = row["answer"]
-        forms = equivalent_forms(gold)
-        for i in range(samples):
-            if i % 2 == 0:
-                answer = rng.choice(forms)
-            else:
-                answer = wrong_answer(gold, rng.choice(rows)["answer"])
-            completion = f"<think>\nLet me work through this.\n</think>\n\nThe answer is $\\boxed{{{answer}}}$."
-            pairs.append((completion, gold))
-    return pairs
+def build_pairs_file(eval_dirs: list[Path], command: str) -> None:
+    """Collect every (completion, gold) of `r1data eval` details.jsonl files into PAIRS."""
+    rows = []
+    for folder in eval_dirs:
+        for line in (folder / "details.jsonl").read_text(encoding="utf-8").splitlines():
+            question = json.loads(line)
+            for sample in question["samples"]:
+                rows.append({"source": question["benchmark"], "id": question["id"],
+                             "gold": question["gold"], "completion": sample["completion"]})
+    PAIRS.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(PAIRS, "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"generated_by": command, "pairs": len(rows)}) + "\n")
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    print(f"wrote {len(rows)} pairs to {PAIRS}")
 
 
-def run_baseline(pairs):
+def load_pairs(limit: int | None) -> tuple[list[dict], str]:
+    with gzip.open(PAIRS, "rt", encoding="utf-8") as fh:
+        header = json.loads(fh.readline())
+        real = [json.loads(line) for line in fh]
+    real = real[:limit] if limit else real
+    hard = []
+    for case in yaml.safe_load(HARD.read_text(encoding="utf-8")):
+        completion = case.get("completion") or f"<think>\nworking\n</think>\n\n\\boxed{{{case['pred']}}}"
+        hard.append({"source": "hard:" + case["kind"], "gold": case["gold"], "completion": completion,
+                     "label": case["correct"]})
+    return real + hard, header["generated_by"]
+
+
+# -- the two sides -------------------------------------------------------------------------------
+
+
+def run_baseline(pairs: list[dict]) -> tuple[list[str], float, list[str]]:
     from math_verify import parse, verify
 
-    results = []
+    golds: dict[str, list] = {}
+    outcomes, answers = [], []
     start = time.perf_counter()
-    for completion, gold in pairs:
+    for pair in pairs:
         try:
-            results.append(bool(verify(parse(f"${gold}$"), parse(completion))))
-        except Exception:  # noqa: BLE001: a crash counts as "not correct", as in practice
-            results.append(False)
-    return results, time.perf_counter() - start
+            gold = golds.get(pair["gold"])
+            if gold is None:
+                gold = golds[pair["gold"]] = parse(f"${pair['gold']}$")
+            pred = parse(pair["completion"])
+            answers.append(str(pred[1]) if len(pred) > 1 else (str(pred[0]) if pred else ""))
+            if not gold:
+                outcomes.append("undecided")
+            else:
+                outcomes.append("correct" if verify(gold, pred) else "incorrect")
+        except Exception:  # noqa: BLE001: a timeout or a crash is math-verify not deciding
+            answers.append("")
+            outcomes.append("undecided")
+    return outcomes, time.perf_counter() - start, answers
 
 
-def run_r1data(pairs):
+def run_r1data(pairs: list[dict]) -> tuple[list[str], float, Counter, list[str]]:
     from r1data.verifiers import math as vm
 
+    vm.shutdown()  # a fresh worker: its parse caches start empty, as the baseline's do
     vm._compare_cached.cache_clear()
     vm._slow_cached.cache_clear()
-    vm.verify_math("\\boxed{\\sqrt{2}}", "\\sqrt{3}")  # start the sympy worker outside the timing
+    vm.verify_math("\\boxed{\\sqrt{2}}", "\\sqrt{3}")  # start the worker outside the timing
     vm._slow_cached.cache_clear()
-    results, paths = [], {"fast": 0, "sympy": 0, "none": 0}
+    outcomes, answers, paths = [], [], Counter()
     start = time.perf_counter()
-    for completion, gold in pairs:
-        verdict = vm.verify_math(completion, gold)
-        results.append(verdict.correct is True)
-        paths[verdict.details.get("path", "none")] += 1
-    return results, time.perf_counter() - start, paths
+    for pair in pairs:
+        verdict = vm.verify_math(pair["completion"], pair["gold"])
+        outcomes.append({True: "correct", False: "incorrect", None: "undecided"}[verdict.correct])
+        answers.append(verdict.extracted or "")
+        paths[verdict.details.get("path", "extraction")] += 1
+    return outcomes, time.perf_counter() - start, paths, answers
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def who_is_right(pair: dict, ours: str, theirs: str, judged: dict) -> str:
+    if "label" in pair:  # a hand-labelled hard case
+        if pair["label"] == "either":
+            return "either (ambiguous)"
+        truth = "correct" if pair["label"] else "incorrect"
+        return "r1data" if ours == truth else "math-verify" if theirs == truth else "neither"
+    entry = judged.get(pair_key(pair["completion"], pair["gold"]))
+    return f"{entry['right']} ({entry['why']})" if entry else "unjudged"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N real pairs")
+    parser.add_argument("--from-eval", type=Path, nargs="+", default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.from_eval:
+        build_pairs_file(args.from_eval, " ".join(["python benchmarks/verify_math.py", *sys.argv[1:]]))
+        return
     logging.disable(logging.WARNING)
-    pairs = build_pairs(args.problems, args.samples)
-    ours, ours_s, paths = run_r1data(pairs)
-    base, base_s = run_baseline(pairs)
+    pairs, generated_by = load_pairs(args.limit)
+    ours_s, base_s = [], []
+    for _ in range(args.repeat):  # alternate, so that a change in the machine's load hits both
+        ours, seconds, paths, our_answers = run_r1data(pairs)
+        ours_s.append(seconds)
+        base, seconds, their_answers = run_baseline(pairs)
+        base_s.append(seconds)
+    rate = lambda s: len(pairs) / s  # noqa: E731
+    ours_rate, base_rate = rate(statistics.median(ours_s)), rate(statistics.median(base_s))
+    ratio = statistics.median(base_s) / statistics.median(ours_s)
+    ratios = [b / o for b, o in zip(base_s, ours_s)]
+    real = sum("label" not in p for p in pairs)
+    print(f"pairs: {len(pairs)} ({real} real completions: {dict(Counter(p['source'] for p in pairs if 'label' not in p))}; "
+          f"{len(pairs) - real} hand-labelled hard cases)\nreal completions made by: {generated_by}")
+    print(f"math-verify: median {base_rate:8.1f} pairs/s (runs: {', '.join(f'{s:.2f}' for s in base_s)} s)")
+    print(f"r1data:      median {ours_rate:8.1f} pairs/s (runs: {', '.join(f'{s:.2f}' for s in ours_s)} s)")
+    print(f"ratio r1data/math-verify: {ratio:.2f}x (per run {min(ratios):.2f}-{max(ratios):.2f}); decided by {dict(paths)}")
+
+    matrix = Counter(zip(ours, base))
+    print("\nthree-way agreement (rows r1data, columns math-verify):")
+    print(f"{'':>12}" + "".join(f"{o:>12}" for o in OUTCOMES))
+    for o in OUTCOMES:
+        print(f"{o:>12}" + "".join(f"{matrix[(o, t)]:>12}" for t in OUTCOMES))
     agree = sum(a == b for a, b in zip(ours, base))
-    report = {
-        "pairs": len(pairs),
-        "baseline_pairs_per_s": round(len(pairs) / base_s, 1),
-        "r1data_pairs_per_s": round(len(pairs) / ours_s, 1),
-        "speedup": round(base_s / ours_s, 2),
-        "agreement": round(agree / len(pairs), 4),
-        "r1data_correct": sum(ours), "baseline_correct": sum(base),
-        "decided_by": paths,
-    }
-    print(f"pairs: {len(pairs)} ({args.problems} problems x {args.samples} samples)")
-    print(f"math-verify parse+verify: {base_s:8.2f} s  {report['baseline_pairs_per_s']:8.1f} pairs/s")
-    print(f"r1data verify_math:       {ours_s:8.2f} s  {report['r1data_pairs_per_s']:8.1f} pairs/s")
-    print(f"speed ratio r1data/baseline: {report['speedup']}x   decided by: {paths}")
-    print(f"agreement: {100 * report['agreement']:.2f}%  (correct: r1data {sum(ours)}, "
-          f"math-verify {sum(base)})")
-    for (completion, gold), a, b in list(zip(pairs, ours, base)):
-        if a != b:
-            answer = completion.split("boxed{", 1)[1].rsplit("}$", 1)[0]
-            print(f"  differ: gold {gold!r} answer {answer!r}: r1data {a}, math-verify {b}")
-    emit(f"math verification, {len(pairs):,} MATH-500 (prediction, gold) pairs",
-         f"{report['r1data_pairs_per_s']} pairs/s",
-         f"`math_verify.parse`+`verify` {report['baseline_pairs_per_s']} pairs/s",
-         f"**{report['speedup']}x**, {100 * report['agreement']:.2f}% agreement", ">= 5x")
+    judged = {e["key"]: e for e in (yaml.safe_load(JUDGED.read_text(encoding="utf-8")) or [])} \
+        if JUDGED.exists() else {}
+    verdicts = Counter()
+    print(f"\nagreement {agree}/{len(pairs)} ({100 * agree / len(pairs):.2f}%); every disagreement:")
+    for pair, a, b, ans, their in zip(pairs, ours, base, our_answers, their_answers):
+        if a == b:
+            continue
+        right = who_is_right(pair, a, b, judged)
+        verdicts[right.split(" ")[0]] += 1
+        print(f"  [{pair['source']}] key {pair_key(pair['completion'], pair['gold'])} gold {pair['gold']!r}: "
+              f"r1data {a} ({ans[:60]!r}), math-verify {b} ({their[:60]!r}) -> right: {right}")
+    print(f"who is right in the disagreements: {dict(verdicts)}")
+    mv_right = verdicts["math-verify"]
+    emit(f"math verification, {len(pairs):,} pairs ({real:,} real SmolLM2-135M completions on MATH-500 + "
+         f"GSM8K, {len(pairs) - real} hand-labelled hard cases), median of {args.repeat}",
+         f"{ours_rate:.0f} pairs/s", f"`math_verify` parse+verify, gold parsed once: {base_rate:.0f} pairs/s",
+         f"**{ratio:.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}); {100 * agree / len(pairs):.2f}% three-way "
+         f"agreement, {len(pairs) - agree} disagreements, math-verify right in {mv_right}",
+         ">= 5x, math-verify right in 0")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(json.dumps({"pairs": len(pairs), "ratio": ratio, "ours_s": ours_s,
+                                         "base_s": base_s, "agreement": agree,
+                                         "who_is_right": dict(verdicts)}, indent=2))
 
 
 if __name__ == "__main__":
