@@ -9,13 +9,16 @@ The same figures serve `r1data report DIR`, the statistics of `mix` and the data
 * the stage summaries found on the way (`stats.json`: kept, dropped per reason).
 
 A JSONL training log of the GRPO/SFT trainers (rows with a `step` and numbers) is recognised and
-plotted instead: every reward component, completion length, KL and loss against the step.
+plotted instead, one plot per kind of quantity so that no curve flattens another: rewards, lengths,
+KL, loss, learning rate, seconds, throughput, and the rest; the wall-clock timestamp is not plotted.
+
+report.md is the source; report.html is rendered from it by markdown-it-py, with the plots
+inlined so the page is one self-contained file.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -158,7 +161,15 @@ def table(header: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """A table cell: thousands separators, three decimals, and three significant digits for
+    numbers too small or too large for that (a learning rate of 1e-05 is not 0).
+
+    >>> [_cell(v) for v in (1234, 0.5, 1e-05, 2.5e-07, 0.0, 12345678.9)]
+    ['1,234', '0.5', '1e-05', '2.5e-07', '0', '1.23e+07']
+    """
     if isinstance(value, float):
+        if value and not 1e-3 <= abs(value) < 1e7:
+            return f"{value:.3g}"
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     if isinstance(value, int):
         return f"{value:,}"
@@ -220,17 +231,34 @@ def is_training_log(path: str | Path) -> bool:
     return False
 
 
-def log_groups(keys: Iterable[str]) -> dict[str, list[str]]:
-    """Which logged metrics go on which plot: rewards (each component), lengths, KL, loss.
+# The wall clock of a log row (Unix seconds, ~1.8e9): a when, not a measurement, never plotted.
+CLOCK_KEYS = {"time", "timestamp", "wall_time", "_timestamp"}
 
-    >>> log_groups(["reward", "rewards/accuracy", "completion_length", "kl", "loss", "lr"])
-    {'reward': ['reward', 'rewards/accuracy'], 'completion length': ['completion_length'], 'kl': ['kl'], 'loss': ['loss'], 'other': ['lr']}
+
+def log_groups(keys: Iterable[str]) -> dict[str, list[str]]:
+    """Which logged metrics go on which plot, so that each plot holds one unit: rewards (each
+    component), lengths, KL, loss, learning rate, seconds (`time/...`), throughput and the rest.
+    Units are decided before names, so `time/reward` (seconds) is a time, not a reward; the
+    wall-clock timestamp (`CLOCK_KEYS`) is left out.
+
+    >>> log_groups(["reward", "rewards/accuracy", "completion_length", "kl", "loss", "lr",
+    ...             "time/reward", "tokens_per_s/rollout", "grad_norm", "time"])
+    {'reward': ['reward', 'rewards/accuracy'], 'completion length': ['completion_length'], 'kl': ['kl'], 'loss': ['loss'], 'learning rate': ['lr'], 'seconds': ['time/reward'], 'throughput': ['tokens_per_s/rollout'], 'other': ['grad_norm']}
     """
     groups: dict[str, list[str]] = {"reward": [], "completion length": [], "kl": [], "loss": [],
+                                    "learning rate": [], "seconds": [], "throughput": [],
                                     "other": []}
     for key in keys:
         low = key.lower()
-        if "reward" in low:
+        if low in CLOCK_KEYS:
+            continue
+        if low.startswith(("time/", "seconds")) or low.endswith(("_seconds", "/seconds", "_time")):
+            groups["seconds"].append(key)
+        elif "per_s" in low:  # tokens_per_s, samples_per_second
+            groups["throughput"].append(key)
+        elif low in ("lr", "learning_rate") or low.startswith("lr/"):
+            groups["learning rate"].append(key)
+        elif "reward" in low:
             groups["reward"].append(key)
         elif "length" in low or low.endswith("_len"):
             groups["completion length"].append(key)
@@ -243,8 +271,9 @@ def log_groups(keys: Iterable[str]) -> dict[str, list[str]]:
     return {k: v for k, v in groups.items() if v}
 
 
-def training_log_report(path: str | Path, folder: str | Path) -> tuple[str, dict[str, Path]]:
-    """Plots of a training log; returns (markdown, {plot name: path})."""
+def training_log_report(path: str | Path, folder: str | Path
+                        ) -> tuple[str, dict[str, Path], dict[str, list[str]]]:
+    """Plots of a training log; returns (markdown, {plot name: path}, {plot name: metrics})."""
     plt = _pyplot()
     rows = [r for r in iter_rows(path) if isinstance(r.get("step"), (int, float))]
     metrics = sorted({k for r in rows for k, v in r.items() if not k.startswith("__") and k != "step"
@@ -253,7 +282,8 @@ def training_log_report(path: str | Path, folder: str | Path) -> tuple[str, dict
     folder.mkdir(parents=True, exist_ok=True)
     made: dict[str, Path] = {}
     table_rows = []
-    for group, keys in log_groups(metrics).items():
+    groups = log_groups(metrics)
+    for group, keys in groups.items():
         fig, ax = plt.subplots(figsize=(7, 3.5))
         for key in keys:
             points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
@@ -267,7 +297,7 @@ def training_log_report(path: str | Path, folder: str | Path) -> tuple[str, dict
     md = [f"# Training log: {Path(path).name}", f"Steps logged: {len(rows):,}.",
           table(("metric", "points", "first", "last", "min", "max"), table_rows)]
     md += [f"![{name}]({p.name})" for name, p in made.items()]
-    return "\n\n".join(md) + "\n", made
+    return "\n\n".join(md) + "\n", made, groups
 
 
 # -- the report ----------------------------------------------------------------------------
@@ -280,8 +310,9 @@ def build_report(path: str | Path, out: str | Path, tokenizer=None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if is_training_log(path):
-        markdown, made = training_log_report(path, out)
-        result: dict[str, Any] = {"training_log": str(path), "plots": [str(p) for p in made.values()]}
+        markdown, made, groups = training_log_report(path, out)
+        result: dict[str, Any] = {"training_log": str(path), "plots": [str(p) for p in made.values()],
+                                  "plotted": groups}
     else:
         df = frame_for(path, tokenizer, rejects)
         result = statistics(df)
@@ -328,33 +359,19 @@ def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None
 
 
 def _html(markdown: str, folder: Path) -> str:
-    """A self-contained page: the Markdown's tables as <table>, its images inlined as base64."""
-    body: list[str] = []
-    table: list[list[str]] = []
+    """A self-contained page: the Markdown rendered by markdown-it-py (CommonMark + tables), each
+    image that is a file in `folder` inlined as base64."""
+    from markdown_it import MarkdownIt
 
-    def flushtable() -> None:
-        if table:
-            head, *rest = [r for i, r in enumerate(table) if i != 1]
-            body.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
-                                  for r in rest) + "</table>")
-            table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            table.append([c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")])
-            continue
-        flushtable()
-        if line.startswith("!["):
-            name = line[line.index("(") + 1:-1]
-            data = base64.b64encode((folder / name).read_bytes()).decode()
-            body.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')
-        elif line.startswith("#"):
-            level = min(len(line) - len(line.lstrip("#")), 6)
-            body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.strip():
-            body.append(f"<p>{html.escape(line).replace('**', '')}</p>")
-    flushtable()
+    md = MarkdownIt("commonmark").enable("table")
+    tokens = md.parse(markdown)
+    for token in tokens:
+        for child in token.children or []:
+            src = child.attrGet("src") if child.type == "image" else None
+            if src and (folder / str(src)).is_file():
+                data = base64.b64encode((folder / str(src)).read_bytes()).decode()
+                child.attrSet("src", f"data:image/png;base64,{data}")
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:"
              "collapse}td,th{border:1px solid #ccc;padding:2px 8px}img{max-width:100%}")
-    return f"<!doctype html><meta charset=utf-8><style>{style}</style>\n" + "\n".join(body) + "\n"
+    return (f"<!doctype html><meta charset=utf-8><style>{style}</style>\n"
+            + md.renderer.render(tokens, md.options, {}))
