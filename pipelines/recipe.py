@@ -15,6 +15,7 @@ instead of the stage.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from importlib import resources
@@ -46,7 +47,28 @@ class Step:
     module: Any
 
     def run(self, progress=None) -> StageSummary:
-        return self.module.run(self.config, progress=progress)
+        """Run the stage into its output folder, claimed first (see `r1data.manifest`): a folder
+        that another stage or other settings wrote is refused rather than mixed into."""
+        from r1data import manifest
+
+        output = getattr(self.config, "output", None)
+        if not output:
+            return self.module.run(self.config, progress=progress)
+        values = dataclasses.asdict(self.config)
+        inputs = [p for key in ("input", "inputs", "refine_input") for p in _as_list(values.get(key))]
+        created = manifest.claim(output, self.stage.replace("_", "-"), values, inputs)
+        try:
+            return self.module.run(self.config, progress=progress)
+        except BaseException as exc:
+            if created:
+                manifest.release(output, everything=manifest.failed_before_work(exc))
+            raise
+
+
+def _as_list(value: Any) -> list[Any]:
+    if not value:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def package_path(value: str) -> str:

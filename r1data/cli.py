@@ -61,9 +61,19 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+# Commands that write an OUTPUT folder: it gets a manifest and --overwrite (commands/output_owner.py).
+OWNS_OUTPUT = {"generate", "verify", "filter", "decontaminate", "cold-start", "rejection-sampling",
+               "non-reasoning", "mix", "publish", "eval"}
+
+
 def _register(target: typer.Typer, name: str, module: str) -> None:
     mod = importlib.import_module(f"r1data.commands.{module}")
-    target.command(name, help=(mod.command.__doc__ or "").strip().split("\n\n")[0])(mod.command)
+    command = mod.command
+    if target is app and name in OWNS_OUTPUT:
+        from r1data.commands.output_owner import owns_output
+
+        command = owns_output(name, command)
+    target.command(name, help=(command.__doc__ or "").strip().split("\n\n")[0])(command)
 
 
 for _name, _module in COMMANDS:

@@ -12,6 +12,7 @@ from r1data.models import ModelError
 from r1data.record import RecordError
 from r1data.backends import BackendError, BackendUnavailable
 from r1data.failures import GenerationFailed
+from r1data.manifest import OutputOwned
 from r1data.optional import MissingDependency
 from r1data.templates import TemplateError
 from r1data.pipelines.publish import PublishError
@@ -25,5 +26,6 @@ class ConfigError(ValueError):
 USER_ERRORS: tuple[type[BaseException], ...] = (
     InputError, ModelError, RecordError, ConfigError, FileNotFoundError,
     PublishError, BackendError, TemplateError, SandboxUnavailable, MissingDependency,
+    OutputOwned,
 )
 FAILURES: tuple[type[BaseException], ...] = (GenerationFailed, BackendUnavailable)

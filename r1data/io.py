@@ -74,11 +74,20 @@ def detect_format(path: str | Path) -> str:
 
 
 def shard_files(folder: Path) -> list[Path]:
-    """Readable data files of a folder of shards, in a stable order (rejected/dropped excluded)."""
+    """Readable data files of a folder of shards, in a stable order (rejected/, dropped/ and
+    errors/ excluded). In a folder r1data wrote, only the record files its manifest names
+    (`r1data.manifest.record_globs`): side files such as pass_rates.jsonl are not data."""
+    from fnmatch import fnmatch
+
+    from r1data.manifest import record_globs
+
+    globs = record_globs(folder)
     files = []
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).parts
-        if not path.is_file() or any(p.startswith(".") or p in ("rejected", "dropped") for p in rel):
+        if not path.is_file() or any(p.startswith(".") or p in ("rejected", "dropped", "errors") for p in rel):
+            continue
+        if globs is not None and not any(fnmatch("/".join(rel), g) for g in globs):
             continue
         name = path.name.lower()
         if name.endswith(INPROGRESS) or name.endswith(".tmp"):

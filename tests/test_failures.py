@@ -50,6 +50,7 @@ def test_an_unreachable_server_stops_every_generating_command_in_one_line(name, 
     assert proc.returncode == 3, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith(f"failed: no OpenAI-compatible server answers at {url} ")
     assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()  # a run that failed before doing anything leaves no folder
 
 
 class Flaky(BaseHTTPRequestHandler):
