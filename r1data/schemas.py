@@ -18,7 +18,8 @@ Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` map
     preference   TRL preference data (`chosen`/`rejected`, optional `prompt`): read as pairs by
                  `r1data.preference`, not as records
     columns      named columns: problem/question/instruction(+input) -> prompt;
-                 solution/response/output/generated_solution/attempt -> completion;
+                 solution/response/output/generated_solution/attempt -> completion (a
+                 `solution` beside a gold column is a reference solution, kept in metadata);
                  answer/expected_answer/final_answer/gold -> gold; source/problem_source ->
                  source; domain -> domain (math where a `problem_type` column names the math
                  area) (OpenMathReasoning, NuminaMath,
@@ -468,6 +469,11 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
         options = dataclasses.replace(options, columns={**options.columns,
                                                         "completion": options.columns["answer"]})
     completion_col = _pick(row, options, "completion", COMPLETION_COLUMNS, used)
+    if (completion_col == "solution" and "completion" not in options.columns
+            and any(row.get(c) is not None for c in GOLD_COLUMNS)):
+        # MATH, GSM8K, NuminaMath-1.5: a `solution` beside an `answer` is the reference worked
+        # solution of a prompt (kept in metadata), not a sample to train on.
+        completion_col = None
     if completion_col is None or not isinstance(row[completion_col], str):
         if options.require_completion:
             raise SchemaError(f"no_assistant_turn: no completion column in {sorted(_visible(row))}")

@@ -275,3 +275,52 @@ def test_train_sft_trains_on_rows_of_every_layout(tmp_path, tiny_dir):
     assert trained and trained[0].split()[-2] == str(len(READ_LAYOUTS) + 1), result.output
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
     assert [r["reason"] for r in rejected] == ["no_assistant_turn"]
+
+
+# -- Hub inputs -------------------------------------------------------------------------------
+
+
+def cache_hub_dataset(hf_home: Path, repo_id: str, rows: list[dict]) -> None:
+    """Put `rows` in the `datasets` cache under HF_HOME as a download of `repo_id` leaves them
+    (`<org>___<name>/default/0.0.0/<commit>/<name>-train.arrow`), with no network."""
+    from datasets.packaged_modules.json.json import Json
+
+    org, name = repo_id.split("/")
+    source = hf_home / "rows.jsonl"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cache = hf_home / "datasets"
+    builder = Json(data_files={"train": str(source)}, dataset_name=f"{org}___{name}",
+                   hash="0" * 40, cache_dir=str(cache))
+    builder.download_and_prepare()
+    prepared = Path(builder.cache_dir)  # <org>___<name>/default-<data files hash>/0.0.0/<hash>
+    final = cache / f"{org}___{name}" / "default" / "0.0.0" / prepared.name
+    final.parent.mkdir(parents=True)
+    prepared.rename(final)
+    (final / f"{org}___{name}-train.arrow").rename(final / f"{name}-train.arrow")
+
+
+def test_hub_dataset_is_read_by_name_from_the_local_cache_offline(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    rows = [row_in("sharegpt", f"Question {i}?", f"Think about {i}.", str(i)) for i in range(4)]
+    rows.append({"text": "no layout"})
+    cache_hub_dataset(tmp_path / "hf", "acme/tiny_chat", rows)
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1",
+           "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "stats.json"
+    done = subprocess.run([sys.executable, "-m", "r1data", "stats", "acme/tiny_chat", "--split", "train",
+                           "--tokenizer", "none", "--json", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(out.read_text())
+    assert (summary["rows"], summary["with_reasoning"], summary["rejected"]) == (4, 4, 1)
+    assert summary["schema"] == "sharegpt 4"
+    missing = subprocess.run([sys.executable, "-m", "r1data", "stats", "acme/not_cached",
+                              "--tokenizer", "none"],
+                             capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert missing.returncode == 2
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot read Hub dataset acme/not_cached")
