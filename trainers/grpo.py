@@ -67,6 +67,7 @@ from r1data.errors import ConfigError
 from r1data.rewards import parse_terms
 from r1data.trainers import common
 from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.verifiers.code import isolation_used
 
 ADV_EPS = 1e-4
 RewardFn = Callable[..., list]
@@ -665,6 +666,8 @@ class GRPOTrainer:
         try:
             while self.step < cfg.max_steps:
                 metrics = self.train_step()
+                if self.step == 1 and isolation_used():  # code rewards ran
+                    print(f"[r1data] code rewards run in the {isolation_used()} sandbox")
                 logger.log(self.step, metrics)
                 if on_step is not None:
                     on_step(self.step, metrics)
