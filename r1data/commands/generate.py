@@ -3,7 +3,8 @@ from pathlib import Path
 import typer
 
 from r1data.commands.input_options import reads_input
-from r1data.commands.stage_options import NumShards, ShardIndex
+from r1data.commands.stage_options import (Collect, Executor, GpusPerTask, NumShards, Serve, ShardIndex,
+                                           SlurmArgs, Wait)
 
 
 @reads_input
@@ -39,6 +40,12 @@ def command(
     progress: bool = typer.Option(True, help="Show the progress bar."),
     num_shards: NumShards = 1,
     shard_index: ShardIndex = 0,
+    executor: Executor = "local",
+    serve: Serve = None,
+    slurm: SlurmArgs = None,
+    gpus_per_task: GpusPerTask = 0,
+    wait: Wait = False,
+    collect: Collect = False,
 ) -> None:
     """Sample a teacher (or checkpoint) n times per prompt into resumable record shards.
 
@@ -69,6 +76,12 @@ def command(
         "sampling": {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                      "seed": seed, "stop": list(stop or [])},
     })
+    if executor != "local" or collect:  # one task per shard (r1data.launch)
+        from r1data.launch.console import run_sharded
+
+        run_sharded(config, executor, serve=serve, sbatch=slurm, gpus_per_task=gpus_per_task,
+                    wait=wait, collect=collect)
+        return
     console = Console()
     try:
         summary = run(config, progress=progress)

@@ -2,6 +2,7 @@
 run the way a user runs them: `.venv/bin/r1data` called by path, the venv not activated."""
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -64,8 +65,64 @@ def test_filter_chain_on_slurm_without_wait_prints_the_collect_command(slurm, co
     collect = proc.stdout.strip().splitlines()[-1].strip()
     assert collect.startswith(R1DATA) and collect.endswith("--collect")
     data.unlink()
-    proc = run_with_deadline(collect.split(), timeout=120, cwd=tmp_path)
+    proc = run_with_deadline(shlex.split(collect), timeout=120, cwd=tmp_path)
     assert proc.returncode == 1
     assert "task(s) did not finish" in proc.stdout
     assert "filter rank 0: " + str(out / ".logs" / "filter" / "logs" / "task_00000.log") in proc.stdout
     assert "final rank 0" in proc.stdout
+
+
+def generation_prompts(path):
+    path.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Question {i}: {i} + {i}?"}) + "\n"
+                            for i in range(10)))
+    return path
+
+
+@pytest.mark.slow
+def test_sharded_generation_on_slurm_equals_the_local_run(slurm, tmp_path, tiny_dir, bare_path):
+    from r1data.generate import GenerateConfig, run
+
+    prompts = generation_prompts(tmp_path / "prompts.jsonl")
+    sampling = ["-n", "2", "--temperature", "1.0", "--max-tokens", "5", "--seed", "3"]
+    out = tmp_path / "slurm"
+    proc = run_with_deadline([R1DATA, "generate", "-i", str(prompts), "-o", str(out), "--model",
+                              tiny_dir, "--device", "cpu", *sampling, "--num-shards", "2",
+                              "--executor", "slurm", "--slurm", f"partition={slurm.partition}",
+                              "--slurm", "time=00:10:00", "--wait"], timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "samples written" in proc.stdout and "20" in proc.stdout  # the merged summary
+    run(GenerateConfig(input=str(prompts), output=str(tmp_path / "local"), model=tiny_dir,
+                       backend_options={"device": "cpu"},
+                       sampling={"n": 2, "temperature": 1.0, "max_tokens": 5, "seed": 3}),
+        progress=False)
+    local = {r.id: (r.completion, r.provenance["seed"]) for r in io.read_records(tmp_path / "local")}
+    sharded = {r.id: (r.completion, r.provenance["seed"]) for r in io.read_records(out)}
+    assert len(local) == 20 and sharded == local
+    script = (out / ".logs" / "generate" / "generate.sbatch").read_text()
+    assert "#SBATCH --array=0,1" in script and f"export PATH={Path(sys.executable).parent}:" in script
+
+
+@pytest.mark.slow
+def test_each_slurm_task_starts_and_stops_its_own_server(slurm, tmp_path, bare_path):
+    # The per-node `vllm serve` pattern, with the test's small OpenAI-compatible server standing
+    # in for vLLM (no GPU here): each task starts it on a free port, waits for /v1/models,
+    # generates its shard against it and stops it.
+    prompts = generation_prompts(tmp_path / "prompts.jsonl")
+    server = f"{sys.executable} {REPO / 'tests' / 'engines' / 'chat_server.py'} {{port}} {tmp_path / 'requests.log'}"
+    out = tmp_path / "out"
+    proc = run_with_deadline([R1DATA, "generate", "-i", str(prompts), "-o", str(out), "--backend",
+                              "openai", "--model", "echo", "-n", "2", "--num-shards", "2",
+                              "--executor", "slurm", "--serve", server,
+                              "--slurm", f"partition={slurm.partition}", "--slurm", "time=00:05:00"],
+                             timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    collect = proc.stdout.strip().splitlines()[-1].strip()
+    assert collect.endswith("--collect")
+    proc = run_with_deadline(shlex.split(collect), timeout=180, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    records = list(io.read_records(out))
+    assert sorted(r.id for r in records) == sorted(f"p{i}/{k}" for i in range(10) for k in range(2))
+    assert all(r.completion.endswith(f"The answer is {r.provenance['seed'] % 1000}.") for r in records)
+    logs = out / ".logs" / "generate" / "logs"
+    assert sorted(p.name for p in logs.glob("server_*.log")) == ["server_00000.log", "server_00001.log"]
+    assert "--serve" in (out / ".logs" / "generate" / "generate.sbatch").read_text()
