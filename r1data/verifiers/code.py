@@ -9,15 +9,22 @@
 - a HumanEval dict `{"test", "entry_point", "prompt"?}`: `check(entry_point)` is one test; a
   completion that only continues the prompt's function body gets the prompt prepended.
 
-Python tests go through `code_harness.py`, which reports each test on a line tagged with a random
-nonce and a final "done" line: a program that exits early (`sys.exit(0)`, `os._exit(0)`), raises
-`SystemExit` in a test or overrides builtins fails (see that module for what it does not guard).
+Python tests never let the candidate report its own verdict (STYLE.md section 11):
+- asserts are split by `code_split.py`: the sandboxed child (a fork of the sandbox's fork
+  server, see `code_harness.py`) receives over a pipe only the program, the setup and the CALL
+  expressions, evaluates them and returns their values as plain data; the expected values stay
+  here, where a trusted comparer that never runs candidate code decides each test. Tests that
+  cannot be split (several statements, loops) are checked in the child and marked `in_process`;
+  a child that exits early, is killed or writes malformed records fails.
+- stdin/stdout cases: the input goes over a pipe, the output is compared here.
 Stdout comparison is exact per line after stripping trailing whitespace and trailing blank
 lines: printing the expected output as a prefix of more output fails (no `zip` truncation).
 
-`details` of the verdict: passed, total, isolation, wall_s. `score` is 1/0, or passed/total with
-`partial=True`. Many samples: `verify_code_many` runs them concurrently (each run is its own
-sandboxed process tree, so threads only wait: the parallelism is the processes').
+`details` of the verdict: passed, total, isolation, wall_s, tests (one {"mode", "ok"} per test:
+mode `split`, `in_process` or `stdio`), asserts and asserts_outside (how many asserts the
+trusted side checked). `score` is 1/0, or passed/total with `partial=True`. Many samples:
+`verify_code_many` runs them concurrently (each run waits on its own sandboxed child, so threads
+are enough: the parallelism is the processes').
 """
 
 from __future__ import annotations
@@ -119,6 +126,13 @@ def get_sandbox(limits: Limits | None = None, isolation: str = "auto",
     if key not in _sandboxes:
         _sandboxes[key] = Sandbox(limits, isolation=isolation, allow_unsafe=allow_unsafe)
     return _sandboxes[key]
+
+
+def isolation_used() -> str | None:
+    """The isolation of the code sandboxes this process has run programs in ("bwrap",
+    "unshare", "none"; several joined by "+"), or None before any code was verified."""
+    used = sorted({sandbox.isolation for sandbox in list(_sandboxes.values())})
+    return "+".join(used) if used else None
 
 
 def _run_python_tests(sandbox: Sandbox, program: str, setup: str, plan: Plan, limits: Limits,
