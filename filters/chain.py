@@ -283,16 +283,42 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
         if not wait:
             return {"submitted": [str(e.job_id) for e in executors]}
         return collect_chain(config, output, on_progress=on_progress)
+    if config.executor == "ray":
+        _check_ray_resources(config)
     (output / ".logs").mkdir(exist_ok=True)
     with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log if quiet else None):
         for index, (stage, step) in enumerate(zip(stages, executors)):
             if on_stage:
                 on_stage(stage.name, index, len(stages))
             step.run()  # its dependency already ran: run() only checks its completion markers
-    incomplete = [e for e in executors if e.get_incomplete_ranks(skip_completed=True)]
-    if incomplete:
-        raise ChainIncomplete(f"{len(incomplete)} stage(s) did not finish; see {output / '.logs'}")
+            # Stop at the first unfinished stage: datatrove's Ray executor would otherwise start
+            # the next one, which waits for its dependency in a sleep loop that never ends.
+            if step.get_incomplete_ranks(skip_completed=True):
+                from r1data.launch import slurm
+
+                raise ChainIncomplete(slurm.describe_failures(slurm.failed_tasks([
+                    slurm.SubmittedStage(stage.name, str(output / ".logs" / stage.name),
+                                         stage.tasks, "-1")])))
     return _finish(config, output)
+
+
+def _check_ray_resources(config: FilterChainConfig) -> None:
+    """A Ray task that no node can hold is never scheduled, and datatrove waits for it forever:
+    fail at once instead. Ray counts as `memory` what the node had free when Ray started, so on
+    a busy machine it can be far below the machine's size."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)  # RAY_ADDRESS, else a local Ray
+    need_memory = config.mem_per_cpu_gb * config.cpus_per_task * 1024**3
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if not any(r.get("CPU", 0) >= config.cpus_per_task and r.get("memory", 0) >= need_memory
+               for r in nodes):
+        have = ", ".join(f"{r.get('CPU', 0):g} CPUs / {r.get('memory', 0) / 1024**3:.1f} GB" for r in nodes)
+        raise ChainIncomplete(
+            f"no Ray node can run a task of {config.cpus_per_task} CPU(s) and "
+            f"{need_memory / 1024**3:.1f} GB (nodes: {have or 'none'}): lower cpus_per_task or "
+            "mem_per_cpu_gb in the recipe, or start Ray with more memory")
 
 
 def collect_chain(config: FilterChainConfig, output: str | Path, *, poll: float = 2.0,
@@ -309,6 +335,9 @@ def collect_chain(config: FilterChainConfig, output: str | Path, *, poll: float 
 
 
 def _finish(config: FilterChainConfig, output: Path) -> dict[str, Any]:
+    # kept/ exists even when nothing was kept: the next stage reads an empty folder, not the
+    # stage folder's side files
+    (output / "kept").mkdir(exist_ok=True)
     stats = collect_stats(output, config)
     io.write_json(output / "stats.json", stats)
     write_contamination_report(output)

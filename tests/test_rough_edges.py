@@ -1,0 +1,46 @@
+"""Small promises of the CLI: a filter that keeps nothing still creates kept/, and a resumed
+generate keeps the figures of the runs before it in generate_summary.json."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from r1data import benchmarks
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "r1data", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+
+
+def test_a_filter_that_keeps_nothing_still_creates_kept(tmp_path):
+    question = benchmarks.load("gsm8k")[0]["prompt"]  # a test question: decontamination drops it
+    rows = [{"id": "leak", "prompt": question, "completion": "<think>\nadd\n</think>\n\n18"}]
+    (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = cli("filter", "--input", "r.jsonl", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "kept 0 of 1 -> out/kept" in proc.stdout + proc.stderr
+    assert (tmp_path / "out" / "kept").is_dir() and not list((tmp_path / "out" / "kept").iterdir())
+
+
+def test_a_resumed_generate_keeps_the_earlier_figures(tmp_path, tiny_dir):
+    from r1data.generate import GenerateConfig, run
+
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"{i}+{i}?"}) + "\n" for i in range(3)))
+    config = GenerateConfig(input=str(tmp_path / "p.jsonl"), output=str(tmp_path / "out"), model=tiny_dir,
+                            limit=2, sampling={"n": 2, "max_tokens": 3})
+    run(config, progress=False)
+    first = json.loads((tmp_path / "out" / "generate_summary.json").read_text())
+    assert first["samples_written"] == 4 and first["tokens_out"] == 12
+
+    again = run(config, progress=False)  # all done: nothing generated
+    assert again.samples_written == 0 and again.prompts_resumed == 2
+    saved = json.loads((tmp_path / "out" / "generate_summary.json").read_text())
+    assert saved["samples_written"] == 4 and saved["tokens_out"] == 12 and saved["runs"] == 2
+    assert saved["last_run"]["samples_written"] == 0 and saved["prompts_resumed"] == 2
+
+    more = GenerateConfig(**{**config.__dict__, "limit": 3})
+    run(more, progress=False)
+    assert json.loads((tmp_path / "out" / "generate_summary.json").read_text())["samples_written"] == 6
