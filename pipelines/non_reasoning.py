@@ -18,6 +18,13 @@ The routing rule (`route`), applied to the prompt text:
    and no task verb (write, translate, explain, 写, 翻译, ...).
 4. Everything else is routed to the teacher prompted to think before answering.
 
+Reusing an existing SFT set (`reference_answers`, the CLI's `--from FILE`), as R1 reused
+DeepSeek-V3's: a row that comes with an answer keeps it. A trivial prompt keeps it with no chain
+of thought; another prompt keeps it as it is, or, with `add_cot`, the teacher is shown the question
+and the reference answer and writes the chain of thought that leads there (R1 2.3.3: "we call
+DeepSeek-V3 to generate a potential chain-of-thought before answering"); the stored answer is the
+reference, never the teacher's rewording. Rows with no answer are prompts like any other.
+
 A direct answer is stored with an empty think block (`<think>\\n\\n</think>\\n\\nanswer`, the
 default, so every sample of the corpus has the same shape) or with none (`direct_format: none`).
 A think-routed answer must come back with a non-empty think block and an answer after it;
@@ -71,6 +78,12 @@ THINK_SYSTEM = (
     "then write your answer for the user after the closing tag."
 )
 DIRECT_SYSTEM = "Reply naturally and briefly. Do not explain your reasoning."
+COT_SYSTEM = (
+    "You are shown a request and the answer it received. Write, inside <think> and </think>, the "
+    "thinking that leads to this answer, then repeat the answer after the closing tag."
+)
+REFERENCE_KEY = "reference_answer"  # the kept answer of a reused row, while its CoT is written
+PROMPT_KEY = "original_prompt"
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
@@ -136,13 +149,17 @@ class NonReasoningConfig:
     limit: use only the first `limit` prompts.
     domain: the domain of prompts that carry none.
     # routing
+    reference_answers: the input is an SFT set whose answers are kept (module docstring).
+    add_cot: with reference_answers, the teacher writes a chain of thought for each kept answer
+        of a non-trivial prompt.
     max_trivial_words: rule 3 of the routing (see the module docstring).
     trivial_phrases: more phrases that make a prompt trivial (rule 2).
     direct_format: empty_think (an empty think block) or none (no think block at all).
     # generation
     teacher: the model that answers (steps.TeacherConfig).
     sampling: n, temperature, max_tokens, seed.
-    think_system / direct_system: the instructions for the two routes.
+    think_system / direct_system / cot_system: the instructions for the two routes and for
+        writing a chain of thought to a reference answer.
     # filters
     filters: the filter chain (filters.chain.FilterChainConfig); correctness does not apply.
     """
@@ -152,6 +169,8 @@ class NonReasoningConfig:
     prompt_column: str | None = None
     limit: int | None = None
     domain: str = "general"
+    reference_answers: bool = False
+    add_cot: bool = False
     # routing
     max_trivial_words: int = 3
     trivial_phrases: list[str] = field(default_factory=list)
@@ -161,6 +180,7 @@ class NonReasoningConfig:
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=1, temperature=0.7))
     think_system: str = THINK_SYSTEM
     direct_system: str = DIRECT_SYSTEM
+    cot_system: str = COT_SYSTEM
     # filters
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
 
@@ -169,6 +189,8 @@ class NonReasoningConfig:
             self.sampling, self.teacher, self.filters)
         if self.direct_format not in DIRECT_FORMATS:
             raise ValueError(f"direct_format must be one of {', '.join(DIRECT_FORMATS)}")
+        if self.add_cot and not self.reference_answers:
+            raise ValueError("add_cot needs reference_answers (the CLI's --from FILE)")
         if self.max_trivial_words < 0:
             raise ValueError("max_trivial_words must be >= 0")
         self.input = package_path(self.input)
@@ -208,6 +230,32 @@ def shape(sample: Record, direct_format: str) -> tuple[Record, str | None]:
     return sample, None
 
 
+def keep_reference(record: Record, direct_format: str, reasoning: str | None = None) -> Record:
+    """A reused row in its stored form: its reference answer, with `reasoning` (a chain of
+    thought the teacher wrote for it) or none (stored as `direct_format` says)."""
+    answer = record.metadata.pop(REFERENCE_KEY, None) or (record.answer or "").strip()
+    prompt = record.metadata.pop(PROMPT_KEY, None) or record.prompt
+    if reasoning is None:
+        reasoning = "" if direct_format == "empty_think" else None
+    record.prompt, record.reasoning, record.answer = prompt, reasoning, answer
+    turns = [m for m in record.messages if m["role"] == "system"]
+    record.messages = [*turns, {"role": "user", "content": prompt},
+                       {"role": "assistant", "content": assistant_content(reasoning, answer)}]
+    return record
+
+
+def cot_prompt(record: Record) -> Record:
+    """The teacher's prompt for a chain of thought to a reference answer (same id as the row, so
+    its samples map back to it)."""
+    answer = (record.answer or "").strip()
+    text = f"{record.prompt}\n\nThe answer it received:\n{answer}"
+    return dataclasses.replace(
+        Record.from_prompt(text, id=record.id, kind=NON_REASONING, domain=record.domain,
+                           language=record.language, source=record.source),
+        metadata={**record.metadata, REFERENCE_KEY: answer, PROMPT_KEY: record.prompt,
+                  ROUTE_KEY: THINK})
+
+
 def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary:
     """Route, generate, shape and filter the non-reasoning samples into `config.output`."""
     started = time.time()
@@ -215,20 +263,36 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
     routes: Counter = Counter()
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
-        prompts = []
+        prompts, reused = [], []
         for i, record in enumerate(read_records(config.input, rejects, ColumnMap(prompt=config.prompt_column))):
             if config.limit is not None and i >= config.limit:
                 break
-            prompts.append(prepare(record, config))
+            record = prepare(record, config)
+            has_answer = bool((record.answer or "").strip())
+            (reused if config.reference_answers and has_answer else prompts).append(record)
             routes[record.metadata[ROUTE_KEY]] += 1
-    owned = backend is None
-    backend = backend or config.teacher.open()
+    # Reused rows: a trivial prompt keeps its answer with no CoT; another keeps the CoT it came
+    # with, or gets one from the teacher (add_cot), or keeps its answer alone.
+    prompts_cot, kept_as_is = [], []
+    for r in reused:
+        thinks = r.metadata[ROUTE_KEY] == THINK
+        if thinks and config.add_cot and not (r.reasoning or "").strip():
+            prompts_cot.append(cot_prompt(r))
+        else:
+            cot = r.reasoning.strip() if thinks and (r.reasoning or "").strip() else None
+            kept_as_is.append(keep_reference(r, config.direct_format, cot))
+    routes.update({"reused": len(reused)} if reused else {})
+    owned = backend is None and bool(prompts or prompts_cot)  # reuse alone needs no teacher
+    backend = backend or (config.teacher.open() if owned else None)
     generations = {}
+    todo = {DIRECT: [p for p in prompts if p.metadata[ROUTE_KEY] == DIRECT],
+            THINK: [p for p in prompts if p.metadata[ROUTE_KEY] == THINK], "cot": prompts_cot}
     try:
-        for name, system in ((DIRECT, config.direct_system), (THINK, config.think_system)):
+        for name, system in ((DIRECT, config.direct_system), (THINK, config.think_system),
+                             ("cot", config.cot_system)):
             folder = steps.work_dir(out, f"prompts_{name}")
-            if not steps.write_prompts((p for p in prompts if p.metadata[ROUTE_KEY] == name), folder):
-                continue  # every prompt took the other route
+            if not todo[name] or not steps.write_prompts(todo[name], folder):
+                continue  # every prompt took another route
             generations[name] = steps.generate_into(
                 steps.work_dir(out, f"samples_{name}"), folder, backend, config.sampling, "chat",
                 teacher=config.teacher, system=system, progress=bool(progress)).to_dict()
@@ -238,10 +302,17 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
 
     shaped_dir = steps.work_dir(out, "shaped")
     with steps.rewrite(shaped_dir) as shaped:
-        for name in (DIRECT, THINK):
+        shaped.write_many(kept_as_is)
+        for name in (DIRECT, THINK, "cot"):
             for sample in steps.samples(steps.work_dir(out, f"samples_{name}")):
                 if sample.finish_reason == "error":
                     own.drop(sample, "generation_error", STAGE)
+                    continue
+                if name == "cot":  # the teacher's chain of thought, the row's own answer
+                    if not (sample.reasoning or "").strip():
+                        own.drop(sample, "missing_reasoning", STAGE)
+                        continue
+                    shaped.write(keep_reference(sample, config.direct_format, sample.reasoning.strip()))
                     continue
                 sample, reason = shape(sample, config.direct_format)
                 if reason:
@@ -251,7 +322,7 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
     chain_stats = steps.filter_into(out, shaped_dir, config.chain())
     own.close()
     summary = StageSummary(
-        stage=STAGE, inputs=len(prompts) + rejects.count, kept=chain_stats.get("kept", 0),
+        stage=STAGE, inputs=len(prompts) + len(reused) + rejects.count, kept=chain_stats.get("kept", 0),
         dropped=dict(Counter(own.dropped) + steps.chain_drops(chain_stats)),
         seconds=round(time.time() - started, 3), output=str(out), config=dataclasses.asdict(config),
         extra={"inputs": [config.input], "routes": dict(routes), "generation": generations,

@@ -20,6 +20,8 @@ def command(
     max_tokens: opt.MaxTokens = 4096,
     seed: opt.Seed = 0,
     limit: opt.Limit = None,
+    from_file: str = typer.Option(None, "--from", help="An existing SFT set (any layout r1data reads) whose answers are kept, as R1 reused DeepSeek-V3's; rows without an answer are answered by the teacher."),
+    add_cot: bool = typer.Option(False, "--add-cot", help="With --from: the teacher writes a chain of thought for each kept answer of a non-trivial prompt."),
     direct_format: str = typer.Option("empty_think", help="Trivial prompts: empty_think or none."),
     max_trivial_words: int = typer.Option(3, help="Short prompts with no task are trivial up to this length."),
 ) -> None:
@@ -36,7 +38,8 @@ def command(
 
     options = {"base_url": base_url} if base_url else {}
     config = from_dict(stage.NonReasoningConfig, dict(
-        input=input, output=str(output), limit=limit, direct_format=direct_format,
+        input=from_file or input, output=str(output), limit=limit, direct_format=direct_format,
+        reference_answers=from_file is not None, add_cot=add_cot,
         max_trivial_words=max_trivial_words,
         teacher={"backend": backend, "model": model, "options": options},
         sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
