@@ -1,6 +1,7 @@
 """Filter-chain throughput, memory and planted-sample recall, side by side with plain datatrove.
 
     python benchmarks/filter_chain.py --sizes 10000,50000 --workers 2 --work /tmp/fc
+    python benchmarks/filter_chain.py --sizes 2000 --profile     # cost per step of r1data's chain
 
 For each size, a synthetic corpus of long chains of thought (~4,000 words each) is generated
 straight to disk (never held in memory), with planted samples: near-duplicate completions (1% of
@@ -11,16 +12,28 @@ loop at the end of the trace. Then, each in its own process (so peak memory is i
 
 - r1data: `filters.chain.run_chain` with the default chain (format, length, code blocks,
   paragraphs, repetition, decontamination, language, MinHash, exact and fuzzy prompt dedup);
-- baseline: the same steps assembled by hand from plain datatrove classes: JsonlReader,
-  LambdaFilter (language consistency, paragraph length), RegexFilter (code fences),
-  GopherRepetitionFilter, NGramsDecontFilter (index hashed as NGramsDecontIndexer does, with
-  datatrove's helpers: the indexer class requires lighteval and its task loader the network), ExactDedup{Signature,FindDedups,Filter} and the
-  four MinHash steps with datatrove's default (spaCy) tokenizer, JsonlWriter.
+- baseline: the same steps from datatrove's own classes wherever datatrove has them.
+
+Fairness rules, point by point:
+1. Same tasks and workers on both sides (`--workers`): the baseline's input is split into one
+   file per task inside its timing, as r1data's chain shards its input inside its own.
+2. Same word tokenizer: r1data's regex splitter (`filters.base.words`) is given to every
+   datatrove step that tokenizes (NGramsDecontFilter, GopherRepetitionFilter, MinHash), in
+   datatrove's WordTokenizer interface; datatrove's English default (spaCy) is slower.
+3. Same steps: datatrove's ExactDedup{Signature,FindDedups,Filter} on the prompt (prompt-level
+   exact dedup) and on the completion, both after datatrove's `simplify_text`; NGramsDecontFilter
+   on a text that holds the prompt AND the completion (8-grams of every bundled benchmark's
+   questions, hashed as NGramsDecontIndexer does: the indexer class itself needs lighteval and
+   the network); the four MinHash steps with the same MinhashConfig (5-grams, 14 x 8) on the
+   completion; LambdaFilters calling r1data's own language-consistency score and paragraph
+   rule, RegexFilter for code fences, GopherRepetitionFilter for loops. datatrove has no fuzzy
+   prompt dedup: reworded prompts are the one kind the baseline has no step for.
+4. Scored the same way: recall per planted kind, clean-sample retention and precision, from the
+   ids each pipeline kept.
 
 Printed per size and pipeline: wall time, MB/s per core, peak RSS (largest process, and the
-whole process tree), recall
-per planted category, clean-sample retention and precision, and the r1data/baseline speed ratio.
-The extrapolation to R1's 800K samples assumes linear scaling from the largest size run.
+whole process tree), recall per planted kind, clean retention and precision, the speed ratio,
+and an extrapolation to R1's 800K samples from the slope between the two largest sizes.
 """
 
 from __future__ import annotations
@@ -163,9 +176,17 @@ def run_ours(input: Path, out: Path, workers: int) -> None:
 
 
 def _baseline_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
-    text = data["messages"][-1]["content"]
-    return {"text": text, "id": data["id"],
-            "metadata": {"reasoning": data.get("reasoning") or "", "prompt": data["prompt"]}}
+    # datatrove documents carry one text: the prompt and the completion together, so that
+    # NGramsDecontFilter looks for benchmark n-grams in both (as r1data's decontamination does)
+    completion = data["messages"][-1]["content"]
+    return {"text": data["prompt"] + "\n\n" + completion, "id": data["id"],
+            "metadata": {"reasoning": data.get("reasoning") or "", "prompt": data["prompt"],
+                         "completion": completion}}
+
+
+def _completion_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
+    # after the per-sample filters, dedup looks at the completion alone (as r1data's MinHash does)
+    return {"text": data["metadata"]["completion"], "id": data["id"], "metadata": data["metadata"]}
 
 
 def _language_ok(doc) -> bool:
@@ -178,11 +199,46 @@ def _paragraphs_ok(doc) -> bool:
     return all(len(p.split()) <= 400 for p in re.split(r"\n\s*\n", doc.metadata["reasoning"]))
 
 
-def _completion(doc) -> str:
-    return doc.text
+def _prompt_key(doc) -> str:
+    from datatrove.utils.text import TextNormConfig, simplify_text
+
+    return simplify_text(doc.metadata["prompt"], TextNormConfig())
+
+
+def _completion_key(doc) -> str:
+    from datatrove.utils.text import TextNormConfig, simplify_text
+
+    return simplify_text(doc.text, TextNormConfig())
+
+
+def _word_tokenizer():
+    """r1data's word splitter (`filters.base.words`, one regex pass) in datatrove's WordTokenizer
+    interface, so that both pipelines tokenize words the same way (datatrove's English default,
+    spaCy, is what r1data replaced for speed)."""
+    from datatrove.utils.word_tokenizers import WordTokenizer
+
+    from r1data.filters.base import words
+
+    class RegexWordTokenizer(WordTokenizer):
+        def word_tokenize(self, text: str) -> list[str]:
+            return words(text)
+
+        def sent_tokenize(self, text: str) -> list[str]:
+            return [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+
+        def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+            spans, start = [], 0
+            for sentence in self.sent_tokenize(text):
+                start = text.index(sentence, start)
+                spans.append((start, start + len(sentence)))
+                start += len(sentence)
+            return spans
+
+    return RegexWordTokenizer()
 
 
 def run_baseline(input: Path, out: Path, workers: int) -> None:
+    """The same steps from datatrove's own classes, with the same tasks, workers and tokenizer."""
     import numpy as np
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.decont.n_grams import NGramsDecontConfig, NGramsDecontFilter
@@ -195,14 +251,13 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
     from datatrove.pipeline.writers import JsonlWriter
     from datatrove.utils.hashing import create_hash_func
     from datatrove.utils.text import ngrams, simplify_text
-    from datatrove.utils.word_tokenizers import load_word_tokenizer
 
     from r1data import benchmarks
 
+    tokenizer = _word_tokenizer()
     # NGramsDecontIndexer itself requires lighteval (and its task loader the network): the same
-    # hashing as its `compute_hashes`, with datatrove's own helpers.
+    # hashing as its `compute_hashes`, with datatrove's own helpers and the same tokenizer.
     decont = NGramsDecontConfig(n_grams=8, find_query_ngrams=True, find_overlap_ngrams=False)
-    tokenizer = load_word_tokenizer("en")
     hash_func = create_hash_func(decont.hash_config)
     hashes = set()
     for name in benchmarks.BENCHMARKS:
@@ -213,43 +268,53 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
     np.array(sorted(hashes), dtype=decont.hash_config.np_descr).tofile(
         out / "decont_index" / "benchmarks.index.hashes")
 
-    def reader(folder, adapter=_baseline_adapter):
+    # datatrove gives each task whole files: split the input into one file per task (r1data's
+    # chain shards its input too, inside its own timing)
+    input_dir = out / "input"
+    input_dir.mkdir(parents=True, exist_ok=True)
+    shards = [open(input_dir / f"{i:05d}.jsonl", "w", encoding="utf-8") for i in range(workers)]
+    with open(input, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            shards[i % workers].write(line)
+    for shard in shards:
+        shard.close()
+
+    def reader(folder, adapter=_completion_adapter):
         return JsonlReader(str(folder), adapter=adapter, compression=None, glob_pattern="*.jsonl")
 
     def local(pipeline, tasks, name, depends=None):
         return LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks),
                                      logging_dir=str(out / "logs" / name), depends=depends)
 
-    def keep_metadata(self, data, path, id_in_file):
-        return {"text": data["text"], "id": data["id"], "metadata": data["metadata"]}
-
-    exact = ExactDedupConfig(content_getter=_completion)
-    minhash = MinhashConfig()
-    input_dir = out / "input"
-    input_dir.mkdir(parents=True, exist_ok=True)
-    os.symlink(input, input_dir / "00000.jsonl")
     writer = lambda folder: JsonlWriter(str(folder), compression=None)  # noqa: E731
+    minhash = MinhashConfig()
     steps = [
-        local([reader(input_dir), LambdaFilter(_language_ok), LambdaFilter(_paragraphs_ok),
-               RegexFilter(r"(?m)^\s*```"), GopherRepetitionFilter(),
-               NGramsDecontFilter(str(out / "decont_index"), config=decont),
-               writer(out / "filtered")], 1, "filter"),
+        local([reader(input_dir, _baseline_adapter), LambdaFilter(_language_ok),
+               LambdaFilter(_paragraphs_ok), RegexFilter(r"(?m)^\s*```"),
+               GopherRepetitionFilter(language=tokenizer),
+               NGramsDecontFilter(str(out / "decont_index"), config=decont, language=tokenizer),
+               writer(out / "filtered")], workers, "filter"),
     ]
-    steps.append(local([reader(out / "filtered", keep_metadata),
-                        ExactDedupSignature(str(out / "exact_sigs"), config=exact)], 1, "exact1", steps[-1]))
-    steps.append(local([ExactFindDedups(str(out / "exact_sigs"), str(out / "exact_dups"), config=exact)],
-                       1, "exact2", steps[-1]))
-    steps.append(local([reader(out / "filtered", keep_metadata),
-                        ExactDedupFilter(str(out / "exact_dups"), config=exact),
-                        writer(out / "exact")], 1, "exact3", steps[-1]))
-    steps.append(local([reader(out / "exact", keep_metadata),
-                        MinhashDedupSignature(str(out / "mh_sigs"), config=minhash)], 1, "mh1", steps[-1]))
+    source = out / "filtered"
+    for key, getter in (("prompt", _prompt_key), ("completion", _completion_key)):  # exact dedup
+        exact = ExactDedupConfig(content_getter=getter)
+        sigs, dups, kept = out / f"exact_{key}_sigs", out / f"exact_{key}_dups", out / f"exact_{key}"
+        steps.append(local([reader(source), ExactDedupSignature(str(sigs), config=exact)],
+                           workers, f"exact_{key}1", steps[-1]))
+        steps.append(local([ExactFindDedups(str(sigs), str(dups), config=exact)], 1,
+                           f"exact_{key}2", steps[-1]))
+        steps.append(local([reader(source), ExactDedupFilter(str(dups), config=exact), writer(kept)],
+                           workers, f"exact_{key}3", steps[-1]))
+        source = kept
+    steps.append(local([reader(source), MinhashDedupSignature(str(out / "mh_sigs"), config=minhash,
+                                                              language=tokenizer)],
+                       workers, "mh1", steps[-1]))
     steps.append(local([MinhashDedupBuckets(str(out / "mh_sigs"), str(out / "mh_buckets"), config=minhash)],
                        minhash.num_buckets, "mh2", steps[-1]))
     steps.append(local([MinhashDedupCluster(str(out / "mh_buckets"), str(out / "mh_remove"), config=minhash)],
                        1, "mh3", steps[-1]))
-    steps.append(local([reader(out / "exact", keep_metadata),
-                        MinhashDedupFilter(str(out / "mh_remove")), writer(out / "kept")], 1, "mh4", steps[-1]))
+    steps.append(local([reader(source), MinhashDedupFilter(str(out / "mh_remove")), writer(out / "kept")],
+                       workers, "mh4", steps[-1]))
     steps[-1].run()
 
 
@@ -304,6 +369,45 @@ def measure(which: str, input: Path, out: Path, workers: int) -> dict:
             "peak_tree_rss_mb": round(total / 2**20)}
 
 
+def _recall_text(result: dict) -> str:
+    return ", ".join(f"{kind} {value:.2f}" for kind, value in result["recall"].items())
+
+
+def profile(input: Path, n: int) -> dict[str, float]:
+    """Seconds per sample of each step of r1data's chain, run one after the other in one process
+    on the first `n` samples (no executor, no I/O besides reading): where the time goes."""
+    from r1data.filters.chain import PER_SAMPLE_FILTERS, WHOLE_CORPUS_FILTERS, FilterChainConfig
+    from r1data.filters.adapters import document_of
+    from r1data.record import Record
+
+    config = FilterChainConfig()
+    docs = []
+    with open(input, encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i == n:
+                break
+            docs.append(document_of(Record.from_dict(json.loads(line))))
+    costs = {}
+    for name, cls in {**PER_SAMPLE_FILTERS, **WHOLE_CORPUS_FILTERS}.items():
+        settings = getattr(config, name)
+        if settings is None:
+            continue
+        step = cls(**settings)
+        start = time.perf_counter()
+        for doc in docs:
+            step.filter(doc)
+        costs[name] = (time.perf_counter() - start) / len(docs)
+    from r1data.filters.minhash_dedup import MinhashRecordSignature, minhash_config
+
+    signature = MinhashRecordSignature(str(input.parent / "profile_sigs"), config=minhash_config(config.minhash))
+    start = time.perf_counter()
+    for doc in docs:
+        signature.get_signature(signature.get_shingles(doc.text))
+    costs["minhash (signature)"] = (time.perf_counter() - start) / len(docs)
+    shutil.rmtree(input.parent / "profile_sigs", ignore_errors=True)
+    return costs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,50000")
@@ -313,6 +417,8 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--baseline-up-to", type=int, default=None,
                         help="run the (slow) baseline only on sizes up to this many samples")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each step of r1data's chain on the first 500 samples")
     parser.add_argument("--_run", help=argparse.SUPPRESS)
     parser.add_argument("--_input")
     parser.add_argument("--_out")
@@ -332,6 +438,14 @@ def main() -> None:
         mb = corpus.stat().st_size / 1e6
         print(f"\n== {n} samples, {mb:.0f} MB (generated in {time.perf_counter() - start:.0f} s)", flush=True)
         row = {"samples": n, "mb": round(mb)}
+        if args.profile:
+            sys.path.insert(0, str(ROOT))
+            costs = profile(corpus, min(n, 500))
+            total = sum(costs.values())
+            print("cost per step of r1data's chain, ms per sample, one core (share of the total):")
+            for name, cost in sorted(costs.items(), key=lambda kv: -kv[1]):
+                print(f"  {name:22s} {1000 * cost:8.2f} ms  ({100 * cost / total:4.1f}%)")
+            row["profile_ms"] = {k: round(1000 * v, 3) for k, v in costs.items()}
         baseline = not args.skip_baseline and (args.baseline_up_to is None or n <= args.baseline_up_to)
         for which in ("ours", "baseline") if baseline else ("ours",):
             out = work / f"{which}_{n}"
@@ -344,21 +458,30 @@ def main() -> None:
         if "baseline" in row:
             row["speed_ratio"] = round(row["baseline"]["wall_s"] / row["ours"]["wall_s"], 2)
             print(f"speed ratio r1data/baseline: {row['speed_ratio']}", flush=True)
-        per_sample = row["ours"]["wall_s"] / n
-        print(f"extrapolated to 800K samples at this rate: {per_sample * 800_000 / 60:.0f} min "
-              f"on {args.workers} cores")
         results.append(row)
         corpus.unlink()
-        ours = row["ours"]
-        base = row.get("baseline")
+        ours, base = row["ours"], row.get("baseline")
         emit(f"filter chain (readability + language + exact + MinHash + decontamination), {n:,} synthetic "
-             f"~{args.words:,}-word CoTs, {args.workers} workers",
-             f"{ours['wall_s']} s, recall {min(ours['recall'].values())} (lowest planted kind), "
-             f"precision {ours['precision']}",
-             f"the same steps from plain datatrove classes: {base['wall_s']} s, recall "
-             f"{min(base['recall'].values())}, precision {base['precision']}" if base else "not run",
+             f"~{args.words:,}-word CoTs, {args.workers} tasks on {args.workers} workers",
+             f"{ours['wall_s']} s; recall {_recall_text(ours)}; precision {ours['precision']}",
+             f"the same steps from datatrove's classes, same tokenizer/tasks/workers: {base['wall_s']} s; "
+             f"recall {_recall_text(base)}; precision {base['precision']}" if base else "not run",
              f"**{row['speed_ratio']}x**" if base else "-", ">= 1.0" if base else "-")
+    # extrapolation from the measured slope (seconds per extra sample between the two largest
+    # sizes), so that fixed start-up costs are not scaled up with the corpus
+    if len(results) >= 2:
+        a, b = results[-2], results[-1]
+        slope = (b["ours"]["wall_s"] - a["ours"]["wall_s"]) / (b["samples"] - a["samples"])
+    else:
+        slope = results[-1]["ours"]["wall_s"] / results[-1]["samples"]
+    minutes = (results[-1]["ours"]["wall_s"] + slope * (800_000 - results[-1]["samples"])) / 60
+    print(f"extrapolated to 800K samples from the slope ({1000 * slope:.2f} ms/sample): {minutes:.0f} min "
+          f"on {args.workers} workers (goal 30 min: {'met' if minutes <= 30 else f'missed by {minutes / 30:.1f}x'})")
     sizes = ", ".join(f"{r['samples']:,}" for r in results)
+    emit(f"filter chain at R1's scale: 800K ~{args.words:,}-word samples on {args.workers} cores, "
+         f"extrapolated from the slope between {sizes} samples",
+         f"{minutes:.0f} min ({1 / slope:.0f} samples/s)", "-",
+         f"{'met' if minutes <= 30 else f'**{minutes / 30:.1f}x over**'}", "<= 30 min (~450 samples/s)")
     emit(f"filter chain memory, {sizes} samples",
          " / ".join(f"{r['ours']['peak_rss_mb']}" for r in results) + " MB peak RSS (largest process)",
          "plain datatrove " + " / ".join(f"{r['baseline']['peak_rss_mb']}" for r in results if "baseline" in r)
