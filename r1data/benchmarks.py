@@ -90,7 +90,8 @@ def register_file(path: Any, verifier: str = "math") -> str:
     name = f"{name}_file" if name in BENCHMARKS else name
     items, missing = [], 0
     for record in read_records(path):
-        if record.gold in (None, "", []):
+        gpqa = verifier == "choice" and "Correct Answer" in record.metadata
+        if record.gold in (None, "", []) and not gpqa:
             missing += 1
             continue
         item = {"id": record.id, "benchmark": name, "prompt": record.prompt, "gold": record.gold,
