@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,11 +156,16 @@ def _count_asserts(tree: ast.AST) -> int:
     return max(1, sum(isinstance(n, ast.Assert) for n in ast.walk(tree)))
 
 
+_PARSE_LOCK = threading.Lock()
+
+
 def _parse(source: str) -> ast.Module | None:
+    """ast.parse, one thread at a time: CPython 3.11's AST conversion keeps its recursion depth
+    per interpreter, and concurrent parses from threads (verify_code_many) raise SystemError."""
     import warnings
 
     try:
-        with warnings.catch_warnings():
+        with _PARSE_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ast.parse(source)
     except (SyntaxError, ValueError):

@@ -119,7 +119,7 @@ def test_attack_fails(case, isolation, world, banner_port):
              for t in case["tests"]]
     absent = [Path(_fill(p, values)) for p in case.get("absent", [])]
     start = time.monotonic()
-    verdict = verify_code(_fenced(program, lang), tests, language=lang, timeout=2.0,
+    verdict = verify_code(_fenced(program, lang), tests, language=lang, timeout=1.0,
                           isolation=isolation)
     elapsed = time.monotonic() - start
     escaped = [p for p in absent if p.exists()]
