@@ -195,11 +195,13 @@ def _read_exact(fd, n, into=None):
     return buf
 
 
-def _not_dumpable():
+def _dumpable(flag):
+    """PR_SET_DUMPABLE: the server is not (a child of the same user can then neither trace it
+    nor open /proc/<server>/fd or mem); each child is again, so its own /proc/self works."""
     import ctypes
 
     try:
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)
     except (OSError, AttributeError):
         pass
 
@@ -264,6 +266,7 @@ def _run_one(header, buf, sweep, encode, me):
             for fd, name, end in ((0, "stdin", 0), (1, "stdout", 1), (2, "stderr", 1), (3, "results", 1)):
                 os.dup2(pipes[name][end], fd, inheritable=True)
             os.closerange(4, 1 << 16)
+            _dumpable(1)
             _child(buf, header, tmp, encode)
         finally:
             os._exit(70)
@@ -359,7 +362,7 @@ def _run_one(header, buf, sweep, encode, me):
 def serve(sweep):
     import json
 
-    _not_dumpable()
+    _dumpable(0)
     encode = _make_encoder()
     import importlib
 
