@@ -36,8 +36,8 @@ TOKEN_BINS = 40
 
 
 def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = None):
-    """One polars row per record: `r1data.stats.frame`'s columns plus prompt_id, split,
-    has_reasoning and pass_rate (the per-prompt rate stored by rejection sampling, else null)."""
+    """One polars row per record: `r1data.stats.frame`'s columns plus prompt_id, split and
+    pass_rate (the per-prompt rate stored by rejection sampling, else null)."""
     import polars as pl
 
     extra: list[dict[str, Any]] = []
@@ -48,14 +48,12 @@ def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = 
             extra.append({
                 "prompt_id": record.prompt_id or record.id,
                 "split": split or record.metadata.get(META_SPLIT) or "train",
-                "has_reasoning": bool(record.reasoning),
                 "pass_rate": float(rate) if isinstance(rate, (int, float)) else None,
             })
             yield record
 
     base = core_stats.frame(tap(records), tokenizer)
-    schema = {"prompt_id": pl.String, "split": pl.String, "has_reasoning": pl.Boolean,
-              "pass_rate": pl.Float64}
+    schema = {"prompt_id": pl.String, "split": pl.String, "pass_rate": pl.Float64}
     return pl.concat([base, pl.DataFrame(extra, schema=schema)], how="horizontal")
 
 
@@ -66,7 +64,6 @@ def statistics(df) -> dict[str, Any]:
     out = core_stats.summarize(df)
     grouped = df.group_by("split").len().sort("split")
     out["splits"] = {str(k): int(v) for k, v in grouped.iter_rows()}
-    out["with_reasoning"] = int(df.get_column("has_reasoning").sum()) if df.height else 0
     by_domain = df.group_by(["kind", "domain"]).len().sort(["kind", "len", "domain"],
                                                            descending=[False, True, False])
     out["kind_domain"] = [{"kind": k, "domain": d, "rows": int(n)} for k, d, n in by_domain.iter_rows()]

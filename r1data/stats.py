@@ -1,5 +1,20 @@
-"""Corpus statistics with polars: counts per domain/kind/language/source and token-length
-quantiles. Used by `r1data stats`, the dataset card of `publish` and `r1data report`."""
+"""Corpus statistics as polars lazy queries: counts per domain/kind/language/source, token-length
+quantiles, truncation and chain-of-thought counts. Used by `r1data stats`, the dataset card of
+`publish` and `r1data report`.
+
+Two ways in, one query:
+
+* r1data's own record files (plain `.jsonl` or `.parquet`, a file or a folder of shards) are
+  scanned by polars itself (`scan_ndjson` / `scan_parquet`), reading only the columns the figures
+  need, and the query runs on the streaming engine: memory stays flat in the number of rows.
+* Every other layout (chat, ShareGPT, columns, Hub datasets, compressed files, or a record file
+  polars cannot parse, e.g. a broken line) is read through `r1data.io.read_records`, which maps
+  the layout and writes unreadable rows aside; the records become a narrow frame in batches.
+
+Either way `summarize` builds the figures from one LazyFrame, so both give the same numbers.
+Token counts stored on the records are used as they are; missing ones are counted with the
+tokenizer (prompt = the question, completion = the last assistant turn).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from r1data.io import RejectLog, read_records
-from r1data.record import Record
+from r1data.record import REASONING, Record
 
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 0.99, 1.0)
+CATEGORIES = ("domain", "kind", "language", "source")
+# what a column holds when a record leaves it out (the Record defaults)
+DEFAULTS = {"domain": "general", "kind": REASONING, "language": "en", "source": ""}
+BATCH = 50_000  # records per frame on the row path
+
+
+def _schema():
+    import polars as pl
+
+    return {"id": pl.String, "domain": pl.String, "kind": pl.String, "language": pl.String,
+            "source": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
+            "finish_reason": pl.String, "has_reasoning": pl.Boolean}
 
 
 def _count_tokens(texts: list[str], tokenizer) -> list[int]:
@@ -19,79 +46,173 @@ def _count_tokens(texts: list[str], tokenizer) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def frame(records: Iterable[Record], tokenizer=None, batch: int = 512):
-    """A polars DataFrame with one row per record: its categories and token lengths.
+def _rows(records: list[Record], tokenizer) -> dict[str, list]:
+    """The columns of a batch of records, missing token counts counted with `tokenizer`."""
+    columns: dict[str, list] = {name: [] for name in _schema()}
+    todo_prompt, todo_completion = [], []
+    for i, record in enumerate(records):
+        for name in ("id", *CATEGORIES, "prompt_tokens", "completion_tokens", "finish_reason"):
+            columns[name].append(getattr(record, name))
+        columns["has_reasoning"].append(bool(record.reasoning))
+        if tokenizer is not None:
+            if record.prompt_tokens is None:
+                todo_prompt.append(i)
+            if record.completion_tokens is None and record.completion:
+                todo_completion.append(i)
+    for name, todo, text in (("prompt_tokens", todo_prompt, lambda r: r.prompt),
+                             ("completion_tokens", todo_completion, lambda r: r.completion)):
+        for i, count in zip(todo, _count_tokens([text(records[i]) for i in todo], tokenizer),
+                            strict=True):
+            columns[name][i] = count
+    return columns
 
-    Token counts stored on the record are used as they are; missing ones are counted with
-    `tokenizer` (prompt = the question, completion = the last assistant turn).
-    """
+
+def frame(records: Iterable[Record], tokenizer=None, batch: int = BATCH):
+    """A polars DataFrame with one row per record: its categories, token lengths, finish reason
+    and whether it has a chain of thought (built `batch` records at a time)."""
     import polars as pl
 
-    rows: list[dict[str, Any]] = []
-    pending: list[tuple[int, str, str]] = []
-
-    def flush() -> None:
-        if tokenizer is None or not pending:
-            pending.clear()
-            return
-        prompts = _count_tokens([p for _, p, _ in pending], tokenizer)
-        completions = _count_tokens([c for _, _, c in pending], tokenizer)
-        for (index, _, completion), p_len, c_len in zip(pending, prompts, completions, strict=True):
-            rows[index]["prompt_tokens"] = rows[index]["prompt_tokens"] or p_len
-            if rows[index]["completion_tokens"] is None and completion:
-                rows[index]["completion_tokens"] = c_len
-        pending.clear()
-
+    parts, pending = [], []
     for record in records:
-        rows.append({
-            "id": record.id, "domain": record.domain, "kind": record.kind,
-            "language": record.language, "source": record.source,
-            "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-            "finish_reason": record.finish_reason,
-        })
-        if record.prompt_tokens is None or (record.completion_tokens is None and record.completion):
-            pending.append((len(rows) - 1, record.prompt, record.completion))
+        pending.append(record)
         if len(pending) >= batch:
-            flush()
-    flush()
-    schema = {"id": pl.String, "domain": pl.String, "kind": pl.String, "language": pl.String,
-              "source": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-              "finish_reason": pl.String}
-    return pl.DataFrame(rows, schema=schema)
+            parts.append(pl.DataFrame(_rows(pending, tokenizer), schema=_schema()))
+            pending = []
+    parts.append(pl.DataFrame(_rows(pending, tokenizer), schema=_schema()))
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 
-def summarize(df) -> dict[str, Any]:
-    """The figures `r1data stats` prints, as plain data (JSON-ready)."""
+# -- the scan of r1data's own files -------------------------------------------------------------
+
+
+def _own_files(path: Path) -> list[Path] | None:
+    """The plain .jsonl or .parquet files of `path` (one format), when they hold r1data records;
+    None when polars cannot scan them directly (another layout, compressed, mixed formats)."""
+    from r1data import io, schemas
+
+    if io.is_hub_name(path) or not path.exists():
+        return None
+    files = [path] if path.is_file() else (io.shard_files(path) if path.is_dir() else [])
+    if not files or len({f.suffix for f in files}) != 1 or files[0].suffix not in (".jsonl", ".parquet"):
+        return None
+    first = next(io.iter_rows(files[0]), None)
+    columns = frozenset(k for k in (first or {}) if not k.startswith("__"))
+    return files if first is not None and schemas.detect(columns) == "record" else None
+
+
+def scan(path: str | Path, tokenizer=None):
+    """A LazyFrame with `frame`'s columns over r1data's own record files, or None when the input
+    must be read row by row (see the module docstring). Needs a tokenizer only for the token
+    counts a file lacks."""
     import polars as pl
 
-    def counts(column: str) -> dict[str, int]:
-        grouped = df.group_by(column).len().sort(["len", column], descending=[True, False])
-        return {str(k): int(v) for k, v in grouped.iter_rows()}
+    files = _own_files(Path(path))
+    if files is None:
+        return None
+    wanted = {"domain": pl.String, "kind": pl.String, "language": pl.String, "source": pl.String,
+              "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
+              "finish_reason": pl.String, "reasoning": pl.String}
+    if tokenizer is not None:  # the texts, in case a count is missing
+        wanted |= {"prompt": pl.String, "messages": pl.List(pl.Struct({"role": pl.String,
+                                                                       "content": pl.String}))}
+    if files[0].suffix == ".jsonl":
+        lf = pl.scan_ndjson(files, schema=wanted)
+    else:
+        lf = pl.scan_parquet(files)
+        have = lf.collect_schema()
+        lf = lf.select([pl.col(c).cast(t) if c in have else pl.lit(None, t).alias(c)
+                        for c, t in wanted.items()])
+    lf = lf.with_columns(
+        [pl.col(c).fill_null(v) for c, v in DEFAULTS.items()]
+        + [(pl.col("reasoning").fill_null("") != "").alias("has_reasoning")])
+    if tokenizer is not None:
+        lf = lf.with_columns(_counted("prompt_tokens", pl.col("prompt"), tokenizer),
+                             _counted("completion_tokens", _last_assistant(), tokenizer))
+    return lf.select([c for c in _schema() if c != "id"])
+
+
+def _last_assistant():
+    import polars as pl
+
+    return (pl.col("messages").list.eval(
+        pl.element().filter(pl.element().struct.field("role") == "assistant")
+        .struct.field("content")).list.last())
+
+
+def _counted(column: str, text, tokenizer):
+    """`column`, its nulls filled by counting the tokens of `text` (batch by batch)."""
+    import polars as pl
+
+    def count(texts):
+        values = texts.to_list()
+        todo = [i for i, t in enumerate(values) if t]
+        counts = [None] * len(values)
+        for i, n in zip(todo, _count_tokens([values[i] for i in todo], tokenizer), strict=True):
+            counts[i] = n
+        return pl.Series(counts, dtype=pl.Int64)
+
+    return pl.coalesce(pl.col(column), text.map_batches(count, return_dtype=pl.Int64,
+                                                        is_elementwise=True)).alias(column)
+
+
+# -- the figures --------------------------------------------------------------------------------
+
+
+def summarize(data) -> dict[str, Any]:
+    """The figures `r1data stats` prints, as plain data (JSON-ready), from a DataFrame or
+    LazyFrame with `frame`'s columns: one set of lazy queries, collected together on the
+    streaming engine."""
+    import polars as pl
+
+    lf = data.lazy()
+    queries = [lf.select(
+        pl.len().alias("rows"),
+        (pl.col("finish_reason") == "length").sum().alias("truncated"),
+        pl.col("has_reasoning").sum().alias("with_reasoning"),
+        *[pl.col(c).count().alias(f"{c}_count") for c in ("prompt_tokens", "completion_tokens")],
+        *[pl.col(c).mean().alias(f"{c}_mean") for c in ("prompt_tokens", "completion_tokens")],
+        *[pl.col(c).quantile(q, interpolation="nearest").alias(f"{c}_p{int(q * 100)}")
+          for c in ("prompt_tokens", "completion_tokens") for q in QUANTILES],
+    )]
+    queries += [lf.group_by(c).len().sort(["len", c], descending=[True, False])
+                for c in CATEGORIES]
+    totals, *counted = pl.collect_all(queries, engine="streaming")
+    row = totals.row(0, named=True)
 
     def quantiles(column: str) -> dict[str, float] | None:
-        values = df.get_column(column).drop_nulls()
-        if values.len() == 0:
+        if not row[f"{column}_count"]:
             return None
-        out = {f"p{int(q * 100)}": float(values.quantile(q, interpolation="nearest")) for q in QUANTILES}
-        out["mean"] = float(values.mean())
+        out = {f"p{int(q * 100)}": float(row[f"{column}_p{int(q * 100)}"]) for q in QUANTILES}
+        out["mean"] = float(row[f"{column}_mean"])
         return out
 
-    return {
-        "rows": df.height,
-        "domains": counts("domain"),
-        "kinds": counts("kind"),
-        "languages": counts("language"),
-        "sources": counts("source"),
-        "prompt_tokens": quantiles("prompt_tokens"),
-        "completion_tokens": quantiles("completion_tokens"),
-        "truncated": int(df.filter(pl.col("finish_reason") == "length").height),
-    }
+    plural = {"domain": "domains", "kind": "kinds", "language": "languages", "source": "sources"}
+    out: dict[str, Any] = {"rows": int(row["rows"])}
+    for column, grouped in zip(CATEGORIES, counted):
+        out[plural[column]] = {str(k): int(v) for k, v in grouped.iter_rows()}
+    out["prompt_tokens"] = quantiles("prompt_tokens")
+    out["completion_tokens"] = quantiles("completion_tokens")
+    out["truncated"] = int(row["truncated"] or 0)
+    out["with_reasoning"] = int(row["with_reasoning"] or 0)
+    return out
 
 
 def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = None) -> dict[str, Any]:
+    """`summarize` of a file or folder, with the layout(s) read and the rows set aside."""
+    import polars as pl
+
     from r1data.schemas import ReadReport
 
     rejects = rejects if rejects is not None else RejectLog(None)
+    try:
+        lf = scan(path, tokenizer)
+        summary = summarize(lf) if lf is not None else None
+    except pl.exceptions.PolarsError:  # a line polars cannot parse: read row by row instead
+        summary = None
+    if summary is not None:
+        summary["rejected"] = 0
+        summary["schema"] = f"record {summary['rows']:,}"
+        return summary
     report = ReadReport()
     summary = summarize(frame(read_records(path, rejects, report=report), tokenizer))
     summary["rejected"] = rejects.count
