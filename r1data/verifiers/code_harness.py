@@ -296,11 +296,12 @@ def _run_one(header, buf, sweep, encode, me):
                                             min(left, 1.0))
         if ready_w:
             try:
-                sent = os.write(stdin_w, pending[:1 << 16])
-                pending = pending[sent:]
-            except (BlockingIOError, BrokenPipeError):
-                sent = 0 if not isinstance(sys.exc_info()[1], BrokenPipeError) else -1
-            if sent < 0 or not len(pending):
+                pending = pending[os.write(stdin_w, pending[:1 << 16]):]
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:  # the program stopped reading: the rest is not wanted
+                pending = pending[:0]
+            if not len(pending):
                 os.close(stdin_w)
                 stdin_w = None
         for fd in ready_r:
