@@ -278,7 +278,8 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
 
         executors[-1].run()  # submits every stage, chained by Slurm dependencies
         slurm.save_jobs(output / ".logs", [
-            slurm.SubmittedStage(s.name, str(output / ".logs" / s.name), s.tasks, str(e.job_id))
+            slurm.SubmittedStage(s.name, str(output / ".logs" / s.name), s.tasks, str(e.job_id),
+                                 e.tasks_per_job)
             for s, e in zip(stages, executors)])
         if not wait:
             return {"submitted": [str(e.job_id) for e in executors]}

@@ -31,6 +31,7 @@ class SubmittedStage:
     logging_dir: str
     tasks: int
     job_id: str
+    tasks_per_job: int = 1  # datatrove's: array task i runs ranks_to_run[i*k:(i+1)*k]
 
     def completed(self) -> set[int]:
         folder = Path(self.logging_dir) / "completions"
@@ -104,7 +105,7 @@ def failed_tasks(stages: list[SubmittedStage]) -> list[FailedTask]:
             if rank in done:
                 continue
             own = folder / "logs" / f"task_{rank:05d}.log"
-            index = order.index(rank) if rank in order else rank
+            index = (order.index(rank) if rank in order else rank) // stage.tasks_per_job
             slurm_logs = sorted((folder / "slurm_logs").glob(f"*_{index}.out"))
             log = own if own.exists() else (slurm_logs[-1] if slurm_logs else folder / "slurm_logs")
             failed.append(FailedTask(stage.name, rank, str(log)))

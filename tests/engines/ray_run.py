@@ -1,0 +1,37 @@
+"""What the Ray tests run in a subprocess (so a hang is killed by the test's deadline): on one
+local Ray instance, the filter chain and a sharded generation; prints their results as JSON.
+
+    python ray_run.py CORPUS CHAIN_OUT PROMPTS GENERATE_OUT MODEL
+"""
+
+import json
+import shutil
+import sys
+import tempfile
+
+import ray
+
+from r1data.config import from_dict
+from r1data.filters.chain import FilterChainConfig, run_chain
+from r1data.generate import GenerateConfig
+from r1data.launch import generation
+
+corpus, chain_out, prompts, generate_out, model = sys.argv[1:6]
+# A private, short temp dir (it holds unix sockets): never a stale session of an earlier run.
+temp = tempfile.mkdtemp(prefix="r1ray-")
+ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False,
+         log_to_driver=False, configure_logging=False, _temp_dir=temp)
+try:
+    chain = from_dict(FilterChainConfig, {
+        "decontamination": {"benchmarks": ["gsm8k"]}, "correctness": {"max_per_prompt": 2},
+        "executor": "ray", "tasks": 2, "workers": 2, "mem_per_cpu_gb": 0.5})
+    stats = run_chain(chain, corpus, chain_out)
+    config = GenerateConfig(input=prompts, output=generate_out, model=model, num_shards=2,
+                            backend_options={"device": "cpu"},
+                            sampling={"n": 2, "temperature": 1.0, "max_tokens": 5, "seed": 3})
+    result = generation.launch(config, "ray")
+finally:
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+print(json.dumps({"kept": stats["kept"], "failed": result["failed"],
+                  "samples_written": result["summary"].samples_written}))
