@@ -5,9 +5,9 @@ no verdict is `unverified` and dropped unless `require_verdict` is off (non-reas
 nothing to verify). With `max_per_prompt`, a prompt keeps at most k correct samples, and a
 sample whose chain of thought is near-identical to one already kept for its prompt counts once:
 it is dropped as `near_identical_sample` and does not use up the quota, so the k kept are
-diverse. "Near-identical" is an estimated Jaccard similarity of word 5-gram sets from a bottom-k
-sketch (k = 32 hashes, 256 bytes per kept sample, so the per-prompt memory stays small even at
-R1's 600K samples). The cap needs every sample of a prompt in one task: the chain runs it in its final,
+diverse. "Near-identical" is an estimated Jaccard similarity of word 5-gram sets from a MinHash
+signature of 32 values (`filters/minhash.py`, the mechanism the corpus-level dedup uses too;
+256 bytes per kept sample, so the per-prompt memory stays small even at R1's 600K samples). The cap needs every sample of a prompt in one task: the chain runs it in its final,
 single-task stage.
 """
 
@@ -15,29 +15,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import RecordFilter, record_of, text_hash, words
+from . import minhash
+from .base import RecordFilter, record_of
 
 SKETCH = 32
 SHINGLE = 5
+_PERMUTATIONS = minhash.permutations(SKETCH, seed=5)
 
 
 def sketch(text: str) -> np.ndarray:
-    """The 32 smallest hashes of the text's lower-cased word 5-grams (a bottom-k sketch)."""
-    tokens = [w.lower() for w in words(text)]
-    shingles = {text_hash(" ".join(tokens[i:i + SHINGLE]))
-                for i in range(max(1, len(tokens) - SHINGLE + 1))}
-    return np.array(sorted(shingles)[:SKETCH], dtype=np.uint64)
+    """The MinHash signature (32 values) of the text's word 5-grams."""
+    return minhash.signature(minhash.shingles(text, SHINGLE), *_PERMUTATIONS)
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
-    """Estimated Jaccard similarity of the two shingle sets behind two sketches.
+    """Estimated Jaccard similarity of the shingle sets behind two sketches.
 
     >>> similarity(sketch("one two three four five six"), sketch("one two three four five six"))
     1.0
     """
-    union = np.union1d(a, b)[:SKETCH]
-    both = np.intersect1d(a, b)
-    return float(np.isin(union, both).sum()) / max(1, len(union))
+    return minhash.similarity(a, b)
 
 
 class CorrectnessFilter(RecordFilter):

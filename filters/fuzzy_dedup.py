@@ -1,7 +1,7 @@
 """Fuzzy prompt dedup with rapidfuzz, blocked by MinHash LSH so it is not quadratic.
 
-Each new prompt id's normalised prompt gets 16 MinHash values over its word 3-grams, grouped in
-8 bands of 2; only earlier prompts that share a band are compared with `rapidfuzz.fuzz.ratio`.
+Each new prompt id's normalised prompt gets 16 MinHash values over its word 3-grams
+(`filters/minhash.py`, the filters' one near-duplicate mechanism), grouped in 8 bands of 2; only earlier prompts that share a band are compared with `rapidfuzz.fuzz.ratio`.
 Two prompts with 3-gram Jaccard similarity 0.7 (typical of a 95-ratio rewording) share a band
 with probability 1 - (1 - 0.7^2)^8 = 0.995. As with exact prompt dedup, the samples of one prompt
 id are never duplicates of each other; later prompt ids near-identical to an earlier one are
@@ -12,12 +12,10 @@ The filter must see the whole corpus in one task (the chain's final stage).
 
 from __future__ import annotations
 
-import numpy as np
 from rapidfuzz import fuzz
 
-from .base import RecordFilter, normalize, numbers, record_of, text_hash
-
-_PRIME = np.uint64((1 << 61) - 1)
+from . import minhash
+from .base import RecordFilter, normalize, numbers, record_of
 
 
 class FuzzyPromptDedupFilter(RecordFilter):
@@ -38,19 +36,13 @@ class FuzzyPromptDedupFilter(RecordFilter):
             raise ValueError("min_ratio must be in (0, 100]")
         self.min_ratio = min_ratio
         self.bands, self.rows = bands, rows
-        gen = np.random.RandomState(seed)
-        self._a = gen.randint(1, 2**61 - 1, size=bands * rows, dtype=np.uint64)
-        self._b = gen.randint(0, 2**61 - 1, size=bands * rows, dtype=np.uint64)
+        self._a, self._b = minhash.permutations(bands * rows, seed)
         self._decided: dict[str, bool] = {}
         self._prompts: list[str] = []
         self._buckets: dict[tuple[int, bytes], list[int]] = {}
 
     def _band_keys(self, norm: str) -> list[tuple[int, bytes]]:
-        tokens = norm.split()
-        grams = {" ".join(tokens[i:i + 3]) for i in range(max(1, len(tokens) - 2))}
-        shingles = np.array([text_hash(g) % int(_PRIME) for g in grams], dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            values = ((shingles[:, None] * self._a + self._b) % _PRIME).min(axis=0)
+        values = minhash.signature(minhash.shingles(norm, 3), self._a, self._b)
         return [(band, values[band * self.rows:(band + 1) * self.rows].tobytes())
                 for band in range(self.bands)]
 

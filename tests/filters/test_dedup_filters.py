@@ -73,3 +73,36 @@ def test_per_prompt_cap_keeps_k_diverse_correct_samples():
         sample("p1", 0, trace_a), sample("p1", 1, near_a), sample("p1", 2, trace_b, correct=False),
         sample("p1", 3, trace_b), sample("p1", 4, trace_c), sample("p2", 0, trace_a))]
     assert got == ["kept", "near_identical_sample", "incorrect", "kept", "prompt_cap", "kept"]
+
+
+def test_one_minhash_estimates_jaccard_for_all_three_dedups():
+    """The shared MinHash (filters/minhash.py) estimates the true 5-gram Jaccard similarity, and
+    the corpus-level datatrove step gives the same signatures as the shared functions."""
+    import random
+
+    import numpy as np
+
+    from r1data.filters import minhash
+    from r1data.filters.chain import FilterChainConfig
+    from r1data.filters.minhash_dedup import MinhashRecordSignature, minhash_config
+
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(3000)]
+    base = [rng.choice(vocab) for _ in range(4000)]
+    a, b = minhash.permutations(256, seed=3)
+    for changed in (0.01, 0.05, 0.2):
+        other = list(base)
+        for j in rng.sample(range(len(other)), int(len(other) * changed)):
+            other[j] = "x" + str(j)
+        one, two = (" ".join(t) for t in (base, other))
+        s1, s2 = set(minhash.shingles(one, 5).tolist()), set(minhash.shingles(two, 5).tolist())
+        true = len(s1 & s2) / len(s1 | s2)
+        estimate = minhash.similarity(minhash.signature(minhash.shingles(one, 5), a, b),
+                                      minhash.signature(minhash.shingles(two, 5), a, b))
+        assert abs(estimate - true) < 0.1, (changed, estimate, true)
+
+    step = MinhashRecordSignature("/tmp/unused", config=minhash_config(FilterChainConfig().minhash))
+    text = " ".join(base)
+    want = minhash.signature(minhash.shingles(text, 5, step._hash_func), step.parameters[0] | np.uint64(1),
+                             step.parameters[1])
+    assert sum(step.get_signature(step.get_shingles(text)), []) == want.tolist()

@@ -1,0 +1,82 @@
+"""The one near-duplicate mechanism of the filters: MinHash over word n-gram shingles.
+
+Three filters ask "are these two texts nearly the same?" at three scales, and all three use the
+functions here, so a shingle means the same thing everywhere:
+- `minhash_dedup.py`: completions across the whole corpus, through datatrove's four MinHash
+  steps (signatures per shard, buckets, clusters, filter): the only one that must scale past one
+  process, so it keeps datatrove's on-disk stages;
+- `fuzzy_dedup.py`: prompts, in the final single-task stage: MinHash bands (LSH) only *block*
+  the candidates that rapidfuzz then compares exactly;
+- `correctness_filter.py`: the few kept samples of one prompt: the share of equal MinHash
+  values of two signatures estimates their Jaccard similarity directly.
+
+Shingles: lower-cased words (`base.words`: letters/digits runs, each CJK character a word), digits
+mapped to 0 as datatrove's `norm_numbers` does; each distinct word is hashed once and an n-gram's
+hash is a fixed polynomial of its words' hashes over uint64 (wrapping), for all n-grams at once.
+Permutations are multiply-add over uint64 (wrapping, no modulo): the minimum is decided by the
+high bits, which multiply-shift hashing mixes well, so the probability that two signatures agree
+at a position still estimates the Jaccard similarity of the shingle sets.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .base import text_hash, words
+
+_DIGITS = re.compile(r"\d+")
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53,
+                 0x2545F4914F6CDD1D, 0x94D049BB133111EB], dtype=np.uint64)
+_EMPTY = np.iinfo(np.uint64).max
+
+
+def shingles(text: str, n: int, word_hash=text_hash) -> np.ndarray:
+    """uint64 hashes of the word n-grams of `text` (one for a text shorter than n words).
+
+    >>> len(shingles("one two three four five six", 5))
+    2
+    >>> bool((shingles("One, TWO three", 3) == shingles("one two three", 3)).all())
+    True
+    """
+    tokens = words(_DIGITS.sub("0", text.lower()))
+    if not tokens:
+        return np.zeros(0, dtype=np.uint64)
+    ids: dict[str, int] = {}
+    index = np.fromiter((ids.setdefault(t, len(ids)) for t in tokens), dtype=np.int64, count=len(tokens))
+    hashes = np.fromiter((word_hash(t) for t in ids), dtype=np.uint64, count=len(ids))[index]
+    n = min(n, len(hashes))
+    count = len(hashes) - n + 1
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
+        out = hashes[:count] * _MIX[0]
+        for j in range(1, n):
+            out += hashes[j:count + j] * _MIX[j % len(_MIX)]
+    return out
+
+
+def permutations(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b), each shaped (1, num): the multiply-add permutations (a odd, so each is a bijection)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(1, 2**61 - 1, size=(1, num), dtype=np.uint64) | np.uint64(1)
+    b = gen.randint(0, 2**61 - 1, size=(1, num), dtype=np.uint64)
+    return a, b
+
+
+def signature(hashes: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The MinHash signature (one uint64 per permutation) of a set of shingle hashes."""
+    if not len(hashes):
+        return np.full(a.shape[1], _EMPTY, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return (hashes.reshape(-1, 1) * a + b).min(axis=0)
+
+
+def similarity(x: np.ndarray, y: np.ndarray) -> float:
+    """Estimated Jaccard similarity of the shingle sets behind two signatures.
+
+    >>> a, b = permutations(32, 1)
+    >>> similarity(signature(shingles("a b c d e f", 5), a, b), signature(shingles("a b c d e f", 5), a, b))
+    1.0
+    """
+    return float(np.mean(x == y))
