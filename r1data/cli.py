@@ -33,6 +33,7 @@ COMMANDS = [
 TRAIN_COMMANDS: list[tuple[str, str]] = [
     ("sft", "train_sft"),
     ("grpo", "train_grpo"),
+    ("rm", "train_rm"),
 ]
 
 app = typer.Typer(
@@ -43,7 +44,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-train_app = typer.Typer(help="Train a model: `sft` (distillation) or `grpo` (RL).",
+train_app = typer.Typer(help="Train a model: `sft` (distillation), `grpo` (RL) or `rm` (a reward "
+                        "model for RL on general prompts).",
                         no_args_is_help=True)
 
 

@@ -178,7 +178,7 @@ class Demo:
         self._record("SFT (cold start)", started, result.samples, result.samples, result.rejected, note)
 
     def _sft(self, data: Path, out: Path, model: str):
-        from r1data.trainers import common, sft
+        from r1data.trainers import config as common, sft
 
         c = self.config
         config = sft.SFTConfig(
@@ -192,7 +192,7 @@ class Demo:
         return sft.train(config)
 
     def grpo(self) -> None:
-        from r1data.trainers import common, grpo
+        from r1data.trainers import config as common, grpo
 
         c = self.config
         started = self._stage(3, "GRPO: accuracy + format + language-consistency rewards")

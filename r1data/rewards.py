@@ -17,7 +17,10 @@ Registry: `get(name)`, `names()`, `register(name)`. Built in:
   builds one with other settings).
 
 `combine("accuracy + format + 0.1 * language_consistency")` builds the weighted sum; its
-`components(...)` also returns each term's values (the GRPO trainer logs them).
+`components(...)` also returns each term's values (the GRPO trainer logs them). A None term makes
+the sum not applicable (None): see `CombinedReward`. `rm:PATH@summary|@full` in an expression is
+a trained reward model (`model_reward`); `RewardRouter` picks an expression per prompt by
+domain/kind (R1's RL for all scenarios).
 
 Accuracy fans out over a thread pool: math checks run in worker processes and code in sandboxed
 processes (see `r1data.verifiers`), so threads only wait and are safe here.
@@ -184,15 +187,19 @@ register("cosine_length")(cosine_length_reward())
 # -- weighted combinations ------------------------------------------------------------------
 
 _TERM = re.compile(r"^\s*(?:([+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+)\s*\*\s*)?"
-                   r"([A-Za-z_][\w.]*(?::\w+)?)\s*$")
+                   r"(rm:[^\s+*]+|[A-Za-z_][\w.]*(?::\w+)?)\s*$")
+MODEL_PREFIX = "rm:"
+# Rewards that judge against the gold answer: a prompt without one cannot be scored by them.
+NEEDS_GOLD = frozenset({"accuracy", "cosine_length"})
 
 
 def parse_terms(expression: str) -> list[tuple[float, str]]:
     """The syntax alone: "accuracy + 0.1 * language_consistency" -> [(1.0, 'accuracy'),
-    (0.1, 'language_consistency')]. A name may also be `module:function`; nothing is looked up.
+    (0.1, 'language_consistency')]. A name may also be `module:function`, or `rm:PATH@summary` /
+    `rm:PATH@full` (a trained reward model, see `model_reward`); nothing is looked up.
 
-    >>> parse_terms("accuracy + 0.5 * my_rewards:length")
-    [(1.0, 'accuracy'), (0.5, 'my_rewards:length')]
+    >>> parse_terms("accuracy + 0.5 * my_rewards:length + rm:runs/rm/final@summary")
+    [(1.0, 'accuracy'), (0.5, 'my_rewards:length'), (1.0, 'rm:runs/rm/final@summary')]
     """
     terms = []
     for part in expression.split("+"):
@@ -201,43 +208,203 @@ def parse_terms(expression: str) -> list[tuple[float, str]]:
             raise ValueError(f"cannot read reward term {part.strip()!r} in {expression!r}: "
                              "expected 'name' or 'weight * name', joined by '+'")
         terms.append((float(match.group(1) or 1.0), match.group(2)))
+    if not terms:
+        raise ValueError("empty reward expression")
     return terms
 
 
 def parse_weights(expression: str) -> list[tuple[float, str]]:
-    """Like `parse_terms`, but every name must be a registered reward.
+    """Like `parse_terms`, but every plain name must be a registered reward.
 
     >>> parse_weights("accuracy + 0.5 * format")
     [(1.0, 'accuracy'), (0.5, 'format')]
     """
     terms = parse_terms(expression)
     for _, name in terms:
-        get(name)  # unknown names fail here, with the list of known ones
+        if ":" not in name:
+            get(name)  # unknown names fail here, with the list of known ones
     return terms
 
 
-class CombinedReward:
-    """A weighted sum of registered rewards, itself a reward function (`__call__`)."""
+def resolve(name: str, functions: dict[str, RewardFn] | None = None) -> RewardFn:
+    """A reward by name: one of `functions`, `rm:PATH@view` (a reward model), `module:function`
+    (a user function), else the registry."""
+    import importlib
 
-    def __init__(self, expression: str):
+    if functions and name in functions:
+        return functions[name]
+    if name.startswith(MODEL_PREFIX):
+        return model_reward(name[len(MODEL_PREFIX):])
+    if ":" in name:
+        module, attr = name.split(":", 1)
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise KeyError(f"reward {name!r}: {exc}") from None
+    return get(name)
+
+
+class CombinedReward:
+    """A weighted sum of rewards, itself a reward function (`__call__`): the one place where
+    reward terms are added up (the GRPO trainer, TRL and filters all use it).
+
+    A term that returns None for an output ("cannot judge": no gold, a gold nobody can parse)
+    makes that output's sum **not applicable** (None), rather than being read as 0 or having the
+    other weights stretched over it: a total must mean the same thing for every output it is
+    compared with. The GRPO trainer leaves such outputs out of their group's mean and std and
+    gives them no advantage; routing (`RewardRouter`) keeps gold-needing terms away from
+    prompts without gold, so this only happens when a gold turns out to be unusable.
+    """
+
+    def __init__(self, expression: str, functions: dict[str, RewardFn] | None = None):
         self.expression = expression
-        self.terms = [(w, name, get(name)) for w, name in parse_weights(expression)]
+        self.terms = [(w, name, resolve(name, functions)) for w, name in parse_terms(expression)]
         self.__name__ = "+".join(name for _, name, _ in self.terms)  # TRL logs rewards by name
+
+    @property
+    def names(self) -> list[str]:
+        return [name for _, name, _ in self.terms]
 
     def components(self, completions: list, **columns: Any
                    ) -> tuple[list[float | None], dict[str, list[float | None]]]:
-        """(totals, {name: values}); a total is None only when no term applies."""
-        parts = {name: list(fn(completions, **columns)) for _, name, fn in self.terms}
+        """(totals, {name: values}); a total is None when any of its terms is None."""
+        parts: dict[str, list[float | None]] = {}
+        for _, name, fn in self.terms:
+            values = list(fn(completions, **columns))
+            if len(values) != len(completions):
+                raise ValueError(f"reward {name!r} returned {len(values)} values for "
+                                 f"{len(completions)} completions")
+            parts[name] = values
         totals: list[float | None] = []
         for i in range(len(completions)):
             values = [(w, parts[name][i]) for w, name, _ in self.terms]
-            applied = [w * v for w, v in values if v is not None]
-            totals.append(sum(applied) if applied else None)
+            totals.append(None if any(v is None for _, v in values)
+                          else sum(w * float(v) for w, v in values))
         return totals, parts
 
     def __call__(self, completions: list, **columns: Any) -> list[float | None]:
         return self.components(completions, **columns)[0]
 
 
-def combine(expression: str) -> CombinedReward:
-    return CombinedReward(expression)
+def combine(expression: str, functions: dict[str, RewardFn] | None = None) -> CombinedReward:
+    return CombinedReward(expression, functions)
+
+
+# -- per-prompt routing (R1 section 2.3.4) ---------------------------------------------------
+
+DEFAULT_ROUTE = "default"
+
+
+class RewardRouter:
+    """Reward expressions chosen per prompt, as R1's last RL stage mixes rule rewards for
+    reasoning prompts with reward models for general ones.
+
+    `routes` is one expression for every prompt, or a mapping from a route key to an expression:
+    `{reasoning: "accuracy + format", general: "rm:A@summary + rm:B@full"}`. A record takes the
+    first key that matches, in order: its `domain` (other than the default "general"), its
+    `kind` ("reasoning"/"non_reasoning"), "general" for any non-reasoning record, then
+    "default".
+    """
+
+    def __init__(self, routes: str | dict[str, str], functions: dict[str, RewardFn] | None = None):
+        self.routes = {DEFAULT_ROUTE: routes} if isinstance(routes, str) else dict(routes)
+        if not self.routes:
+            raise ValueError("rewards: no route")
+        self.combined = {key: CombinedReward(expr, functions) for key, expr in self.routes.items()}
+
+    @staticmethod
+    def parse(routes: str | dict[str, str]) -> None:
+        """Check the syntax of every expression (no function is loaded)."""
+        items = {DEFAULT_ROUTE: routes} if isinstance(routes, str) else routes
+        if not isinstance(items, dict) or not items:
+            raise ValueError("rewards must be an expression or a mapping of route -> expression")
+        for key, expression in items.items():
+            if not isinstance(expression, str):
+                raise ValueError(f"rewards.{key}: expected an expression string")
+            parse_terms(expression)
+
+    @staticmethod
+    def route_of(routes: dict[str, Any], record: Any) -> str | None:
+        kind = getattr(record, "kind", "reasoning")
+        domain = getattr(record, "domain", None)
+        # "general" is also the record's default domain: as a key it means non-reasoning data.
+        for key in (domain if domain != "general" else None, kind,
+                    "general" if kind != "reasoning" else None, DEFAULT_ROUTE):
+            if key is not None and key in routes:
+                return key
+        return None
+
+    def key(self, record: Any) -> str | None:
+        return self.route_of(self.routes, record)
+
+    @staticmethod
+    def rejection(routes: str | dict[str, str], record: Any) -> str | None:
+        """Why `record` cannot be scored under `routes` (None when it can): no route applies,
+        or it has no gold and its route needs one or has no model reward."""
+        items = {DEFAULT_ROUTE: routes} if isinstance(routes, str) else routes
+        key = RewardRouter.route_of(items, record)
+        if key is None:
+            return f"no_reward_route: no rewards for domain {record.domain!r} / kind {record.kind!r}"
+        if record.gold in (None, "", []):
+            names = [name for _, name in parse_terms(items[key])]
+            if any(n in NEEDS_GOLD for n in names):
+                return f"no_gold: rewards[{key}] need a gold answer"
+            if not any(n.startswith(MODEL_PREFIX) for n in names):
+                return f"no_gold: rewards[{key}] have no model reward to judge a gold-less prompt"
+        return None
+
+    def score(self, completions: list, records: list[Any], **columns: Any
+              ) -> tuple[list[float | None], dict[str, list[float | None]]]:
+        """Totals and per-term values for completions whose prompt is `records[i]`; each
+        route's terms are called once on its own outputs (batched), None elsewhere."""
+        n = len(completions)
+        totals: list[float | None] = [None] * n
+        parts: dict[str, list[float | None]] = {}
+        by_route: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            key = self.key(record)
+            if key is not None:
+                by_route.setdefault(key, []).append(i)
+        for key, rows in by_route.items():
+            sub = {name: [values[i] for i in rows] for name, values in columns.items()}
+            sub_totals, sub_parts = self.combined[key].components([completions[i] for i in rows], **sub)
+            for j, i in enumerate(rows):
+                totals[i] = sub_totals[j]
+            for name, values in sub_parts.items():
+                column = parts.setdefault(name, [None] * n)
+                for j, i in enumerate(rows):
+                    column[i] = values[j]
+        return totals, parts
+
+
+# -- reward models (R1 section 2.3.4: helpfulness on the summary, harmlessness on all) --------
+
+_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def model_reward(spec: str, *, device: str = "auto", batch_size: int = 16) -> RewardFn:
+    """A reward from a trained reward model (`r1data train rm`): `PATH@summary` scores only the
+    answer after the think block (R1's helpfulness), `PATH@full` the whole response, reasoning
+    included (R1's harmlessness). Scores are the model's scalar outputs, in batches of
+    `batch_size`, on `device`; the model is loaded once per (path, device) and shared.
+    """
+    path, _, view = spec.rpartition("@")
+    if not path:
+        path, view = spec, "full"
+    if view not in ("summary", "full"):
+        raise ValueError(f"rm:{spec}: the view must be @summary or @full")
+
+    def score(completions: list, prompt: list | None = None, **_: Any) -> list[float]:
+        from r1data.trainers.reward_model import RewardModelScorer
+
+        key = (path, device)
+        if key not in _MODELS:
+            _MODELS[key] = RewardModelScorer(path, device=device)
+        texts = [_text(c) for c in completions]
+        if view == "summary":
+            texts = [split_completion(t)[1] for t in texts]
+        prompts = _column({"prompt": prompt}, "prompt", len(texts), "")
+        return _MODELS[key].score(prompts, texts, batch_size=batch_size)
+
+    score.__name__ = f"rm:{spec}"
+    return score

@@ -1,7 +1,8 @@
 """GRPO, as DeepSeekMath (arXiv 2402.03300, section 4.1) and DeepSeek-R1 define it.
 
-For each prompt q the old policy samples G outputs o_1..o_G, a rule-based reward scores them
-(r_1..r_G, a weighted sum of reward functions from `r1data.rewards`), and the policy maximises
+For each prompt q the old policy samples G outputs o_1..o_G, rewards score them (r_1..r_G, a
+weighted sum of reward functions from `r1data.rewards`, chosen per prompt), and the policy
+maximises
 
     J(θ) = E_q [ 1/G Σ_i 1/|o_i| Σ_t ( min(ρ_it A_i, clip(ρ_it, 1-ε, 1+ε) A_i) - β D_it ) ]
 
@@ -11,39 +12,55 @@ For each prompt q the old policy samples G outputs o_1..o_G, a rule-based reward
 
 The loss minimised is -J. Over a batch of several prompts the 1/G mean becomes a mean over all
 B·G outputs of the batch (the same thing, since every group has G outputs); split into
-micro-batches, each micro-batch adds Σ_i (its outputs' per-output means) / (B·G), so the
-accumulated gradient is exactly the full-batch gradient.
+micro-batches and ranks, each micro-batch adds Σ_i (its outputs' per-output means) / (B·G), so
+the accumulated gradient is exactly the full-batch gradient of one process.
 
 The μ loop: after a rollout the log-probs of the sampling policy (π_old) and of the frozen
 reference (π_ref) are computed once; the policy then takes μ × `minibatches` optimizer steps on
 those rollouts. With μ = 1 and one minibatch π_old = π_θ, so ρ = 1 and π_old is not recomputed
 (its value is π_θ detached, which gives the same gradient).
 
+Ranks (`torchrun`/`deepspeed` with N processes): the B prompts of a step are split across ranks
+and each rank samples and scores *whole groups*, so a group's statistics never need another
+rank. Gradients are averaged by torch DDP (zero_stage 0) or DeepSpeed ZeRO-2/3, which also
+shards optimizer states (and with ZeRO-3 the parameters) across the ranks; rank 0 logs and
+writes checkpoints. Under ZeRO-3 whole weights are gathered one parameter at a time for the
+reference refresh and the vLLM weight sync (`distributed.gathered_named_parameters`).
+
 Deliberate choices, each where the papers leave it open:
 - std is the unbiased (n-1) sample std and eps = 1e-4, as TRL; a group whose rewards are all
-  equal (std ~ 0) has A = 0: it adds no policy gradient, only the KL term. Their count is logged.
-- A reward function may return None (cannot judge): that component is left out of the sum; an
-  output with no component at all is left out of its group's mean/std and gets A = 0. None is
-  never silently read as 0 or 1.
+  equal (std ~ 0) has A = 0: it adds no policy gradient, only the KL term. Their share is
+  logged every step (`zero_variance_share`) and a warning is printed above 90%: such a run is
+  not learning.
+- A reward term that returns None (cannot judge) makes that output's total not applicable
+  (`r1data.rewards.CombinedReward`): the output is left out of its group's mean/std and gets
+  A = 0. None is never silently read as 0 or 1.
+- Rewards are routed per prompt (`rewards: {reasoning: ..., general: ...}`, by domain, then
+  kind): R1's last RL stage scores reasoning prompts with rules and general prompts with reward
+  models. A prompt without gold is accepted when its route has a model reward and no term
+  that needs a gold answer.
 - Log-probs are those of the distribution that sampled: logits / temperature (identical to the
-  paper's π_θ at R1's temperature 1).
+  paper's π_θ at R1's temperature 1). They are computed in chunks over the completion tokens
+  (`trainers/logprobs.py`), never as full-vocabulary fp32 logits of the whole batch.
 - Position ids follow the attention mask (left-padded prompts get the positions generation gave
   them), so π_old recomputed here equals the sampler's probabilities.
-- The completion mask ends at the first EOS (included: the model must learn to stop). The pad
-  token may equal EOS (SmolLM2), so masks come from positions, never from the pad id.
+- The completion mask ends at the first EOS (included: the model must learn to stop), at the
+  end of a stop string, or before the first pad token, whichever comes first; the pad token may
+  equal EOS (SmolLM2) or not.
 - The KL term uses π_ref from a frozen copy of the initial policy; β = 0 never loads it;
-  `ref_refresh_every` N > 0 copies the policy into it every N steps.
+  `ref_refresh_every` N > 0 copies the policy into it every N steps (R1: every 400).
 
-Reads top to bottom: config, setup, rollout, reward, advantage, loss, step, log, train loop.
+Reads top to bottom: config, setup, rollout, reward, advantage, loss, step, eval, log, loop.
 Outputs in `output.dir`: `final/` (the trained model, loads in `r1data generate`/`eval`),
-`checkpoints/step-N/`, `rejected.jsonl` (prompts without gold) and `log.jsonl`.
+`checkpoints/step-N/`, `rejected.jsonl` (prompts no reward can score) and `log.jsonl`.
 Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
     step, time (unix seconds), epoch, lr, loss, reward, reward_std, reward/<name> (mean of
-    each component), accuracy (mean of the `accuracy` component when configured), completion_length,
-    completion_length_max, truncated (fraction that hit max_tokens), kl, clip_fraction, entropy,
-    zero_variance_groups, unscored, grad_norm, time/rollout, time/reward, time/update, time/step,
-    tokens_per_s/rollout (completion tokens sampled per second), tokens_per_s/update
-    (completion tokens through the loss per second, all μ passes).
+    each term over the outputs it scored), accuracy (mean of the `accuracy` term when
+    configured), completion_length, completion_length_max, truncated (fraction that hit
+    max_tokens), kl, clip_fraction, entropy (when `log_entropy`), zero_variance_groups,
+    zero_variance_share, unscored, grad_norm, time/rollout, time/reward, time/update,
+    time/step, tokens_per_s/rollout, tokens_per_s/update; every `eval_every` steps also
+    eval/accuracy, eval/reward, eval/completion_length, eval/kl.
 """
 
 from __future__ import annotations
@@ -53,6 +70,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -64,12 +82,15 @@ import torch
 from r1data.backends.base import SamplingConfig
 from r1data.config import to_dict
 from r1data.errors import ConfigError
-from r1data.rewards import parse_terms
-from r1data.trainers import common
-from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.rewards import RewardRouter
+from r1data.trainers import checkpoint, distributed, optim
+from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.trainers.logprobs import PolicyLogps, token_logps
+from r1data.trainers.train_log import LOG_FILE, TrainLogger
 from r1data.verifiers.code import isolation_used
 
 ADV_EPS = 1e-4
+ZERO_VARIANCE_WARN = 0.9
 RewardFn = Callable[..., list]
 
 
@@ -87,16 +108,18 @@ class GRPOConfig:
 
     # model and data
     model: policy to train (a model folder, a Hub id, or `smollm2-135m`).
-    prompts: records/dataset with gold answers (any format `r1data.io` reads), or the name of a
-        bundled prompt file (`gsm8k_train_1k`). Rows without gold are written aside.
+    prompts: prompt records (any format `r1data.io` reads), or the name of a bundled prompt
+        file (`gsm8k_train_1k`, `non_reasoning`). Rows no reward can score are written aside.
     template: "r1-zero" (R1's plain-text template) or "chat" (the tokenizer's chat template).
-    rewards: weighted sum of reward functions: "accuracy + format_r1_zero" (R1-Zero), "accuracy
-        + format + 0.1 * language_consistency"; a name is looked up in the `r1data.rewards`
-        registry, or is `module:function` for a user function with the same signature.
+    rewards: a weighted sum of reward functions, "accuracy + format_r1_zero" (R1-Zero), or a
+        mapping route -> sum chosen per prompt by domain, then kind ("general" = any
+        non-reasoning prompt, "default" = the rest): {reasoning: "accuracy + format +
+        language_consistency", general: "rm:RM@summary + rm:RM@full"}. A name is a registered
+        reward, `module:function`, or `rm:PATH@summary|@full` (a reward model).
     # rollout
     sampling: rollout sampling; `n` is G (outputs per prompt), `max_tokens` the completion cap,
         `stop` extra stop strings (e.g. "</answer>" for the R1-Zero template).
-    prompts_per_step: B, prompts per rollout batch (B·G outputs per step).
+    prompts_per_step: B, prompts per rollout batch over all ranks (B·G outputs per step).
     rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (colocated, GPU only).
     # GRPO
     beta: KL coefficient (0 skips the reference model).
@@ -107,7 +130,14 @@ class GRPOConfig:
     ref_refresh_every: copy the policy into the reference every N steps (0: never).
     max_steps: rollout steps to train (each makes mu × minibatches optimizer steps).
     resume: continue from the newest checkpoint in `output.dir` when there is one.
-    optim / runtime / output: shared with SFT (`trainers/common.py`); the GRPO default is a
+    log_entropy: log the policy's mean token entropy (computed per log-prob chunk; off saves
+        one softmax per chunk).
+    # evaluation inside the loop
+    eval_every: every N steps, sample one output per held-out prompt (temperature 0.6,
+        top-p 0.95, R1's evaluation setting) and log eval/* (0: never).
+    eval_prompts: the held-out prompts (same formats as `prompts`), scored by the same rewards.
+    eval_limit: at most this many of them.
+    optim / runtime / output: shared with SFT (`trainers/config.py`); the GRPO default is a
         constant lr of 3e-6 (R1-Zero), no warmup.
     """
 
@@ -115,7 +145,7 @@ class GRPOConfig:
     model: str = "smollm2-135m"
     prompts: str = "gsm8k_train_1k"
     template: str = "r1-zero"
-    rewards: str = "accuracy + format_r1_zero"
+    rewards: str | dict[str, str] = "accuracy + format_r1_zero"
     # rollout
     sampling: SamplingConfig = field(default_factory=_rollout_defaults)
     prompts_per_step: int = 4
@@ -129,6 +159,11 @@ class GRPOConfig:
     ref_refresh_every: int = 0
     max_steps: int = 100
     resume: bool = True
+    log_entropy: bool = True
+    # evaluation inside the loop
+    eval_every: int = 0
+    eval_prompts: str | None = None
+    eval_limit: int = 64
     # shared with SFT
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         lr=3e-6, min_lr_ratio=1.0, warmup_ratio=0.0))
@@ -152,41 +187,13 @@ class GRPOConfig:
             raise ValueError("prompts_per_step * sampling.n must be divisible by minibatches")
         if self.beta < 0 or self.epsilon <= 0 or self.ref_refresh_every < 0:
             raise ValueError("beta and ref_refresh_every must be >= 0, epsilon > 0")
-        parse_rewards(self.rewards)  # a malformed expression fails here, not after model loading
+        if self.eval_every < 0 or (self.eval_every and not self.eval_prompts):
+            raise ValueError("eval_every must be >= 0 and needs eval_prompts")
+        RewardRouter.parse(self.rewards)  # a malformed expression fails here, before loading
 
 
 # --------------------------------------------------------------------------------------------
-# setup: rewards, prompts, models
-
-
-def parse_rewards(expression: str) -> list[tuple[float, str]]:
-    """"accuracy + format + 0.1 * language_consistency" -> [(1.0, "accuracy"), ...].
-
-    A name may be `module:function` or a function the caller passes in, so names are resolved
-    after parsing (`reward_function`), not during as `r1data.rewards.parse_weights` does.
-    """
-    terms = parse_terms(expression)
-    if not terms:
-        raise ValueError("rewards: empty expression")
-    return terms
-
-
-def reward_function(name: str) -> RewardFn:
-    """A reward by name: `module:function` for a user function, else the `r1data.rewards` registry."""
-    import importlib
-
-    if ":" in name:
-        module, attr = name.split(":", 1)
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"reward {name!r}: {exc}") from None
-    from r1data import rewards
-
-    try:
-        return rewards.get(name)
-    except KeyError as exc:
-        raise ConfigError(f"unknown reward {name!r}: {exc}") from None
+# setup: prompts
 
 
 def prompt_path(spec: str) -> Path:
@@ -202,19 +209,25 @@ def prompt_path(spec: str) -> Path:
     raise InputError(f"no such prompt file or bundled prompt set: {spec}")
 
 
-def load_prompts(spec: str, rejected: Path | None) -> list[Any]:
-    """Records with a gold answer; rows without one are written to `rejected` with the reason."""
+def load_prompts(spec: str, rejected: Path | None, rewards: str | dict[str, str] = "accuracy",
+                 limit: int | None = None) -> list[Any]:
+    """Records some reward route can score; the others are written to `rejected` with the
+    reason (no route for their domain/kind, or no gold where the route needs one)."""
     from r1data.io import InputError, RejectLog, read_records
 
     kept = []
     with RejectLog(rejected) as rejects:
         for record in read_records(prompt_path(spec), rejects):
-            if record.gold in (None, "", []):
-                rejects.add(spec, None, "no_gold: GRPO needs a gold answer", record.to_dict())
+            reason = RewardRouter.rejection(rewards, record)
+            if reason is not None:
+                rejects.add(spec, None, reason, record.to_dict())
                 continue
             kept.append(record)
+            if limit and len(kept) >= limit:
+                break
     if not kept:
-        raise InputError(f"{spec}: no prompt with a gold answer")
+        raise InputError(f"{spec}: no prompt the configured rewards can score "
+                         f"(see {rejected})" if rejected else f"{spec}: no usable prompt")
     return kept
 
 
@@ -240,28 +253,55 @@ class Rollouts:
     prompt_ids: torch.Tensor  # (N, P)
     prompt_mask: torch.Tensor  # (N, P)
     completion_ids: torch.Tensor  # (N, C)
-    completion_mask: torch.Tensor  # (N, C): 1 up to and including the first EOS
+    completion_mask: torch.Tensor  # (N, C): 1 up to the end of each completion
     texts: list[str]
     truncated: list[bool]
 
 
-def completion_mask(completion_ids: torch.Tensor, eos_id: int, keep_eos: torch.Tensor | None = None
-                    ) -> torch.Tensor:
-    """1 for each token up to and including the first EOS, 0 after (pad may equal EOS).
+def completion_mask(completion_ids: torch.Tensor, eos_id: int, keep_eos: torch.Tensor | None = None,
+                    pad_id: int | None = None) -> torch.Tensor:
+    """1 for each sampled token, 0 for the padding after the completion ended.
 
-    `keep_eos[i] = False` excludes that EOS itself (it was padding after a stop string).
+    A completion ends at its first EOS (included: the model must learn to stop), or before the
+    first `pad_id` when the pad token is not EOS (generation pads after a stop string with it),
+    whichever comes first. When pad == EOS the mask comes from positions only, and
+    `keep_eos[i] = False` excludes row i's first EOS (it was padding after a stop string).
+
+    >>> ids = torch.tensor([[5, 6, 2, 0, 0], [5, 0, 0, 0, 0], [5, 6, 7, 8, 9]])
+    >>> completion_mask(ids, eos_id=2, pad_id=0).tolist()
+    [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]]
     """
-    is_eos = completion_ids == eos_id
-    first = torch.where(is_eos.any(1), is_eos.int().argmax(1), completion_ids.size(1))
-    positions = torch.arange(completion_ids.size(1), device=completion_ids.device)
-    end = first + 1 if keep_eos is None else first + keep_eos.long()
-    return (positions.unsqueeze(0) < end.unsqueeze(1)).long()
+    width = completion_ids.size(1)
+    end = _first(completion_ids == eos_id)
+    end = end + (1 if keep_eos is None else keep_eos.long().to(end.device))
+    if pad_id is not None and pad_id != eos_id:
+        end = torch.minimum(end, _first(completion_ids == pad_id))
+    positions = torch.arange(width, device=completion_ids.device)
+    return (positions.unsqueeze(0) < end.clamp(max=width).unsqueeze(1)).long()
+
+
+def _first(hits: torch.Tensor) -> torch.Tensor:
+    """Per row, the index of the first True (the row's width when there is none)."""
+    return torch.where(hits.any(1), hits.int().argmax(1), hits.size(1))
+
+
+def ends_on_stop(tokenizer: Any, ids: list[int], stops: list[str]) -> bool:
+    """Whether the last token of `ids` completed a stop string (generation's own test: the
+    string occurs in the text and did not before that token)."""
+    if not stops or not ids:
+        return False
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    before = tokenizer.decode(ids[:-1], skip_special_tokens=True)
+    return any(s in text and s not in before for s in stops)
 
 
 @torch.no_grad()
 def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], template: str,
-                         sampling: SamplingConfig, seed: int) -> Rollouts:
-    """G samples per prompt with `policy.generate` (the colocated transformers backend)."""
+                         sampling: SamplingConfig, seed: int, synced_gpus: bool = False) -> Rollouts:
+    """G samples per prompt with `policy.generate` (the colocated transformers backend).
+
+    `synced_gpus`: keep stepping until every rank is done (ZeRO-3 over several ranks gathers
+    weights collectively at each forward, so no rank may stop early)."""
     from transformers import GenerationConfig
 
     device = next(policy.parameters()).device
@@ -269,33 +309,35 @@ def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], templa
     batch = tokenizer(prompts, return_tensors="pt", padding=True,
                       add_special_tokens=template == "r1-zero").to(device)
     tokenizer.padding_side = side
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     config = GenerationConfig(
         do_sample=True, temperature=sampling.temperature,
         top_p=sampling.top_p, top_k=0, max_new_tokens=sampling.max_tokens,
-        num_return_sequences=sampling.n, pad_token_id=tokenizer.pad_token_id,
+        num_return_sequences=sampling.n, pad_token_id=pad,
         eos_token_id=tokenizer.eos_token_id, stop_strings=sampling.stop or None,
     )
     torch.manual_seed(seed)
     was_training = policy.training
     policy.eval()
-    out = policy.generate(**batch, generation_config=config, tokenizer=tokenizer)
+    out = policy.generate(**batch, generation_config=config, tokenizer=tokenizer,
+                          synced_gpus=synced_gpus)
     policy.train(was_training)
     n_prompt = batch["input_ids"].size(1)
     completion_ids = out[:, n_prompt:]
     if completion_ids.size(1) == 0:  # max_tokens reached nothing? keep shapes valid
-        completion_ids = torch.full((out.size(0), 1), tokenizer.eos_token_id, device=device)
-    eos = tokenizer.eos_token_id
-    raw = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
-    # An EOS right after a stop string is padding that generate wrote, not a sampled token.
-    keep_eos = torch.tensor([not any(t.endswith(s) for s in sampling.stop) for t in raw],
-                            device=device)
-    mask = completion_mask(completion_ids, eos, keep_eos)
+        completion_ids = torch.full((out.size(0), 1), pad, device=device)
+    eos, stops = tokenizer.eos_token_id, list(sampling.stop or [])
+    rows = completion_ids.tolist()
+    first_eos = _first(completion_ids == eos).tolist()
+    # With pad == EOS, an EOS right after a stop string is padding that generate wrote.
+    keep_eos = torch.tensor([not ends_on_stop(tokenizer, row[:e], stops)
+                             for row, e in zip(rows, first_eos)], device=device)
+    mask = completion_mask(completion_ids, eos, keep_eos, pad_id=pad)
     lengths = mask.sum(1).tolist()
-    texts = [tokenizer.decode(ids[:n], skip_special_tokens=True)
-             for ids, n in zip(completion_ids.tolist(), lengths)]
-    ended = (completion_ids == eos).any(1).tolist()
-    # No EOS and no stop string: generation ran out of max_tokens.
-    truncated = [not e and k for e, k in zip(ended, keep_eos.tolist())]
+    texts = [tokenizer.decode(row[:n], skip_special_tokens=True) for row, n in zip(rows, lengths)]
+    # Ran out of max_tokens: no EOS, no pad, and the last token did not complete a stop string.
+    truncated = [n == len(row) and eos not in row and not ends_on_stop(tokenizer, row, stops)
+                 for row, n in zip(rows, lengths)]
     g = sampling.n
     return Rollouts(batch["input_ids"].repeat_interleave(g, 0),
                     batch["attention_mask"].repeat_interleave(g, 0),
@@ -306,9 +348,10 @@ def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], templa
 # reward
 
 
-def score(texts: list[str], records: list[Any], group_size: int,
-          terms: list[tuple[float, str, RewardFn]]) -> tuple[torch.Tensor, dict[str, list]]:
-    """Total reward per output (NaN where no function could judge it) and each component.
+def score(texts: list[str], records: list[Any], group_size: int, rewards: RewardRouter
+          ) -> tuple[torch.Tensor, dict[str, list]]:
+    """Total reward per output (NaN where it is not applicable) and each term's values (None
+    where a term did not score an output: another route, or cannot judge).
 
     Every function gets the completions and the prompt's columns, repeated per output:
     `fn(completions, prompt=[...], gold=[...], domain=[...], language=[...], metadata=[...],
@@ -318,19 +361,9 @@ def score(texts: list[str], records: list[Any], group_size: int,
     columns = {"prompt": [r.prompt for r in rows], "gold": [r.gold for r in rows],
                "domain": [r.domain for r in rows], "language": [r.language for r in rows],
                "metadata": [r.metadata for r in rows], "id": [r.id for r in rows]}
-    total = torch.zeros(len(texts), dtype=torch.float64)
-    judged = torch.zeros(len(texts), dtype=torch.bool)
-    components = {}
-    for weight, name, fn in terms:
-        values = list(fn(texts, **columns))
-        if len(values) != len(texts):
-            raise ValueError(f"reward {name!r} returned {len(values)} values for {len(texts)} outputs")
-        components[name] = values
-        for i, value in enumerate(values):
-            if value is not None:
-                total[i] += weight * float(value)
-                judged[i] = True
-    total[~judged] = float("nan")
+    totals, components = rewards.score(texts, rows, **columns)
+    total = torch.tensor([float("nan") if t is None else float(t) for t in totals],
+                         dtype=torch.float64)
     return total, components
 
 
@@ -363,27 +396,6 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADV_EP
 # loss
 
 
-def token_logps(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
-                completion_ids: torch.Tensor, completion_mask: torch.Tensor, temperature: float,
-                with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """log π(o_t | q, o_<t) for every completion token (N, C), and optionally the entropy."""
-    input_ids = torch.cat([prompt_ids, completion_ids], 1)
-    attention = torch.cat([prompt_mask, completion_mask], 1)
-    positions = (attention.cumsum(1) - 1).clamp(min=0)
-    n = completion_ids.size(1)
-    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                   logits_to_keep=n + 1, use_cache=False).logits[:, :-1].float()
-    if temperature not in (0, 1):
-        logits = logits / temperature
-    norm = logits.logsumexp(-1)
-    logps = logits.gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1) - norm
-    entropy = None
-    if with_entropy:
-        with torch.no_grad():
-            entropy = norm - (logits.softmax(-1) * logits).sum(-1)
-    return logps, entropy
-
-
 def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, ref_logps: torch.Tensor | None,
               advantages: torch.Tensor, mask: torch.Tensor, beta: float, epsilon: float
               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -410,7 +422,7 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, ref_logps: torch.Ten
 
 
 # --------------------------------------------------------------------------------------------
-# the trainer: setup, step, log, checkpoints
+# the trainer: setup, step, eval, log, checkpoints
 
 
 class GRPOTrainer:
@@ -419,23 +431,29 @@ class GRPOTrainer:
     `policy`/`tokenizer`/`prompts` may be given (tests pass a tiny model); otherwise they are
     loaded from the config. `reward_fns` maps reward names used in `config.rewards` to
     functions, for callers that pass functions rather than `module:function` names.
-    GRPO runs in one process: a group's statistics need all its outputs in one place, and
-    multi-rank rollouts are not implemented (DeepSpeed ZeRO still shards optimizer states and,
-    with offload, parameters to CPU memory).
+    Launched by `torchrun`/`deepspeed` with N ranks, each rank takes B/N prompts of every step.
     """
 
     def __init__(self, config: GRPOConfig, *, policy: Any = None, tokenizer: Any = None,
-                 prompts: list[Any] | None = None, reward_fns: dict[str, RewardFn] | None = None):
+                 prompts: list[Any] | None = None, reward_fns: dict[str, RewardFn] | None = None,
+                 eval_prompts: list[Any] | None = None):
         from r1data.models import load_tokenizer, resolve
 
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ConfigError("r1data train grpo runs in one process (no torchrun/multi-rank)")
         self.config, rt = config, config.runtime
         self.out = Path(config.output.dir)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.dist = common.Dist()
-        self.device, self.dtype = common.setup_device(rt)
-        common.seed_everything(rt.seed)
+        self.device, self.dtype = distributed.setup_device(rt, int(os.environ.get("LOCAL_RANK", "0")))
+        self.dist = distributed.init_distributed(self.device)
+        if config.prompts_per_step % self.dist.world_size:
+            raise ConfigError(f"prompts_per_step ({config.prompts_per_step}) must be divisible by "
+                              f"the number of ranks ({self.dist.world_size}): each rank samples "
+                              "whole groups")
+        if config.rollout == "vllm" and self.dist.world_size > 1:
+            raise ConfigError("rollout: vllm runs with one rank here (a colocated engine per rank "
+                              "is not implemented); use rollout: transformers with several ranks")
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        distributed.barrier(self.dist)
+        distributed.seed_everything(rt.seed)
 
         # -- models: fp32 master weights (lr 3e-6 steps vanish in bf16); bf16 via autocast
         if policy is None:
@@ -444,7 +462,8 @@ class GRPOTrainer:
             policy = AutoModelForCausalLM.from_pretrained(resolve(config.model), dtype=torch.float32)
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
         self.policy = policy.to(self.device)
-        # β = 0: the KL term vanishes and the reference model is never built.
+        # β = 0: the KL term vanishes and the reference model is never built. Built before
+        # DeepSpeed partitions the policy, so it holds whole weights.
         self.ref = None
         if config.beta:
             self.ref = copy.deepcopy(self.policy).to(self.dtype).eval().requires_grad_(False)
@@ -453,39 +472,53 @@ class GRPOTrainer:
                 gradient_checkpointing_kwargs={"use_reentrant": False})
 
         # -- rewards and prompts
-        self.terms = [(w, name, (reward_fns or {}).get(name) or reward_function(name))
-                      for w, name in parse_rewards(config.rewards)]
+        self.rewards = RewardRouter(config.rewards, reward_fns)
+        rejected = self.out / "rejected.jsonl" if self.dist.is_main else None
         self.prompts = prompts if prompts is not None else load_prompts(
-            config.prompts, self.out / "rejected.jsonl")
+            config.prompts, rejected, config.rewards)
+        self.eval_prompts = eval_prompts
+        if self.eval_prompts is None and config.eval_every:
+            self.eval_prompts = load_prompts(config.eval_prompts, None, config.rewards,
+                                             config.eval_limit)
+        if self.eval_prompts:  # the same number per rank: forwards may be collectives (ZeRO-3)
+            keep = max(self.dist.world_size,
+                       len(self.eval_prompts) // self.dist.world_size * self.dist.world_size)
+            self.eval_prompts = (self.eval_prompts * self.dist.world_size)[:keep]
 
-        # -- optimizer, schedule, DeepSpeed engine
+        # -- optimizer, schedule; DDP or a DeepSpeed engine around the log-prob module
         self.updates_per_step = config.mu * config.minibatches
         total = config.max_steps * self.updates_per_step
-        self.optimizer = common.make_optimizer(self.policy, config.optim)
-        self.scheduler = common.make_scheduler(self.optimizer, config.optim, total)
+        self.net = PolicyLogps(self.policy)
+        self.optimizer = optim.make_optimizer(self.net, config.optim)
+        self.scheduler = optim.make_scheduler(self.optimizer, config.optim, total)
         self.engine = None
+        local = config.prompts_per_step // self.dist.world_size * config.sampling.n
+        self.grad_accum = math.ceil(local // config.minibatches / config.micro_batch)
         if rt.zero_stage > 0:
-            n = config.prompts_per_step * config.sampling.n // config.minibatches
-            self.grad_accum = math.ceil(n / config.micro_batch)
-            ds = common.deepspeed_config(rt, config.optim, micro_batch=config.micro_batch,
-                                         grad_accum=self.grad_accum, dtype=self.dtype)
-            self.engine = common.init_deepspeed(self.policy, self.optimizer, self.scheduler, ds)
-        self.trainee = self.engine or self.policy
+            ds = distributed.deepspeed_config(rt, config.optim, micro_batch=config.micro_batch,
+                                              grad_accum=self.grad_accum, dtype=self.dtype)
+            self.engine = distributed.init_deepspeed(self.net, self.optimizer, self.scheduler, ds)
+            self.trainee = self.engine
+        else:
+            self.trainee = distributed.wrap_ddp(self.net, self.dist, self.device)
+        self.synced_gpus = distributed.is_zero3(self.trainee) and self.dist.world_size > 1
         self.autocast = torch.autocast(self.device.split(":")[0], dtype=self.dtype,
                                        enabled=self.dtype != torch.float32 and self.engine is None)
         self.vllm = None
         if config.rollout == "vllm":
             from r1data.trainers.grpo_rollout_vllm import VLLMRollout
 
-            self.vllm = VLLMRollout(self.policy, self.tokenizer, config.sampling)
+            self.vllm = VLLMRollout(self.trainee, self.tokenizer, config.sampling)
 
         self.step = 0
+        self._warned_zero_variance = False
         if config.resume:
             self._resume()
 
     # -- data order: a fixed shuffle per epoch, so step k always sees the same prompts -------
 
     def batch_records(self, step: int) -> list[Any]:
+        """The step's B prompts over all ranks, in a fixed order."""
         b = self.config.prompts_per_step
         per_epoch = max(1, len(self.prompts) // b)
         epoch, index = divmod(step, per_epoch)
@@ -496,23 +529,32 @@ class GRPOTrainer:
             picked.append(order[len(picked) % len(order)])
         return [self.prompts[i] for i in picked]
 
+    def local_records(self, step: int) -> list[Any]:
+        """This rank's whole groups: a contiguous slice of the step's prompts."""
+        records = self.batch_records(step)
+        per_rank = len(records) // self.dist.world_size
+        return records[self.dist.rank * per_rank:(self.dist.rank + 1) * per_rank]
+
     # -- one step: rollout, reward, advantage, μ × minibatches updates ------------------------
+
+    def rollout(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> Rollouts:
+        with self.autocast:
+            if self.vllm is not None and sampling is self.config.sampling:
+                return self.vllm.generate(prompts, self.config.template, seed)
+            return rollout_transformers(self.policy, self.tokenizer, prompts, self.config.template,
+                                        sampling, seed, synced_gpus=self.synced_gpus)
 
     def train_step(self) -> dict[str, Any]:
         cfg, g = self.config, self.config.sampling.n
-        records = self.batch_records(self.step)
+        records = self.local_records(self.step)
         texts = [format_prompt(r, cfg.template, self.tokenizer) for r in records]
-        seed = cfg.runtime.seed * 1_000_003 + self.step  # rollouts reproducible per step (resume)
+        # Rollouts reproducible per step and rank (resume repeats exactly what was lost).
+        seed = cfg.runtime.seed * 1_000_003 + self.step * 1_009 + self.dist.rank
 
         t0 = time.perf_counter()
-        with self.autocast:
-            if self.vllm is not None:
-                rollouts = self.vllm.generate(texts, cfg.template, seed)
-            else:
-                rollouts = rollout_transformers(self.policy, self.tokenizer, texts, cfg.template,
-                                                cfg.sampling, seed)
+        rollouts = self.rollout(texts, cfg.sampling, seed)
         t1 = time.perf_counter()
-        rewards, components = score(rollouts.texts, records, g, self.terms)
+        rewards, components = score(rollouts.texts, records, g, self.rewards)
         advantages, zero_groups = group_advantages(rewards, g)
         t2 = time.perf_counter()
         with self.autocast:
@@ -522,11 +564,18 @@ class GRPOTrainer:
 
         self.step += 1
         if self.ref is not None and cfg.ref_refresh_every and self.step % cfg.ref_refresh_every == 0:
-            self.ref.load_state_dict(self.policy.state_dict())
+            self.refresh_reference()
         if self.vllm is not None:
-            self.vllm.sync_weights(self.policy)
-        return self._metrics(rewards, components, zero_groups, rollouts, stats,
+            self.vllm.sync_weights(self.trainee)
+        return self._metrics(rewards, components, zero_groups, len(records), rollouts, stats,
                              (t1 - t0, t2 - t1, t3 - t2))
+
+    @torch.no_grad()
+    def refresh_reference(self) -> None:
+        """π_ref ← π_θ, from whole weights (gathered one parameter at a time under ZeRO-3)."""
+        ref = dict(self.ref.named_parameters())
+        for name, weight in distributed.gathered_named_parameters(self.trainee, prefix="lm."):
+            ref[name].copy_(weight)
 
     @torch.no_grad()
     def _fixed_logps(self, r: Rollouts) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -545,32 +594,40 @@ class GRPOTrainer:
 
     def _update(self, r: Rollouts, advantages: torch.Tensor, old_logps: torch.Tensor | None,
                 ref_logps: torch.Tensor | None) -> dict[str, float]:
-        cfg = self.config
-        per_mini = r.completion_ids.size(0) // cfg.minibatches
+        cfg, world = self.config, self.dist.world_size
+        per_mini = r.completion_ids.size(0) // cfg.minibatches  # this rank's outputs
         sums = dict.fromkeys(("loss", "kl", "clipped", "tokens", "entropy", "grad_norm"), 0.0)
-        self.policy.train()
+        self.trainee.train()
         for _ in range(cfg.mu):
             for m in range(cfg.minibatches):
-                for rows in _chunks(per_mini, cfg.micro_batch, offset=m * per_mini):
+                micro = list(_chunks(per_mini, cfg.micro_batch, offset=m * per_mini))
+                for k, rows in enumerate(micro):
                     mask = r.completion_mask[rows]
-                    logps, entropy = token_logps(
-                        self.trainee, r.prompt_ids[rows], r.prompt_mask[rows],
-                        r.completion_ids[rows], mask, cfg.sampling.temperature,
-                        with_entropy=True)
-                    old = logps.detach() if old_logps is None else old_logps[rows]
-                    ref = None if ref_logps is None else ref_logps[rows]
-                    per_output, s = grpo_loss(logps, old, ref, advantages[rows], mask,
-                                              cfg.beta, cfg.epsilon)
-                    loss = per_output.sum() / per_mini  # the 1/G (1/B·G) of the objective
-                    self._backward(loss)
+                    with distributed.no_sync(self.trainee, last=k == len(micro) - 1):
+                        logps, entropy = token_logps(
+                            self.trainee, r.prompt_ids[rows], r.prompt_mask[rows],
+                            r.completion_ids[rows], mask, cfg.sampling.temperature,
+                            with_entropy=cfg.log_entropy)
+                        old = logps.detach() if old_logps is None else old_logps[rows]
+                        ref = None if ref_logps is None else ref_logps[rows]
+                        per_output, s = grpo_loss(logps, old, ref, advantages[rows], mask,
+                                                  cfg.beta, cfg.epsilon)
+                        # The 1/(B·G) of the objective over all ranks; DDP and DeepSpeed
+                        # average over ranks, so ×world makes their mean the global sum.
+                        loss = per_output.sum() / (per_mini * world)
+                        self._backward(loss * world)
                     sums["loss"] += loss.item()
-                    sums["entropy"] += float((entropy * mask).sum())
+                    if entropy is not None:
+                        sums["entropy"] += float((entropy * mask).sum())
                     for key in ("kl", "clipped", "tokens"):
                         sums[key] += float(s[key])
                 sums["grad_norm"] += self._optimizer_step()
+        for key in ("loss", "kl", "clipped", "tokens", "entropy"):
+            sums[key] = distributed.all_reduce_sum(sums[key], self.dist)
         updates, tokens = self.updates_per_step, max(sums["tokens"], 1.0)
         return {"loss": sums["loss"] / updates, "kl": sums["kl"] / tokens,
-                "clip_fraction": sums["clipped"] / tokens, "entropy": sums["entropy"] / tokens,
+                "clip_fraction": sums["clipped"] / tokens,
+                "entropy": sums["entropy"] / tokens if cfg.log_entropy else None,
                 "grad_norm": sums["grad_norm"] / updates, "update_tokens": sums["tokens"]}
 
     def _backward(self, loss: torch.Tensor) -> None:
@@ -585,40 +642,99 @@ class GRPOTrainer:
     def _optimizer_step(self) -> float:
         if self.engine is not None:
             return float(self.engine.get_global_grad_norm() or 0.0)
-        norm = common.clip_grad_norm(self.policy, self.config.optim.max_grad_norm)
+        norm = optim.clip_grad_norm(self.net, self.config.optim.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return norm
 
+    # -- eval ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float | None]:
+        """One sample per held-out prompt at R1's evaluation setting (temperature 0.6, top-p
+        0.95), scored by the same rewards: eval/accuracy (when an `accuracy` term applies),
+        eval/reward, eval/completion_length and eval/kl (k3 to the reference, per token)."""
+        cfg = self.config
+        mine = self.eval_prompts[self.dist.rank::self.dist.world_size]
+        sampling = SamplingConfig(n=1, temperature=0.6, top_p=0.95,
+                                  max_tokens=cfg.sampling.max_tokens, stop=cfg.sampling.stop)
+        totals, accuracy, lengths, kl, tokens = [], [], [], 0.0, 0.0
+        for rows in _chunks(len(mine), cfg.micro_batch):
+            records = mine[rows]
+            texts = [format_prompt(r, cfg.template, self.tokenizer) for r in records]
+            r = self.rollout(texts, sampling, seed=cfg.runtime.seed + 17)
+            rewards, parts = score(r.texts, records, 1, self.rewards)
+            totals += [float(x) for x in rewards if not math.isnan(x)]
+            accuracy += [float(x) for x in parts.get("accuracy", []) if x is not None]
+            lengths += r.completion_mask.sum(1).tolist()
+            if self.ref is not None:
+                with self.autocast:
+                    args = (r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask,
+                            sampling.temperature)
+                    logps = token_logps(self.net, *args)[0]
+                    ref = token_logps(self.ref, *args)[0]
+                log_ratio = ref - logps
+                mask = r.completion_mask.float()
+                kl += float(((log_ratio.exp() - log_ratio - 1) * mask).sum())
+                tokens += float(mask.sum())
+        gathered = distributed.all_gather_objects((totals, accuracy, lengths, kl, tokens), self.dist)
+        totals = [x for g in gathered for x in g[0]]
+        accuracy = [x for g in gathered for x in g[1]]
+        lengths = [x for g in gathered for x in g[2]]
+        kl, tokens = sum(g[3] for g in gathered), sum(g[4] for g in gathered)
+
+        def mean(values: list[float]) -> float | None:
+            return sum(values) / len(values) if values else None
+
+        return {"eval/accuracy": mean(accuracy), "eval/reward": mean(totals),
+                "eval/completion_length": mean(lengths),
+                "eval/kl": kl / tokens if tokens else None}
+
     # -- log -----------------------------------------------------------------------------------
 
-    def _metrics(self, rewards, components, zero_groups, rollouts, stats, times) -> dict[str, Any]:
+    def _metrics(self, rewards, components, zero_groups, groups, rollouts, stats, times
+                 ) -> dict[str, Any]:
         rollout_s, reward_s, update_s = times
-        judged = rewards[~torch.isnan(rewards)]
         lengths = rollouts.completion_mask.sum(1).float()
+        mine = (rewards.tolist(), components, lengths.tolist(), rollouts.truncated, zero_groups,
+                groups)
+        every = distributed.all_gather_objects(mine, self.dist)  # whole batch, all ranks
+        rewards = torch.tensor([x for e in every for x in e[0]], dtype=torch.float64)
+        lengths = torch.tensor([x for e in every for x in e[2]])
+        truncated = [x for e in every for x in e[3]]
+        zero_groups, groups = sum(e[4] for e in every), sum(e[5] for e in every)
+        judged = rewards[~torch.isnan(rewards)]
         row: dict[str, Any] = {
             "epoch": self.step * self.config.prompts_per_step / len(self.prompts),
             "lr": self.scheduler.get_last_lr()[0], "loss": stats["loss"],
             "reward": float(judged.mean()) if judged.numel() else None,
             "reward_std": float(judged.std()) if judged.numel() > 1 else 0.0,
         }
-        for name, values in components.items():
-            known = [float(v) for v in values if v is not None]
+        names = list(dict.fromkeys(name for e in every for name in e[1]))
+        for name in names:
+            known = [float(v) for e in every for v in e[1].get(name, []) if v is not None]
             row[f"reward/{name}"] = sum(known) / len(known) if known else None
-        if "accuracy" in components:
+        if "accuracy" in names:
             row["accuracy"] = row["reward/accuracy"]
+        share = zero_groups / max(groups, 1)
         row.update({
             "completion_length": float(lengths.mean()), "completion_length_max": float(lengths.max()),
-            "truncated": sum(rollouts.truncated) / len(rollouts.truncated),
-            "kl": stats["kl"], "clip_fraction": stats["clip_fraction"], "entropy": stats["entropy"],
-            "zero_variance_groups": zero_groups, "unscored": int(torch.isnan(rewards).sum()),
-            "grad_norm": stats["grad_norm"],
+            "truncated": sum(truncated) / len(truncated),
+            "kl": stats["kl"], "clip_fraction": stats["clip_fraction"],
+            "zero_variance_groups": zero_groups, "zero_variance_share": share,
+            "unscored": int(torch.isnan(rewards).sum()), "grad_norm": stats["grad_norm"],
             "time/rollout": rollout_s, "time/reward": reward_s, "time/update": update_s,
             "time/step": rollout_s + reward_s + update_s,
             "tokens_per_s/rollout": float(lengths.sum()) / max(rollout_s, 1e-9),
             "tokens_per_s/update": stats["update_tokens"] / max(update_s, 1e-9),
         })
+        if stats["entropy"] is not None:
+            row["entropy"] = stats["entropy"]
+        if share > ZERO_VARIANCE_WARN and self.dist.is_main:
+            print(f"[r1data] warning: step {self.step}: {zero_groups} of {groups} groups "
+                  f"({share:.0%}) have zero reward variance and teach nothing; make the rewards "
+                  "graded, the prompts harder/easier, or G larger", file=sys.stderr, flush=True)
         return row
 
     # -- checkpoints and resume ----------------------------------------------------------------
@@ -626,48 +742,52 @@ class GRPOTrainer:
     def save_checkpoint(self) -> Path:
         """`checkpoints/step-N/` via the shared writer (weights, optimizer, scheduler, RNG), plus
         the reference model when it is refreshed (otherwise it is the initial policy)."""
-        path = common.save_checkpoint(self.out, self.step, self.trainee, self.optimizer,
-                                      self.scheduler, {"prompts": len(self.prompts)}, self.dist,
-                                      self.config.output.keep_checkpoints)
-        if self.ref is not None and self.config.ref_refresh_every:
+        model = self.engine or self.net
+        path = checkpoint.save_checkpoint(self.out, self.step, model, self.optimizer,
+                                          self.scheduler, {"prompts": len(self.prompts)}, self.dist,
+                                          self.config.output.keep_checkpoints)
+        if self.ref is not None and self.config.ref_refresh_every and self.dist.is_main:
             torch.save(self.ref.state_dict(), path / "reference.pt")
+        distributed.barrier(self.dist)
         return path
 
     def _resume(self) -> None:
         """Continue from the newest complete checkpoint. The data order and the rollout seeds
         derive from the step, so the resumed run repeats exactly what the lost steps did."""
-        found = common.checkpoint_dirs(self.out)
+        found = checkpoint.checkpoint_dirs(self.out)
         if not found:
             return
         latest = found[-1]
-        self.step = common.load_checkpoint(latest, self.trainee, self.optimizer, self.scheduler,
-                                           self.dist)["step"]
+        self.step = checkpoint.load_checkpoint(latest, self.engine or self.net, self.optimizer,
+                                               self.scheduler, self.dist)["step"]
         if self.ref is not None and self.config.ref_refresh_every:
             if (latest / "reference.pt").exists():
                 self.ref.load_state_dict(torch.load(latest / "reference.pt", map_location=self.device))
             else:  # crashed between the two writes: refresh now, and say so
                 print(f"[r1data] {latest} has no reference.pt: reference refreshed at resume")
-                self.ref.load_state_dict(self.policy.state_dict())
+                self.refresh_reference()
         # Log lines written after this checkpoint belong to steps that run again.
-        log = self.out / common.LOG_FILE
-        if log.exists():
+        log = self.out / LOG_FILE
+        if log.exists() and self.dist.is_main:
             kept = [line for line in log.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= self.step]
             log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        print(f"[r1data] resuming from {latest} (step {self.step} of {self.config.max_steps})")
+        if self.dist.is_main:
+            print(f"[r1data] resuming from {latest} (step {self.step} of {self.config.max_steps})")
 
     # -- the loop ------------------------------------------------------------------------------
 
     def train(self, on_step: Callable[[int, dict[str, Any]], None] | None = None) -> GRPOResult:
         """Run to `max_steps`, checkpointing every `output.save_every` steps; save the model."""
         cfg = self.config
-        logger = common.TrainLogger(cfg.output, cfg.max_steps, self.dist, self.step,
-                                    config=to_dict(cfg))
+        logger = TrainLogger(cfg.output, cfg.max_steps, self.dist, self.step, config=to_dict(cfg))
         try:
             while self.step < cfg.max_steps:
                 metrics = self.train_step()
-                if self.step == 1 and isolation_used():  # code rewards ran
-                    print(f"[r1data] code rewards run in the {isolation_used()} sandbox")
+                if self.step == 1 and isolation_used() and self.dist.is_main:  # code rewards ran
+                    print(f"[r1data] code rewards run in the {isolation_used()} sandbox", file=sys.stderr)
+                if cfg.eval_every and (self.step % cfg.eval_every == 0 or self.step == cfg.max_steps):
+                    metrics.update(self.evaluate())
                 logger.log(self.step, metrics)
                 if on_step is not None:
                     on_step(self.step, metrics)
@@ -676,15 +796,17 @@ class GRPOTrainer:
                     self.save_checkpoint()
         finally:
             logger.close()
-        state = common.full_state_dict(self.trainee)
-        model_dir = common.save_final_model(self.policy, self.tokenizer, self.out, self.dist,
-                                            dtype=self.dtype, state_dict=state)
+        state = distributed.full_state_dict(self.engine or self.net)
+        state = {k.removeprefix("lm."): v for k, v in (state or {}).items()}
+        model_dir = checkpoint.save_final_model(self.policy, self.tokenizer, self.out, self.dist,
+                                                dtype=self.dtype, state_dict=state)
         return GRPOResult(model_dir, logger.history, len(self.prompts), self.step)
 
 
 @dataclass
 class GRPOResult:
-    """What a run produced: the final model folder (`<output.dir>/final`) and per-step metrics."""
+    """What a run produced: the final model folder (`<output.dir>/final`, None on ranks other
+    than 0) and per-step metrics."""
 
     model_dir: Path | None
     history: list[dict[str, Any]]

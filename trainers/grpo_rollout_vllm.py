@@ -4,8 +4,9 @@ vLLM runs in the trainer's own process (`distributed_executor_backend="external_
 rank), holding its own bf16 copy of the weights in a fraction of the GPU memory
 (`gpu_memory_utilization`). After each policy update `sync_weights` hands the new weights to
 vLLM's model through its `load_weights` and clears the prefix cache, so the next rollout samples
-from the updated policy; π_old is still recomputed by the trainer with the policy itself, so
-vLLM's sampler and the loss never disagree about which log-probs the ratio uses.
+from the updated policy (under ZeRO-3 each weight is gathered from its shards for the copy: a
+partitioned `param.data` is an empty shard); π_old is still recomputed by the trainer with the
+policy itself, so vLLM's sampler and the loss never disagree about which log-probs the ratio uses.
 
 Imported only when a recipe asks for it: vLLM needs a CUDA GPU and is not installed in CPU
 environments. This module is written against vLLM's `LLM`/`SamplingParams`/`TokensPrompt` API;
@@ -26,7 +27,7 @@ from r1data.backends.base import SamplingConfig
 class VLLMRollout:
     """G samples per prompt from a colocated vLLM engine, returned as the trainer's `Rollouts`."""
 
-    def __init__(self, policy: Any, tokenizer: Any, sampling: SamplingConfig, *,
+    def __init__(self, trainee: Any, tokenizer: Any, sampling: SamplingConfig, *,
                  gpu_memory_utilization: float = 0.3):
         try:
             from vllm import LLM
@@ -40,12 +41,13 @@ class VLLMRollout:
                            ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29531")):
             os.environ.setdefault(key, value)
         self.tokenizer, self.sampling = tokenizer, sampling
+        policy = getattr(trainee, "module", trainee).lm  # the HF model inside PolicyLogps
         self.device = next(policy.parameters()).device
         self.llm = LLM(model=policy.name_or_path, dtype="bfloat16",
                        gpu_memory_utilization=gpu_memory_utilization,
                        max_model_len=None, enable_prefix_caching=True,
                        distributed_executor_backend="external_launcher", seed=sampling.seed)
-        self.sync_weights(policy)  # the policy may already differ from its folder (resume)
+        self.sync_weights(trainee)  # the policy may already differ from its folder (resume)
 
     def generate(self, prompts: list[str], template: str, seed: int):
         from vllm import SamplingParams
@@ -81,10 +83,15 @@ class VLLMRollout:
                         [f == "length" for f in finish])
 
     @torch.no_grad()
-    def sync_weights(self, policy: Any) -> None:
-        """Copy the policy's current weights into vLLM's model (dtype cast by `load_weights`)."""
-        model = _vllm_model(self.llm)
-        model.load_weights((name, param.data) for name, param in policy.named_parameters())
+    def sync_weights(self, trainee: Any) -> None:
+        """Copy the policy's current weights into vLLM's model (dtype cast by `load_weights`).
+
+        `trainee` is the trainer's `PolicyLogps` or the DDP/DeepSpeed wrapper around it; names
+        lose the wrapper's `lm.` prefix. `load_weights` consumes one (name, weight) at a time,
+        so under ZeRO-3 only one gathered weight exists at once."""
+        from r1data.trainers.distributed import gathered_named_parameters
+
+        _vllm_model(self.llm).load_weights(gathered_named_parameters(trainee, prefix="lm."))
         self.llm.reset_prefix_cache()
 
 

@@ -3,7 +3,8 @@
 
 Reads top to bottom: config, setup, data, model and optimizer, resume, the training loop, the
 final model. Data handling (chat template, assistant-only labels, packing) is in `sft_data.py`;
-what GRPO shares (schedule, checkpoints, DeepSpeed, logging) in `common.py`.
+what GRPO shares in `config.py`, `distributed.py` (DDP, DeepSpeed), `optim.py`,
+`checkpoint.py` and `train_log.py`.
 
 Deliberate choices, and where they depart from common practice:
     * The loss is the mean over all assistant tokens of the whole optimizer step (every
@@ -33,8 +34,12 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from r1data.config import to_dict
-from r1data.trainers import common
-from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.trainers import distributed
+from r1data.trainers.checkpoint import (checkpoint_dirs, load_checkpoint, save_checkpoint,
+                                        save_final_model)
+from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.trainers.optim import clip_grad_norm, make_optimizer, make_scheduler
+from r1data.trainers.train_log import TrainLogger
 from r1data.trainers.sft_data import (IGNORE, collate, label_count, load_conversations,
                                       plan_epoch, tokenize_all)
 
@@ -180,9 +185,9 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     runtime, optim, data = config.runtime, config.optim, config.data
 
     # --- setup: process group, device, dtype, seed
-    device, dtype = common.setup_device(runtime, _local_rank())
-    dist = common.init_distributed(device)
-    common.seed_everything(runtime.seed)
+    device, dtype = distributed.setup_device(runtime, _local_rank())
+    dist = distributed.init_distributed(device)
+    distributed.seed_everything(runtime.seed)
     use_deepspeed = runtime.zero_stage > 0
 
     # --- data: conversations -> tokenized samples; rejects written aside with their reason
@@ -237,24 +242,26 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     total_steps = config.max_steps or math.ceil(data.epochs * steps_per_epoch)
 
     # --- optimizer, schedule, engine
-    optimizer = common.make_optimizer(net, optim)
-    scheduler = common.make_scheduler(optimizer, optim, total_steps)
+    optimizer = make_optimizer(net, optim)
+    scheduler = make_scheduler(optimizer, optim, total_steps)
     engine = None
     if use_deepspeed:
-        ds_config = common.deepspeed_config(runtime, optim, micro_batch=data.micro_batch_size,
+        ds_config = distributed.deepspeed_config(runtime, optim, micro_batch=data.micro_batch_size,
                                             grad_accum=data.grad_accum, dtype=dtype)
-        engine = common.init_deepspeed(net, optimizer, scheduler, ds_config)
-    trainee = engine or net
+        engine = distributed.init_deepspeed(net, optimizer, scheduler, ds_config)
+    # Without DeepSpeed, several ranks average gradients with torch DDP (bucketed all-reduce
+    # overlapped with backward); one process uses the module itself.
+    trainee = engine or distributed.wrap_ddp(net, dist, device)
 
     # --- resume: weights, optimizer, scheduler, RNG and the data position
     start = 0
-    if config.resume and common.checkpoint_dirs(out):
-        latest = common.checkpoint_dirs(out)[-1]
-        start = common.load_checkpoint(latest, trainee, optimizer, scheduler, dist)["step"]
+    if config.resume and checkpoint_dirs(out):
+        latest = checkpoint_dirs(out)[-1]
+        start = load_checkpoint(latest, engine or net, optimizer, scheduler, dist)["step"]
         if dist.is_main:
             print(f"[r1data] resuming from {latest} (step {start} of {total_steps})")
 
-    logger = common.TrainLogger(config.output, total_steps, dist, start, config=to_dict(config))
+    logger = TrainLogger(config.output, total_steps, dist, start, config=to_dict(config))
     autocast = torch.autocast(device.split(":")[0], dtype=dtype,
                               enabled=dtype != torch.float32 and not use_deepspeed)
 
@@ -264,35 +271,37 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
         epoch, index = divmod(step, steps_per_epoch)
         mine = plan(epoch)[index * group:(index + 1) * group][dist.rank::dist.world_size]
         batches = [collate(samples, rows, tokenizer.pad_token_id, packing) for rows in mine]
-        n_labels = common.all_reduce_sum(sum(label_count(b) for b in batches), dist)
+        n_labels = distributed.all_reduce_sum(sum(label_count(b) for b in batches), dist)
         loss_sum, tokens = 0.0, 0
-        for batch in batches:
-            batch = {k: v.to(device) for k, v in batch.items()}
-            with autocast:
-                loss = trainee(batch)
+        for k, batch in enumerate(batches):
+            batch = {key: v.to(device) for key, v in batch.items()}
+            # DDP all-reduces once, on the step's last micro-batch.
+            with distributed.no_sync(trainee, last=k == len(batches) - 1):
+                with autocast:
+                    loss = trainee(batch)
+                if engine is not None:
+                    # DeepSpeed divides by grad_accum and averages over ranks: undo both, so
+                    # the step's gradient is that of the summed loss over the global label count.
+                    engine.backward(loss / n_labels * data.grad_accum * dist.world_size)
+                    engine.step()
+                else:
+                    # DDP averages over ranks: x world_size makes it the global sum.
+                    (loss / n_labels * dist.world_size).backward()
             loss_sum += float(loss.detach())
             tokens += batch["input_ids"].numel()
-            if engine is not None:
-                # DeepSpeed divides by grad_accum and averages over ranks: undo both, so the
-                # step's gradient is that of the summed loss over the global label count.
-                engine.backward(loss / n_labels * data.grad_accum * dist.world_size)
-                engine.step()
-            else:
-                (loss / n_labels).backward()
         if engine is not None:
             grad_norm = float(engine.get_global_grad_norm() or 0.0)
         else:
-            common.all_reduce_grads(net, dist)
-            grad_norm = common.clip_grad_norm(net, optim.max_grad_norm)
+            grad_norm = clip_grad_norm(net, optim.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
         seconds = time.time() - t0
         metrics = {
-            "loss": common.all_reduce_sum(loss_sum, dist) / n_labels,
+            "loss": distributed.all_reduce_sum(loss_sum, dist) / n_labels,
             "lr": scheduler.get_last_lr()[0],
             "grad_norm": grad_norm,
-            "tokens_per_s": common.all_reduce_sum(tokens, dist) / seconds,
+            "tokens_per_s": distributed.all_reduce_sum(tokens, dist) / seconds,
             "label_tokens": int(n_labels), "epoch": step / steps_per_epoch,
         }
         logger.log(step + 1, metrics)
@@ -300,15 +309,15 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
             on_step(step + 1, metrics)
         if config.output.save_every and (step + 1) % config.output.save_every == 0 \
                 and step + 1 < total_steps:
-            common.save_checkpoint(out, step + 1, trainee, optimizer, scheduler,
-                                   {"epoch": epoch, "index_in_epoch": index + 1}, dist,
-                                   config.output.keep_checkpoints)
+            save_checkpoint(out, step + 1, engine or net, optimizer, scheduler,
+                            {"epoch": epoch, "index_in_epoch": index + 1}, dist,
+                            config.output.keep_checkpoints)
     logger.close()
 
     # --- the final model: loads with from_pretrained and `r1data generate`
-    state = {k.removeprefix("lm."): v for k, v in (common.full_state_dict(trainee) or {}).items()}
-    model_dir = common.save_final_model(model, tokenizer, out, dist, state_dict=state,
-                                        dtype=dtype)
+    state = {k.removeprefix("lm."): v
+             for k, v in (distributed.full_state_dict(trainee) or {}).items()}
+    model_dir = save_final_model(model, tokenizer, out, dist, state_dict=state, dtype=dtype)
     return SFTResult(model_dir, logger.history, len(samples), _count(rejected),
                      total_steps, packing, time.time() - started)
 

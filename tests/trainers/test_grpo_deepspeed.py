@@ -9,7 +9,7 @@ pytest.importorskip("deepspeed", reason="the ZeRO path needs deepspeed")
 from r1data import models  # noqa: E402
 from r1data.backends.base import SamplingConfig  # noqa: E402
 from r1data.record import Record  # noqa: E402
-from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig  # noqa: E402
+from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig  # noqa: E402
 from r1data.trainers.grpo import GRPOConfig, GRPOTrainer  # noqa: E402
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from r1data.backends.base import SamplingConfig
 from r1data.record import Record
-from r1data.trainers.common import OptimConfig, OutputConfig
+from r1data.trainers.config import OptimConfig, OutputConfig
 from r1data.trainers.grpo import GRPOConfig, GRPOTrainer
 
 STEPS, WINDOW = 12, 3

@@ -9,7 +9,7 @@ import torch
 from r1data import models
 from r1data.backends.base import SamplingConfig
 from r1data.record import Record
-from r1data.trainers.common import OptimConfig, OutputConfig
+from r1data.trainers.config import OptimConfig, OutputConfig
 from r1data.trainers.grpo import GRPOConfig, GRPOTrainer
 
 

@@ -1,6 +1,7 @@
 """The pieces of trainers/grpo.py, each on its own: reward expressions, group advantages,
-completion masks (pad == EOS), scoring with None, the loss's zero-variance behaviour, recipes,
-and that the recomputed log-probs are the sampler's own."""
+completion masks (pad == EOS and pad != EOS), scoring with None, per-prompt reward routing, the
+loss's zero-variance behaviour, recipes, chunked log-probs equal to the full-logit ones, and
+that the recomputed log-probs are the sampler's own."""
 
 from pathlib import Path
 
@@ -12,19 +13,22 @@ from r1data.backends.base import SamplingConfig
 from r1data.config import from_dict, load
 from r1data.errors import ConfigError
 from r1data.record import Record
+from r1data.rewards import RewardRouter, parse_terms
 from r1data.trainers.grpo import (GRPOConfig, completion_mask, group_advantages, grpo_loss,
-                                  parse_rewards, rollout_transformers, score, token_logps)
+                                  load_prompts, rollout_transformers, score, token_logps)
 
 RECIPES = Path(__file__).resolve().parents[2] / "trainers" / "recipes"
 
 
 def test_parse_rewards():
-    assert parse_rewards("accuracy + format + 0.1 * language_consistency") == [
+    assert parse_terms("accuracy + format + 0.1 * language_consistency") == [
         (1.0, "accuracy"), (1.0, "format"), (0.1, "language_consistency")]
-    assert parse_rewards("2*mymod.sub:fn") == [(2.0, "mymod.sub:fn")]
+    assert parse_terms("2*mymod.sub:fn") == [(2.0, "mymod.sub:fn")]
+    assert parse_terms("0.5 * rm:runs/rm-1/final@summary + rm:/abs/path@full") == [
+        (0.5, "rm:runs/rm-1/final@summary"), (1.0, "rm:/abs/path@full")]
     for bad in ("", "accuracy +", "0.1 accuracy", "accuracy - format"):
         with pytest.raises(ValueError):
-            parse_rewards(bad)
+            parse_terms(bad)
 
 
 def test_group_advantages_match_the_formula():
@@ -52,7 +56,63 @@ def test_completion_mask_includes_first_eos_only():
     assert completion_mask(ids, eos, keep)[0].tolist() == [1, 1, 0, 0, 0]
 
 
-def test_score_keeps_none_apart_from_zero():
+def test_completion_mask_ends_at_the_stop_string_or_first_pad_when_pad_is_not_eos(tiny_dir):
+    """A tokenizer whose pad token is not EOS: generation stopped by a stop string pads with
+    the pad id, which must not be trained on nor counted in |o_i|."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    tokenizer.pad_token = "<|endoftext|>"
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    ids = torch.tensor([[5, 6, pad, pad], [5, eos, pad, pad], [5, 6, 7, 8]])
+    assert completion_mask(ids, eos, pad_id=pad).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    # The real sampler with a stop string: every masked-in token is a sampled one, no pad
+    # inside, and each stopped text ends exactly with the stop string.
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    model.generation_config.pad_token_id = pad
+    stop = "e"  # a random tiny model soon samples a token with an "e": most rows stop on it
+    sampling = SamplingConfig(n=4, temperature=1.0, top_p=1.0, max_tokens=12, stop=[stop])
+    r = rollout_transformers(model, tokenizer, ["Hello there", "Count to three"], "chat", sampling, 0)
+    lengths = r.completion_mask.sum(1).tolist()
+    width = r.completion_ids.size(1)
+    assert any(n < width for n in lengths)  # some rows stopped early and were padded
+    for row, n, text in zip(r.completion_ids.tolist(), lengths, r.texts):
+        assert pad not in row[:n] and all(t == pad for t in row[n:])
+        assert tokenizer.decode(row[:n], skip_special_tokens=True) == text
+        if n < width and eos not in row:  # stopped by the stop string, in its last token
+            assert stop in text and stop not in tokenizer.decode(row[:n - 1], skip_special_tokens=True)
+
+
+def test_chunked_logps_equal_full_logits_and_entropy_is_optional():
+    model, tokenizer = models.tiny_model(seed=2)
+    g = torch.Generator().manual_seed(0)
+    prompt_ids = torch.randint(10, 1000, (3, 5), generator=g)
+    completion_ids = torch.randint(10, 1000, (3, 7), generator=g)
+    mask = torch.tensor([[1] * 7, [1] * 3 + [0] * 4, [1] * 6 + [0]])
+    args = (prompt_ids, torch.ones_like(prompt_ids), completion_ids, mask, 0.7)
+    # Reference: the whole batch's full-vocabulary logits, as a plain forward gives them.
+    logits = model(input_ids=torch.cat([prompt_ids, completion_ids], 1)).logits[:, 4:-1].float() / 0.7
+    full = torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+    full_entropy = -(logits.softmax(-1) * torch.log_softmax(logits, -1)).sum(-1)
+    logps, entropy = token_logps(model, *args, with_entropy=True, chunk=4)  # 16 tokens, 4 chunks
+    keep = mask.bool()
+    assert torch.allclose(logps[keep], full[keep], atol=1e-5)
+    assert torch.allclose(entropy[keep], full_entropy[keep], atol=1e-4)
+    assert logps[~keep].abs().max() == 0
+    assert token_logps(model, *args)[1] is None
+    # Gradients through the recomputed chunks equal those of the full logits.
+    (logps * mask).sum().backward()
+    chunked = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    logits = model(input_ids=torch.cat([prompt_ids, completion_ids], 1)).logits[:, 4:-1].float() / 0.7
+    full = torch.log_softmax(logits, -1).gather(-1, completion_ids.unsqueeze(-1)).squeeze(-1)
+    (full * mask).sum().backward()
+    for name, param in model.named_parameters():
+        assert torch.allclose(chunked[name], param.grad, atol=1e-5), name
+
+
+def test_score_marks_a_sum_with_a_none_term_not_applicable():
     records = [Record.from_prompt("q1", gold="1"), Record.from_prompt("q2", gold="2")]
 
     def exact(completions, gold, **_):
@@ -61,11 +121,42 @@ def test_score_keeps_none_apart_from_zero():
     def short(completions, **_):
         return [1.0 if len(c) < 3 else 0.0 for c in completions]
 
-    total, parts = score(["1", "xyz", "2", "22"], records, 2, [(1.0, "exact", exact), (0.5, "short", short)])
-    assert total.tolist() == [1.5, 0.0, 0.5, 0.5]
-    assert parts["exact"] == [1.0, 0.0, None, None]
-    total, _ = score(["1", "xyz", "2", "22"], records, 2, [(1.0, "exact", exact)])
-    assert torch.isnan(total[2:]).all()  # nothing could judge them: unscored, not 0
+    router = RewardRouter("exact + 0.5 * short", {"exact": exact, "short": short})
+    total, parts = score(["1", "xyz", "2", "22"], records, 2, router)
+    assert total[:2].tolist() == [1.5, 0.0]
+    assert torch.isnan(total[2:]).all()  # q2's gold cannot be judged: not 0, not 0.5
+    assert parts["exact"] == [1.0, 0.0, None, None] and parts["short"] == [1.0, 0.0, 1.0, 1.0]
+    adv, _ = group_advantages(total, 2)
+    assert adv[2:].tolist() == [0.0, 0.0]
+
+
+def test_rewards_are_routed_per_prompt_and_goldless_prompts_need_a_model_reward(tmp_path):
+    import json
+
+    def length(completions, **_):
+        return [float(len(c)) for c in completions]
+
+    routes = {"reasoning": "accuracy", "general": "my_len"}
+    reasoning = Record.from_prompt("2+2?", gold="4")
+    general = Record.from_dict({"id": "g", "prompt": "Say hi", "kind": "non_reasoning",
+                                "domain": "greeting"})
+    router = RewardRouter(routes, {"my_len": length})
+    assert router.key(reasoning) == "reasoning" and router.key(general) == "general"
+    total, parts = score(["\\boxed{4}", "5", "hello", "hi"], [reasoning, general], 2, router)
+    assert total.tolist() == [1.0, 0.0, 5.0, 2.0]
+    assert parts["accuracy"] == [1.0, 0.0, None, None] and parts["my_len"] == [None, None, 5.0, 2.0]
+    # Loading: a gold-less general prompt needs a model reward on its route.
+    rows = [{"id": "r", "prompt": "2+2?", "answer": "4"}, {"id": "r0", "prompt": "3+3?"},
+            {"id": "g", "prompt": "Say hi", "kind": "non_reasoning", "domain": "greeting"}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    kept = load_prompts(str(path), tmp_path / "rej.jsonl",
+                        {"reasoning": "accuracy", "general": "rm:some/folder@summary"})
+    assert [r.id for r in kept] == ["r", "g"]
+    reasons = [json.loads(line)["reason"] for line in (tmp_path / "rej.jsonl").read_text().splitlines()]
+    assert len(reasons) == 1 and reasons[0].startswith("no_gold")
+    kept = load_prompts(str(path), tmp_path / "rej2.jsonl", {"reasoning": "accuracy", "general": "format"})
+    assert [r.id for r in kept] == ["r"]  # a rule reward alone cannot judge a gold-less answer
 
 
 def test_zero_variance_outputs_get_only_the_kl_gradient():

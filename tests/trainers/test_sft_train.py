@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from r1data import models
-from r1data.trainers.common import OptimConfig, OutputConfig, RuntimeConfig
+from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.sft import CausalLMLoss, DataConfig, SFTConfig, train
 from r1data.trainers.sft_data import IGNORE, collate, tokenize_all
 

@@ -1,0 +1,93 @@
+"""GRPO over several ranks: two gloo processes under torchrun (each sampling and scoring whole
+groups, gradients averaged by DDP) end with the same parameters as one process given the same
+groups; and under ZeRO-3 the weights gathered for the vLLM sync and the reference refresh are
+the policy's whole weights, not the empty shards a rank holds."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import grpo_ranks  # noqa: E402
+
+
+def _one_process_env(monkeypatch):
+    for key, value in (("MASTER_ADDR", "127.0.0.1"), ("RANK", "0"), ("LOCAL_RANK", "0"),
+                       ("WORLD_SIZE", "1")):
+        monkeypatch.setenv(key, value)
+    from r1data.trainers.distributed import free_port
+
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+
+
+def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
+    from r1data.trainers.distributed import free_port
+
+    out = tmp_path / "two"
+    out.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--master_port", str(free_port()), str(HERE / "grpo_ranks.py"), str(out), "0"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(out / "weights.pt")
+    log = (out / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2  # rank 0 alone logs, once per step
+
+    _one_process_env(monkeypatch)
+    one = grpo_ranks.run(str(tmp_path / "one"))
+    assert one.dist.world_size == 1
+    state = {k: v for k, v in one.policy.state_dict().items()}
+    initial = grpo_ranks.models.tiny_model(seed=0)[0].state_dict()
+    assert any(not torch.allclose(v, initial[k]) for k, v in state.items())  # it did train
+    for name, value in state.items():
+        assert torch.allclose(value, two[name], atol=1e-6), name
+
+
+def test_zero3_gathers_whole_weights_for_sync_and_reference(tmp_path, monkeypatch):
+    pytest.importorskip("deepspeed", reason="the ZeRO-3 path needs deepspeed")
+    from r1data.trainers import distributed
+    from r1data.trainers.grpo_rollout_vllm import VLLMRollout
+
+    _one_process_env(monkeypatch)
+    plain = grpo_ranks.run(str(tmp_path / "plain"), zero_stage=0, steps=1, ref_refresh_every=1)
+    _one_process_env(monkeypatch)
+    zero3 = grpo_ranks.run(str(tmp_path / "zero3"), zero_stage=3, steps=1, ref_refresh_every=1)
+    assert distributed.is_zero3(zero3.engine)
+    # What a rank holds under ZeRO-3: empty shards, which is what a plain `param.data` sync sent.
+    assert all(p.data.numel() == 0 for p in zero3.policy.parameters())
+
+    expected = {k: v for k, v in plain.policy.state_dict().items()}
+    # The reference refresh copied whole weights.
+    ref = dict(zero3.ref.named_parameters())
+    for name, value in ref.items():
+        assert torch.allclose(value.float(), expected[name], atol=1e-5), name
+
+    # The vLLM sync: a stand-in engine whose model records what `load_weights` receives.
+    class Receiver:
+        def __init__(self):
+            self.weights = {}
+
+        def load_weights(self, weights):
+            for name, value in weights:
+                self.weights[name] = value.detach().clone()
+
+    receiver = Receiver()
+    worker = type("W", (), {"model_runner": type("R", (), {"model": receiver})()})()
+    llm = type("LLM", (), {"reset_prefix_cache": lambda self: None})()
+    llm.llm_engine = type("E", (), {})()
+    llm.llm_engine.model_executor = type("X", (), {"driver_worker": worker})()
+    rollout = VLLMRollout.__new__(VLLMRollout)
+    rollout.llm = llm
+    rollout.sync_weights(zero3.engine)
+    params = {name for name, _ in plain.policy.named_parameters()}
+    assert set(receiver.weights) == params
+    for name, value in receiver.weights.items():
+        assert value.numel() == expected[name].numel() > 0
+        assert torch.allclose(value.float(), expected[name], atol=1e-5), name
