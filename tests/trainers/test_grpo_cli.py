@@ -1,6 +1,6 @@
 """`r1data train grpo --config <the CPU recipe>` end to end (on a tiny model, with the recipe's
-real rewards: the math verifier and the R1-Zero format check), then the trained folder is loaded
-by `r1data generate`. Bad recipes end in one line and exit code 2."""
+real rewards: the math verifier, the format check and language consistency), then the trained
+folder is loaded by `r1data generate`. Bad recipes end in one line and exit code 2."""
 
 import json
 import subprocess
@@ -29,8 +29,9 @@ def test_cpu_recipe_trains_and_the_result_generates(tmp_path):
     assert "r1data train grpo" in done.stdout
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1]
-    for key in ("reward/accuracy", "reward/format_r1_zero", "kl", "entropy", "clip_fraction",
-                "zero_variance_groups", "time/rollout", "time/reward", "time/update"):
+    for key in ("reward/accuracy", "reward/format", "reward/language_consistency", "kl", "entropy",
+                "clip_fraction", "zero_variance_groups", "zero_variance_share", "time/rollout",
+                "time/reward", "time/update"):
         assert key in rows[0], key
     assert (out / "final" / "model.safetensors").exists()
 
