@@ -28,12 +28,14 @@ README = HERE.parent / "README.md"
 START, END = "<!-- performance-table:start -->", "<!-- performance-table:end -->"
 BENCHMARKS = {
     "generate": ["--prompts", "8", "--batch-size", "8", "--max-tokens", "48"],
-    "verify_math": ["--problems", "500", "--samples", "8"],
+    "verify_math": ["--repeat", "3"],
     "verify_code": ["--workers", "1,4"],
     "language_consistency": ["--samples", "60"],
-    "filter_chain": ["--sizes", "400,1600", "--workers", "2", "--baseline-up-to", "400"],
-    "sft": ["--epochs", "2", "--repeat", "1", "--layers", "2", "--hidden", "128", "--seq-len", "512"],
-    "grpo": ["--model", "tiny", "--steps", "2", "--prompts", "2", "--g", "4", "--max-tokens", "16"],
+    # 10K and 50K samples for the slope to 800K; the (slower) datatrove side on 2,000
+    "filter_chain": ["--sizes", "2000,10000,50000", "--workers", "2", "--baseline-up-to", "2000", "--profile"],
+    # SmolLM2-135M on both sides, checkpointing off on both, 3 runs of each side
+    "sft": ["--steps", "20", "--repeat", "3"],
+    "grpo": ["--steps", "5", "--repeat", "3"],
 }
 COLUMNS = ("what", "r1data", "baseline", "ratio", "goal", "command")
 
