@@ -187,11 +187,15 @@ def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
-def _iter_datasets(path: Path) -> Iterator[dict[str, Any]]:
+def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, Any]]:
     import datasets
 
     loaded = datasets.load_from_disk(str(path))
     splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
+    if split and isinstance(loaded, datasets.DatasetDict):  # --split picks one of a DatasetDict
+        if split not in loaded:
+            raise InputError(f"{path} has no split {split!r}: it has {', '.join(loaded)}")
+        splits = [loaded[split]]
     for split in splits:  # memory-mapped Arrow: iterating does not load the table
         for lineno, row in enumerate(split, start=1):
             row["__line__"] = lineno
@@ -234,7 +238,7 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
         raise InputError(f"no .jsonl or .parquet files in {path}")
     for file in files:
         if fmt == "datasets":
-            rows = _iter_datasets(file)
+            rows = _iter_datasets(file, (options or schemas.active_options()).split)
         elif file.name.lower().endswith(PARQUET_SUFFIXES):
             rows = _iter_parquet(file)
         else:
