@@ -17,7 +17,7 @@ def command(
     backend: opt.Backend = "transformers",
     model: str = typer.Option("smollm2-135m", help="The teacher (spec or served model name)."),
     base_url: opt.BaseUrl = None,
-    n: int = typer.Option(4, "-n", help="Samples per prompt and method."),
+    n: int = typer.Option(4, "--n", "-n", help="Samples per prompt and method."),
     keep: opt.Keep = 1,
     temperature: opt.Temperature = 0.6,
     max_tokens: opt.MaxTokens = 32768,

@@ -8,7 +8,7 @@ import typer
 
 Backend = Annotated[str, typer.Option(help="transformers, openai or vllm.")]
 BaseUrl = Annotated[str, typer.Option(help="OpenAI-compatible server URL (openai backend).")]
-Samples = Annotated[int, typer.Option("-n", help="Samples per prompt.")]
+Samples = Annotated[int, typer.Option("--n", "-n", help="Samples per prompt.")]
 Keep = Annotated[int, typer.Option("--keep", "-k", help="At most this many correct samples per prompt.")]
 Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
 MaxTokens = Annotated[int, typer.Option(help="New tokens per sample.")]
