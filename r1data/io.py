@@ -166,7 +166,7 @@ def _iter_jsonl(path: Path, rejects: RejectLog) -> Iterator[dict[str, Any]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
-                rejects.add(str(path), lineno, f"bad_json: {exc.msg} at column {exc.colno}", text)
+                rejects.add(str(path), lineno, f"bad_json: {exc.msg} (column {exc.colno})", text)
                 continue
             if not isinstance(row, dict):
                 rejects.add(str(path), lineno, f"not_an_object: {type(row).__name__}", text)
