@@ -1,7 +1,7 @@
 """Code verification throughput: every HumanEval (164) and MBPP (974) canonical solution, through
 the sandbox with full isolation, against a plain subprocess per program.
 
-    python benchmarks/verify_code.py [--workers 4] [--rounds 2] [--json out.json]
+    python benchmarks/verify_code.py [--workers 4] [--rounds 2] [--isolation auto] [--json out.json]
 
 What is compared, at the same worker count (threads that each wait on one program at a time):
 - r1data: `verify_code_many` on the solutions as a model would answer (a fenced block after a
@@ -65,6 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="4")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--isolation", default="auto", choices=("auto", "bwrap", "unshare"),
+                        help="auto: the strongest here (what verification uses)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -74,7 +76,7 @@ def main() -> None:
 
     jobs, plain, names = programs()
     n = len(jobs)
-    isolation = detect_isolation()
+    isolation = detect_isolation() if args.isolation == "auto" else args.isolation
     print(f"programs: {names.count('humaneval')} HumanEval + {names.count('mbpp')} MBPP canonical "
           f"solutions; sandbox isolation: {isolation}")
     report = {"programs": n, "isolation": isolation, "runs": []}
@@ -88,7 +90,7 @@ def main() -> None:
             for sandbox in code_module._sandboxes.values():  # cold fork servers each round
                 sandbox.close()
             start = time.perf_counter()
-            verdicts = verify_code_many(jobs, workers=workers, timeout=TIMEOUT)
+            verdicts = verify_code_many(jobs, workers=workers, timeout=TIMEOUT, isolation=isolation)
             best_sandbox = min(best_sandbox, time.perf_counter() - start)
         share = {}
         for bench in ("humaneval", "mbpp"):
