@@ -203,9 +203,10 @@ def split_tests(tests: list[str]) -> Plan:
 
 def split_humaneval(test: str, entry_point: str) -> tuple[Plan, str]:
     """A plan for a HumanEval test module (`def check(candidate): ...`), and the setup code the
-    child runs after the program (the module without `check`). The leading asserts of `check`
-    are split (with `candidate` bound to the entry point); from the first other statement on,
-    the rest of `check` runs in-process as one test."""
+    child runs after the program (the module without `check`, plus the imports `check` makes
+    before its first other statement). The leading asserts of `check` are split (with
+    `candidate` bound to the entry point); from the first other statement on, the rest of
+    `check` runs in-process as one test."""
     tree = _parse(test)
     check = None
     if tree is not None:
@@ -215,15 +216,22 @@ def split_humaneval(test: str, entry_point: str) -> tuple[Plan, str]:
         plan = Plan(in_process=[test + f"\ncheck({entry_point})\n"])
         plan.tests.append(InProcess(0, _count_asserts(tree) if tree else 1))
         return plan, ""
-    setup = ast.unparse(ast.Module([n for n in tree.body if n is not check], []))
-    plan = Plan()
-    body = [s for s in check.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
-            and not isinstance(s, ast.Pass)]
+    # no-ops (docstrings, `pass`, a bare `print`) are dropped; imports of the test's own go to
+    # the setup, which the child runs before evaluating the holes
+    body = [s for s in check.body if not (isinstance(s, ast.Expr) and isinstance(
+        s.value, (ast.Constant, ast.Name))) and not isinstance(s, ast.Pass)]
     arg = check.args.args[0].arg
+    imports = []
+    plan = Plan()
     rest = 0
-    while rest < len(body) and isinstance(body[rest], ast.Assert) and arg == "candidate":
-        _add_assert(plan, body[rest])
+    while rest < len(body) and arg == "candidate" and isinstance(
+            body[rest], (ast.Assert, ast.Import, ast.ImportFrom)):
+        if isinstance(body[rest], ast.Assert):
+            _add_assert(plan, body[rest])
+        else:
+            imports.append(body[rest])
         rest += 1
+    setup = ast.unparse(ast.Module([n for n in tree.body if n is not check] + imports, []))
     if rest < len(body):
         remainder = ast.FunctionDef(check.name, check.args, body[rest:], [], None, None)
         source = ast.unparse(ast.fix_missing_locations(ast.Module([remainder], [])))
