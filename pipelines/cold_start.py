@@ -211,32 +211,18 @@ def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
         if owned:
             backend.close()
 
-    verified_dir = steps.work_dir(out, "verified")
-    samples = 0
-    with steps.rewrite(verified_dir) as verified:
-        for method in config.methods:
-            for sample in steps.samples(steps.work_dir(out, f"samples_{method}")):
-                samples += 1
-                if sample.finish_reason == "error":
-                    own.drop(sample, "generation_error", STAGE)
-                    continue
-                sample, reason = shape(sample, config.accept_plain)
-                if reason:
-                    own.drop(sample, reason, STAGE)
-                else:
-                    verified.write(steps.verify(sample))
+    def shape_and_verify(sample: Record) -> tuple[Record, str | None]:
+        sample, reason = shape(sample, config.accept_plain)
+        return (sample, reason) if reason else (steps.verify(sample), None)
 
+    verified_dir = steps.work_dir(out, "verified")
+    samples = steps.shape_into(verified_dir, [(steps.work_dir(out, f"samples_{method}"), shape_and_verify)
+                                              for method in config.methods], own, STAGE)
     chain_stats = steps.filter_into(out, verified_dir, config.chain())
     own.close()
     kept_methods = Counter(r.metadata.get(METHOD_KEY) for r in steps.samples(out / "kept"))
-    summary = StageSummary(
-        stage=STAGE, inputs=sum(prompts.values()) + rejects.count, kept=chain_stats.get("kept", 0),
-        dropped=dict(Counter(own.dropped) + steps.chain_drops(chain_stats)),
-        seconds=round(time.time() - started, 3), output=str(out), config=dataclasses.asdict(config),
-        extra={"inputs": [p for p in (config.input, config.refine_input) if p],
-               "prompts_per_method": dict(prompts), "samples": samples,
-               "kept_per_method": dict(kept_methods), "generation": generations,
-               "unreadable_prompts": rejects.count, "filters": chain_stats.get("filters", {})},
-    )
-    summary.write(out)
-    return summary
+    return steps.stage_summary(
+        STAGE, out, config, started, sum(prompts.values()) + rejects.count, own, chain_stats,
+        inputs=[p for p in (config.input, config.refine_input) if p],
+        prompts_per_method=dict(prompts), samples=samples, kept_per_method=dict(kept_methods),
+        generation=generations, unreadable_prompts=rejects.count)

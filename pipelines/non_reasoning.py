@@ -300,33 +300,23 @@ def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary
         if owned:
             backend.close()
 
+    def direct_or_think(sample: Record) -> tuple[Record, str | None]:
+        return shape(sample, config.direct_format)
+
+    def cot(sample: Record) -> tuple[Record, str | None]:  # the teacher's CoT, the row's answer
+        reasoning = (sample.reasoning or "").strip()
+        if not reasoning:
+            return sample, "missing_reasoning"
+        return keep_reference(sample, config.direct_format, reasoning), None
+
     shaped_dir = steps.work_dir(out, "shaped")
-    with steps.rewrite(shaped_dir) as shaped:
-        shaped.write_many(kept_as_is)
-        for name in (DIRECT, THINK, "cot"):
-            for sample in steps.samples(steps.work_dir(out, f"samples_{name}")):
-                if sample.finish_reason == "error":
-                    own.drop(sample, "generation_error", STAGE)
-                    continue
-                if name == "cot":  # the teacher's chain of thought, the row's own answer
-                    if not (sample.reasoning or "").strip():
-                        own.drop(sample, "missing_reasoning", STAGE)
-                        continue
-                    shaped.write(keep_reference(sample, config.direct_format, sample.reasoning.strip()))
-                    continue
-                sample, reason = shape(sample, config.direct_format)
-                if reason:
-                    own.drop(sample, reason, STAGE)
-                else:
-                    shaped.write(sample)
+    steps.shape_into(shaped_dir, [(steps.work_dir(out, f"samples_{DIRECT}"), direct_or_think),
+                                  (steps.work_dir(out, f"samples_{THINK}"), direct_or_think),
+                                  (steps.work_dir(out, "samples_cot"), cot)],
+                     own, STAGE, first=kept_as_is)
     chain_stats = steps.filter_into(out, shaped_dir, config.chain())
     own.close()
-    summary = StageSummary(
-        stage=STAGE, inputs=len(prompts) + len(reused) + rejects.count, kept=chain_stats.get("kept", 0),
-        dropped=dict(Counter(own.dropped) + steps.chain_drops(chain_stats)),
-        seconds=round(time.time() - started, 3), output=str(out), config=dataclasses.asdict(config),
-        extra={"inputs": [config.input], "routes": dict(routes), "generation": generations,
-               "unreadable_prompts": rejects.count, "filters": chain_stats.get("filters", {})},
-    )
-    summary.write(out)
-    return summary
+    return steps.stage_summary(
+        STAGE, out, config, started, len(prompts) + len(reused) + rejects.count, own, chain_stats,
+        inputs=[config.input], routes=dict(routes), generation=generations,
+        unreadable_prompts=rejects.count)

@@ -11,11 +11,13 @@ pass-rate or a failure analysis needs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
+import time
 from collections import Counter
 from contextlib import contextmanager
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,49 @@ def chain_drops(stats: dict[str, Any]) -> Counter:
     for entry in stats.get("filters", {}).values():
         counts.update(entry.get("reasons", {}))
     return counts
+
+
+Shape = Callable[[Record], "tuple[Record, str | None]"]
+
+
+def shape_into(folder: Path, sources: Iterable[tuple[Path, Shape]], own: Any, stage: str,
+               first: Iterable[Record] = ()) -> int:
+    """The one writer of the stages that shape generated samples (cold start, non-reasoning):
+    every sample of each source folder, put in its stored form by that source's `shape` (which
+    returns the sample, or it and a drop reason), into `folder`, rebuilt whole. A failed
+    generation or a refused sample goes to `own`'s dropped/ with its reason. `first`: records
+    written as they are (rows reused without generation). Returns how many samples were read."""
+    read = 0
+    with rewrite(folder) as writer:
+        writer.write_many(first)
+        for source, shape in sources:
+            for sample in samples(source):
+                read += 1
+                if sample.finish_reason == "error":
+                    own.drop(sample, "generation_error", stage)
+                    continue
+                sample, reason = shape(sample)
+                if reason:
+                    own.drop(sample, reason, stage)
+                else:
+                    writer.write(sample)
+    return read
+
+
+def stage_summary(stage: str, out: Path, config: Any, started: float, prompts: int, own: Any,
+                  chain_stats: dict[str, Any], **extra: Any):
+    """The StageSummary of a stage that shaped its samples and ran the filter chain (its drops
+    and the chain's, per reason), written to `out` and returned. `prompts`: the rows it read."""
+    from r1data.pipelines.summary import StageSummary
+
+    summary = StageSummary(
+        stage=stage, inputs=prompts, kept=chain_stats.get("kept", 0),
+        dropped=dict(Counter(own.dropped) + chain_drops(chain_stats)),
+        seconds=round(time.time() - started, 3), output=str(out), config=dataclasses.asdict(config),
+        extra={**extra, "filters": chain_stats.get("filters", {})},
+    )
+    summary.write(out)
+    return summary
 
 
 # -- plain answers -------------------------------------------------------------------------

@@ -8,18 +8,13 @@ from r1data.commands import stage_options as opt
 
 
 @reads_input
+@opt.teacher_options(model_help="The RL checkpoint (spec or served model name).", n=16,
+                     temperature=0.6, max_tokens=32768)
 def command(
+    teacher: opt.Teacher,
     input: Path = typer.Argument(..., help="Prompts with gold answers or tests."),
     output: Path = typer.Option(..., "--output", "-o", help="Stage folder (kept/, dropped/, stats.json)."),
-    backend: opt.Backend = "transformers",
-    model: str = typer.Option("smollm2-135m", help="The RL checkpoint (spec or served model name)."),
-    base_url: opt.BaseUrl = None,
-    n: opt.Samples = 16,
     keep: opt.Keep = 4,
-    temperature: opt.Temperature = 0.6,
-    max_tokens: opt.MaxTokens = 32768,
-    seed: opt.Seed = 0,
-    limit: opt.Limit = None,
     domain: opt.Domain = "math",
     min_vote_share: float = typer.Option(0.6, help="Vote share a majority answer needs to become a pseudo-label."),
     drop_solved_by_all: bool = typer.Option(False, help="Drop prompts every sample solved."),
@@ -46,15 +41,13 @@ def command(
     from r1data.pipelines import rejection_sampling as stage
     from r1data.pipelines.summary import render
 
-    options = {"base_url": base_url} if base_url else {}
     judge_config = None
     if judge:
         judge_config = {"backend": judge_backend, "model": judge,
                         "options": {"base_url": judge_base_url} if judge_base_url else {}}
     config = from_dict(stage.RejectionSamplingConfig, dict(
-        input=str(input), output=str(output), limit=limit, domain=domain,
-        teacher={"backend": backend, "model": model, "options": options},
-        sampling={"n": n, "temperature": temperature, "max_tokens": max_tokens, "seed": seed},
+        input=str(input), output=str(output), limit=teacher.limit, domain=domain,
+        teacher=teacher.teacher, sampling=teacher.sampling,
         keep_per_prompt=keep, min_vote_share=min_vote_share, drop_solved_by_all=drop_solved_by_all,
         drop_solved_by_none=drop_solved_by_none, accept_plain=accept_plain, judge=judge_config, judge_domains=list(judge_domain),
         pilot_prompts=pilot_prompts, target_samples=target,

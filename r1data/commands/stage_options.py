@@ -1,8 +1,17 @@
 """Options that the generating stage commands (cold-start, rejection-sampling, non-reasoning)
 share, declared once so that their names and help read the same everywhere; each command keeps
-its own defaults."""
+its own defaults.
 
-from typing import Annotated
+The teacher and sampling block (--backend, --model, --base-url, --n, --temperature, --max-tokens,
+--seed, --limit) is one decorator, `@teacher_options(...)`: it adds those options to the
+command's signature (typer reads `__signature__`) and hands the command one `Teacher` holding
+them, which gives the `teacher` and `sampling` mappings of the stage config.
+"""
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable
 
 import typer
 
@@ -26,3 +35,63 @@ Wait = Annotated[bool, typer.Option("--wait", help="slurm: block until the jobs 
 Collect = Annotated[bool, typer.Option("--collect", help="slurm: submit nothing; wait for what an earlier run submitted into OUTPUT and print the summary.")]
 SlurmArgs = Annotated[list[str], typer.Option("--slurm", help="sbatch option as KEY=VALUE (repeatable), e.g. --slurm partition=gpu --slurm time=04:00:00.")]
 GpusPerTask = Annotated[float, typer.Option("--gpus-per-task", help="slurm/ray: GPUs each shard's task reserves.")]
+
+
+@dataclass
+class Teacher:
+    """What `@teacher_options` collects: the teacher model and how it samples."""
+
+    backend: str
+    model: str
+    base_url: str | None
+    n: int
+    temperature: float
+    max_tokens: int
+    seed: int
+    limit: int | None
+
+    @property
+    def teacher(self) -> dict[str, Any]:
+        """The stage config's `teacher` mapping (steps.TeacherConfig)."""
+        return {"backend": self.backend, "model": self.model,
+                "options": {"base_url": self.base_url} if self.base_url else {}}
+
+    @property
+    def sampling(self) -> dict[str, Any]:
+        """The stage config's `sampling` mapping (backends.base.SamplingConfig)."""
+        return {"n": self.n, "temperature": self.temperature, "max_tokens": self.max_tokens,
+                "seed": self.seed}
+
+
+def teacher_options(*, model_help: str, n: int, temperature: float, max_tokens: int,
+                    n_help: str = "Samples per prompt.") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a stage command that takes `teacher: Teacher`: the teacher and sampling options
+    become options of the command, with these defaults and help."""
+    options = {
+        "backend": (Backend, "transformers"),
+        "model": (Annotated[str, typer.Option(help=model_help)], "smollm2-135m"),
+        "base_url": (BaseUrl, None),
+        "n": (Annotated[int, typer.Option("--n", "-n", help=n_help)], n),
+        "temperature": (Temperature, temperature),
+        "max_tokens": (MaxTokens, max_tokens),
+        "seed": (Seed, 0),
+        "limit": (Limit, None),
+    }
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name, default) for name, (_, default) in options.items()}
+            return func(*args, teacher=Teacher(**values), **kwargs)
+
+        own = [p for name, p in inspect.signature(func).parameters.items() if name != "teacher"]
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                   annotation=annotation)
+                 for name, (annotation, default) in options.items()]
+        wrapper.__signature__ = inspect.signature(func).replace(parameters=[*own, *added])
+        wrapper.__annotations__ = {**{k: v for k, v in getattr(func, "__annotations__", {}).items()
+                                      if k != "teacher"},
+                                   **{name: annotation for name, (annotation, _) in options.items()}}
+        return wrapper
+
+    return decorate
