@@ -12,7 +12,7 @@ import tempfile
 import ray
 
 from r1data.config import from_dict
-from r1data.filters.chain import FilterChainConfig, run_chain
+from r1data.filters.chain import ChainIncomplete, FilterChainConfig, run_chain
 from r1data.generate import GenerateConfig
 from r1data.launch import generation
 
@@ -30,8 +30,14 @@ try:
                             backend_options={"device": "cpu"},
                             sampling={"n": 2, "temperature": 1.0, "max_tokens": 5, "seed": 3})
     result = generation.launch(config, "ray")
+    try:  # a task no node can hold fails at once instead of waiting forever
+        run_chain(from_dict(FilterChainConfig, {"executor": "ray", "mem_per_cpu_gb": 10_000}),
+                  corpus, chain_out + "-too-big")
+        too_big = None
+    except ChainIncomplete as exc:
+        too_big = str(exc)
 finally:
     ray.shutdown()
     shutil.rmtree(temp, ignore_errors=True)
-print(json.dumps({"kept": stats["kept"], "failed": result["failed"],
+print(json.dumps({"kept": stats["kept"], "failed": result["failed"], "too_big": too_big,
                   "samples_written": result["summary"].samples_written}))

@@ -53,3 +53,7 @@ def test_sharded_generation_on_ray_equals_the_local_run(on_ray, tiny_dir, tmp_pa
     ray_samples = {r.id: (r.completion, r.provenance["seed"])
                    for r in io.read_records(folder / "generated")}
     assert len(local) == 20 and ray_samples == local
+
+
+def test_a_task_no_ray_node_can_hold_fails_at_once(on_ray):
+    assert "no Ray node can run a task of 1 CPU(s) and 10000.0 GB" in on_ray[2]["too_big"]
