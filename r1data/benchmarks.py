@@ -100,6 +100,12 @@ def register_file(path: Any, verifier: str = "math") -> str:
             _choice_item(item, record.metadata)
         elif verifier == "math" and not isinstance(record.gold, str):
             item["gold"] = str(record.gold)  # a number column: the math verifier reads text
+        elif verifier == "code" and isinstance(record.gold, str):
+            try:  # LiveCodeBench keeps its stdin/stdout cases as JSON text
+                item["gold"] = json.loads(record.gold)
+            except json.JSONDecodeError:
+                raise ValueError(f"{record.id}: code tests must be a list (asserts or "
+                                 "{input, output} cases), got text that is not JSON") from None
         items.append(item)
     if not items:
         raise InputError(f"{path}: no question with a gold answer ({missing} without one; name "

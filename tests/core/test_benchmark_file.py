@@ -29,6 +29,20 @@ def test_gpqa_layout_becomes_multiple_choice_items_with_a_letter_gold(tmp_path):
     assert bench.load(name) == items and bench.parse_names(name) == [name]
 
 
+def test_livecodebench_layout_keeps_its_stdin_stdout_cases(tmp_path):
+    from r1data import schemas
+
+    cases = [{"input": "2 3\n", "output": "5\n", "testtype": "stdin"}]
+    path = tmp_path / "lcb.jsonl"
+    path.write_text(json.dumps({"question_id": "abc1", "question_content": "Add two numbers.",
+                                "public_test_cases": json.dumps(cases), "difficulty": "easy"}) + "\n")
+    options = schemas.ReadOptions(columns=schemas.parse_columns(
+        "prompt=question_content,gold=public_test_cases,id=question_id"))
+    with schemas.reading(options):
+        [item] = bench.load(bench.register_file(path, "code"))
+    assert (item["id"], item["domain"], item["gold"]) == ("abc1", "code", cases)
+
+
 def test_eval_runs_a_benchmark_file_with_the_same_protocol(tmp_path, tiny_dir):
     from r1data.cli import app
 
