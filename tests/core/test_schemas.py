@@ -324,3 +324,13 @@ def test_hub_dataset_is_read_by_name_from_the_local_cache_offline(tmp_path):
     assert missing.returncode == 2
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot read Hub dataset acme/not_cached")
+
+
+def test_samples_of_one_prompt_share_its_prompt_id_and_keep_their_own_ids():
+    rows = [{"messages": [{"role": "user", "content": "Name a colour."},
+                          {"role": "assistant", "content": answer}]} for answer in ("Red.", "Blue.")]
+    rows.append({"question": "Name a colour.", "response": "Green."})  # another layout, same prompt
+    records = [r for row in rows for r in schemas.records_of_row(row)]
+    assert len({r.prompt_id for r in records}) == 1
+    assert len({r.id for r in records}) == 3
+    assert [r.id for r in records] == [r.id for row in rows for r in schemas.records_of_row(row)]
