@@ -1,7 +1,7 @@
 """Streaming readers and resumable, atomic sharded writers for records.
 
-Readers stream JSONL (plain, .gz, .zst), Parquet, `datasets.save_to_disk` folders and folders of
-shards: memory does not grow with the file. A row that cannot be read (bad JSON, invalid UTF-8,
+Readers stream JSONL (plain, .gz, .zst), Parquet, CSV, `datasets.save_to_disk` folders, Hub
+datasets (`ORG/NAME`) and folders of shards: memory does not grow with the file. A row that cannot be read (bad JSON, invalid UTF-8,
 not an object, a missing or mistyped field) never stops a run: it goes to a `RejectLog` with its
 file, line number and reason, and the caller's summary reports the count.
 
@@ -31,6 +31,7 @@ from r1data.schemas import ReadOptions, ReadReport
 
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
+CSV_SUFFIXES = (".csv",)  # read only: benchmarks such as GPQA are published as CSV
 INPROGRESS = ".inprogress.jsonl"
 
 
@@ -46,7 +47,7 @@ def is_hub_name(path: str | Path) -> bool:
     """`ORG/NAME` that is not a local path and has no data-file suffix: a Hub dataset id."""
     text = str(path)
     return (bool(_HUB_NAME.fullmatch(text)) and not Path(text).exists()
-            and not text.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES))
+            and not text.lower().endswith(JSONL_SUFFIXES + PARQUET_SUFFIXES + CSV_SUFFIXES))
 
 
 def detect_format(path: str | Path) -> str:
@@ -66,10 +67,12 @@ def detect_format(path: str | Path) -> str:
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
     if name.endswith(JSONL_SUFFIXES):
         return "jsonl"
     raise InputError(
-        f"unknown format for {path}: expected .jsonl[.gz|.zst], .parquet, or a folder"
+        f"unknown format for {path}: expected .jsonl[.gz|.zst], .parquet, .csv, or a folder"
     )
 
 
@@ -187,6 +190,17 @@ def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
+def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
+    import pyarrow.csv as pcsv
+
+    lineno = 1  # the header is line 1
+    for batch in pcsv.open_csv(path):  # streamed in blocks, never the whole file
+        for row in batch.to_pylist():
+            lineno += 1
+            row["__line__"] = lineno
+            yield row
+
+
 def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, Any]]:
     import datasets
 
@@ -241,6 +255,8 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
             rows = _iter_datasets(file, (options or schemas.active_options()).split)
         elif file.name.lower().endswith(PARQUET_SUFFIXES):
             rows = _iter_parquet(file)
+        elif file.name.lower().endswith(CSV_SUFFIXES):
+            rows = _iter_csv(file)
         else:
             rows = _iter_jsonl(file, rejects)
         for row in rows:

@@ -14,10 +14,15 @@ GPQA = [{"Record ID": f"rec{i}", "Question": f"Which particle has charge {q}?",
 
 
 def test_gpqa_layout_becomes_multiple_choice_items_with_a_letter_gold(tmp_path):
+    import csv
+
     from r1data import schemas
 
-    path = tmp_path / "gpqa_diamond.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in GPQA))
+    path = tmp_path / "gpqa_diamond.csv"  # GPQA is published as CSV
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(GPQA[0]))
+        writer.writeheader()
+        writer.writerows(GPQA)
     options = schemas.ReadOptions(columns=schemas.parse_columns("prompt=Question,id=Record ID"))
     with schemas.reading(options):
         name = bench.register_file(path, "choice")

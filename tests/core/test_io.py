@@ -61,9 +61,9 @@ def test_compressed_jsonl_and_parquet_read_the_same(tmp_path):
 def test_unknown_format_and_missing_file_are_input_errors(tmp_path):
     import pytest
 
-    (tmp_path / "x.csv").write_text("a,b\n")
+    (tmp_path / "x.tsv").write_text("a\tb\n")
     with pytest.raises(io.InputError, match="unknown format"):
-        list(io.read_records(tmp_path / "x.csv"))
+        list(io.read_records(tmp_path / "x.tsv"))
     with pytest.raises(io.InputError, match="no such file"):
         list(io.read_records(tmp_path / "missing.jsonl"))
 
