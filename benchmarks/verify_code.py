@@ -108,6 +108,10 @@ def main() -> None:
               f"({run['passed']}/{n} pass) | plain subprocess {run['plain_programs_per_s']:6.1f} "
               f"programs/s ({run['plain_passed']}/{n} pass) | sandbox/plain throughput "
               f"{run['ratio']}x")
+        failed = [i for i, v in enumerate(verdicts) if v.correct is not True]
+        plain_failed = [i for i, ok in enumerate(plain_ok) if not ok]
+        if failed or plain_failed:  # all must pass: say which did not (a timeout under load?)
+            print(f"  failed: sandbox {failed[:10]}, plain {plain_failed[:10]} (program indices)")
         for bench, figures in share.items():
             print(f"  {bench}: {figures['passed']}/{figures['programs']} pass; asserts checked "
                   f"outside the candidate: {figures['outside']}/{figures['asserts']} "
