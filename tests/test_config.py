@@ -24,10 +24,12 @@ def test_every_recipe_is_found():
 
 @pytest.mark.parametrize("path", STAGE_RECIPES + TRAIN_RECIPES, ids=lambda p: p.name)
 def test_shipped_recipe_loads(path):
-    if path.parent.name == "pipelines" or path.parent.parent.name == "pipelines":
+    if path.parent.parent.name == "pipelines":
         assert recipe.load(path)
     else:
-        cls = GRPOConfig if path.name.startswith("grpo") else SFTConfig
+        from r1data.trainers.reward_model import RMConfig
+
+        cls = {"grpo": GRPOConfig, "sft": SFTConfig, "rm": RMConfig}[path.name.split("_")[0]]
         assert isinstance(load(cls, path), cls)
 
 
