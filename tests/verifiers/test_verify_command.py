@@ -9,6 +9,7 @@ import sys
 from r1data import benchmarks
 from r1data.io import read_records
 from r1data.record import Record
+from r1data.verifiers.sandbox import detect_isolation
 
 THINK = "<think>\nthinking\n</think>\n\n"
 
@@ -57,6 +58,9 @@ def test_verify_command_end_to_end_and_resume(tmp_path):
     assert summary["groups"]["math500 / math"]["correct"] == 6
     assert summary["groups"]["math500 / math"]["wrong"] == 6
     assert summary["groups"]["mbpp / code"]["correct"] == 3
+    code = [r.verdicts[-1] for r in records if r.domain == "code"]
+    assert {v["details"]["isolation"] for v in code} == {detect_isolation()}
+    assert f"code isolation: {detect_isolation()}" in " ".join(result.stderr.split())
     assert summary["groups"]["mmlu_stem / science"]["correct"] == 3
     assert summary["unreadable"] == 1
     assert "bad_json" in (out / "rejected" / "unreadable.jsonl").read_text()
