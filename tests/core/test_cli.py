@@ -52,11 +52,11 @@ def test_stats_same_on_jsonl_and_parquet(package_data, tmp_path):
 
 @pytest.mark.parametrize("name,message", [
     ("missing.jsonl", "no such file"),
-    ("data.csv", "unknown format"),
+    ("data.tsv", "unknown format"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, name, message):
-    if name.endswith(".csv"):
-        (tmp_path / name).write_text("a,b\n")
+    if name.endswith(".tsv"):
+        (tmp_path / name).write_text("a\tb\n")
     result = run("stats", str(tmp_path / name), "--tokenizer", "none")
     assert result.returncode == 2
     assert message in result.stderr
