@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import ColumnMap, RejectLog, read_records
@@ -62,6 +63,8 @@ class ColdStartConfig:
     limit: use only the first `limit` prompts.
     domain: the domain of prompts that carry none, which routes verification.
     methods: any of few_shot, reflection, refine.
+    num_shards / shard_index: run only shard i of N of the prompts (after `limit`), into
+        `output/shard-<i>-of-<N>/` (see `r1data.sharding`).
     # generation
     teacher: the model that writes the samples (steps.TeacherConfig).
     sampling: samples per prompt and method, temperature, max_tokens, seed.
@@ -98,8 +101,12 @@ class ColdStartConfig:
     # selection
     keep_per_prompt: int = 1
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
+    # sharding
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
+        sharding.check(self.num_shards, self.shard_index)
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         unknown = [m for m in self.methods if m not in METHODS]
@@ -132,7 +139,8 @@ def _tagged(record: Record, method: str) -> Record:
 def method_prompts(config: ColdStartConfig, method: str, rejects: RejectLog):
     columns = ColumnMap(prompt=config.prompt_column, gold=config.gold_column)
     if method == "refine":
-        for i, draft in enumerate(read_records(config.refine_input, rejects)):
+        for i, draft in enumerate(sharding.take(read_records(config.refine_input, rejects), config.limit,
+                                                config.num_shards, config.shard_index)):
             if config.limit is not None and i >= config.limit:
                 return
             if not draft.completion:
@@ -143,7 +151,8 @@ def method_prompts(config: ColdStartConfig, method: str, rejects: RejectLog):
             request.metadata = {"question": draft.prompt, "refined_from": draft.id}
             yield _tagged(_default_domain(request, config.domain), method)
         return
-    for i, record in enumerate(read_records(config.input, rejects, columns)):
+    for i, record in enumerate(sharding.take(read_records(config.input, rejects, columns), config.limit,
+                                             config.num_shards, config.shard_index)):
         if config.limit is not None and i >= config.limit:
             return
         yield _tagged(_default_domain(record, config.domain), method)
@@ -189,7 +198,7 @@ def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | Non
 def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
     """Collect, shape, verify and filter cold-start samples into `config.output`."""
     started = time.time()
-    out = Path(config.output)
+    out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
     owned = backend is None
     backend = backend or config.teacher.open()

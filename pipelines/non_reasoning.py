@@ -41,6 +41,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import ColumnMap, RejectLog, read_records
@@ -147,6 +148,8 @@ class NonReasoningConfig:
         translation and greeting prompts); a `language` column sets the target language.
     output: the stage folder (kept/, dropped/, stats.json).
     limit: use only the first `limit` prompts.
+    num_shards / shard_index: run only shard i of N of the prompts (after `limit`), into
+        `output/shard-<i>-of-<N>/` (see `r1data.sharding`).
     domain: the domain of prompts that carry none.
     # routing
     reference_answers: the input is an SFT set whose answers are kept (module docstring).
@@ -183,8 +186,12 @@ class NonReasoningConfig:
     cot_system: str = COT_SYSTEM
     # filters
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
+    # sharding
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
+        sharding.check(self.num_shards, self.shard_index)
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         if self.direct_format not in DIRECT_FORMATS:
@@ -259,12 +266,13 @@ def cot_prompt(record: Record) -> Record:
 def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary:
     """Route, generate, shape and filter the non-reasoning samples into `config.output`."""
     started = time.time()
-    out = Path(config.output)
+    out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
     routes: Counter = Counter()
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
         prompts, reused = [], []
-        for i, record in enumerate(read_records(config.input, rejects, ColumnMap(prompt=config.prompt_column))):
+        rows = read_records(config.input, rejects, ColumnMap(prompt=config.prompt_column))
+        for i, record in enumerate(sharding.take(rows, config.limit, config.num_shards, config.shard_index)):
             if config.limit is not None and i >= config.limit:
                 break
             record = prepare(record, config)

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import ColumnMap, RejectLog, read_records, write_json
@@ -65,6 +66,8 @@ class RejectionSamplingConfig:
         named by prompt_column / gold_column).
     output: the stage folder (kept/, dropped/, stats.json, pass_rates.jsonl).
     limit: use only the first `limit` prompts.
+    num_shards / shard_index: run only shard i of N of the prompts (after `limit`), into
+        `output/shard-<i>-of-<N>/` (see `r1data.sharding`).
     domain: the domain of prompts that carry none ("general"), which routes verification.
     # generation
     teacher: the RL checkpoint that samples (see steps.TeacherConfig).
@@ -112,8 +115,12 @@ class RejectionSamplingConfig:
     # budget
     pilot_prompts: int = 16
     target_samples: int = 600_000
+    # sharding
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
+        sharding.check(self.num_shards, self.shard_index)
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         if not self.input:
@@ -254,13 +261,15 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None) -> StageSu
     is opened and closed here.
     """
     started = time.time()
-    out = Path(config.output)
+    out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     prompts_dir = steps.work_dir(out, "prompts")
     samples_dir = steps.work_dir(out, "samples")
     verified_dir = steps.work_dir(out, "verified")
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
         columns = ColumnMap(prompt=config.prompt_column, gold=config.gold_column)
-        n_prompts = prepare_prompts(read_records(config.input, rejects, columns), config.domain,
+        own = sharding.take(read_records(config.input, rejects, columns), config.limit,
+                            config.num_shards, config.shard_index)
+        n_prompts = prepare_prompts(own, config.domain,
                                     config.limit, prompts_dir)
     owned = backend is None
     backend = backend or config.teacher.open()

@@ -54,3 +54,12 @@ def shard_folder(output: str | Path, num_shards: int, shard_index: int) -> Path:
     if num_shards == 1:
         return output
     return output / f"shard-{shard_index:05d}-of-{num_shards:05d}"
+
+
+def take(records: Iterable[Record], limit: int | None, num_shards: int,
+         shard_index: int) -> Iterator[Record]:
+    """A run's own prompts: the first `limit` of the input, then shard `shard_index` of them (so
+    N shards of a limited run cover exactly the prompts of the unsharded run)."""
+    from itertools import islice
+
+    return select(islice(records, limit), num_shards, shard_index)

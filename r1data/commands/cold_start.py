@@ -36,6 +36,7 @@ def command(
         input=str(input) if input else "", output=str(output), methods=list(method),
         refine_input=str(refine_input) if refine_input else None, fewshot=fewshot,
         limit=teacher.limit, domain=domain, teacher=teacher.teacher, sampling=teacher.sampling,
+        **teacher.shards,
         keep_per_prompt=keep, accept_plain=accept_plain,
     ))
     Console().print(render([stage.run(config, progress=True)], title="r1data cold-start"))

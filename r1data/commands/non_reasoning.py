@@ -32,7 +32,7 @@ def command(
     from r1data.pipelines.summary import render
 
     config = from_dict(stage.NonReasoningConfig, dict(
-        input=from_file or input, output=str(output), limit=teacher.limit,
+        input=from_file or input, output=str(output), limit=teacher.limit, **teacher.shards,
         direct_format=direct_format, reference_answers=from_file is not None, add_cot=add_cot,
         max_trivial_words=max_trivial_words, teacher=teacher.teacher, sampling=teacher.sampling,
     ))

@@ -46,7 +46,7 @@ def command(
         judge_config = {"backend": judge_backend, "model": judge,
                         "options": {"base_url": judge_base_url} if judge_base_url else {}}
     config = from_dict(stage.RejectionSamplingConfig, dict(
-        input=str(input), output=str(output), limit=teacher.limit, domain=domain,
+        input=str(input), output=str(output), limit=teacher.limit, domain=domain, **teacher.shards,
         teacher=teacher.teacher, sampling=teacher.sampling,
         keep_per_prompt=keep, min_vote_share=min_vote_share, drop_solved_by_all=drop_solved_by_all,
         drop_solved_by_none=drop_solved_by_none, accept_plain=accept_plain, judge=judge_config, judge_domains=list(judge_domain),

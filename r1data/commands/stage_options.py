@@ -3,7 +3,7 @@ share, declared once so that their names and help read the same everywhere; each
 its own defaults.
 
 The teacher and sampling block (--backend, --model, --base-url, --n, --temperature, --max-tokens,
---seed, --limit) is one decorator, `@teacher_options(...)`: it adds those options to the
+--seed, --limit, --num-shards, --shard-index) is one decorator, `@teacher_options(...)`: it adds those options to the
 command's signature (typer reads `__signature__`) and hands the command one `Teacher` holding
 them, which gives the `teacher` and `sampling` mappings of the stage config.
 """
@@ -49,6 +49,13 @@ class Teacher:
     max_tokens: int
     seed: int
     limit: int | None
+    num_shards: int = 1
+    shard_index: int = 0
+
+    @property
+    def shards(self) -> dict[str, int]:
+        """The stage config's `num_shards` / `shard_index` (r1data.sharding)."""
+        return {"num_shards": self.num_shards, "shard_index": self.shard_index}
 
     @property
     def teacher(self) -> dict[str, Any]:
@@ -76,6 +83,8 @@ def teacher_options(*, model_help: str, n: int, temperature: float, max_tokens: 
         "max_tokens": (MaxTokens, max_tokens),
         "seed": (Seed, 0),
         "limit": (Limit, None),
+        "num_shards": (NumShards, 1),
+        "shard_index": (ShardIndex, 0),
     }
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -67,3 +67,38 @@ def test_a_shard_resumes_on_its_own(prompts, backend, tmp_path):
 def test_shard_index_out_of_range_is_a_config_error(prompts, tmp_path):
     with pytest.raises(ValueError, match="shard_index must be in 0..1"):
         config(prompts, tmp_path, num_shards=2, shard_index=2)
+
+
+@pytest.mark.slow
+def test_a_sharded_stage_covers_the_prompts_of_the_unsharded_stage(backend, tmp_path):
+    # Rejection sampling over 2 shards: each shard folder holds its own prompts' pass rates and
+    # samples; together, exactly the prompts and samples of the unsharded run.
+    from r1data.pipelines import rejection_sampling as stage
+
+    prompts = tmp_path / "math.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"m{i}", "prompt": f"What is {i} + {i}?",
+                                           "answer": str(2 * i)}) + "\n" for i in range(8)))
+
+    def stage_run(out, **shard):
+        config = stage.RejectionSamplingConfig(
+            input=str(prompts), output=str(out), sampling={"n": 2, "max_tokens": 4, "seed": 1},
+            filters={name: None for name in ("minhash", "exact_dedup", "fuzzy_dedup",
+                                             "decontamination", "language")}, **shard)
+        stage.run(config, backend=backend)
+
+    def prompts_and_samples(folder):
+        rates = {json.loads(line)["prompt_id"] for f in folder.rglob("pass_rates.jsonl")
+                 for line in f.read_text().splitlines()}
+        dropped = [p for p in folder.rglob("*.jsonl") if "dropped" in p.parts]
+        ids = {r.id for p in dropped for r in io.read_records(p)}
+        return rates, ids
+
+    stage_run(tmp_path / "whole")
+    for i in range(2):
+        stage_run(tmp_path / "sharded", num_shards=2, shard_index=i)
+    whole = prompts_and_samples(tmp_path / "whole")
+    assert len(whole[0]) == 8
+    assert prompts_and_samples(tmp_path / "sharded") == whole
+    per_shard = [prompts_and_samples(sharding.shard_folder(tmp_path / "sharded", 2, i))[0]
+                 for i in range(2)]
+    assert all(per_shard) and not per_shard[0] & per_shard[1]
