@@ -469,6 +469,8 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
         if answer_col is not None:
             used.add(answer_col)
         reasoning = row[reasoning_col]
+        if isinstance(reasoning, list) and all(isinstance(t, str) for t in reasoning):
+            reasoning = "\n\n".join(reasoning)  # s1K 1.0 keeps its trajectory as a list of steps
         answer = row[answer_col] if answer_col else ""
         if not isinstance(reasoning, str) or not isinstance(answer, (str, type(None))):
             raise SchemaError("invalid_record: reasoning and answer must be text")
