@@ -334,3 +334,9 @@ def test_samples_of_one_prompt_share_its_prompt_id_and_keep_their_own_ids():
     assert len({r.prompt_id for r in records}) == 1
     assert len({r.id for r in records}) == 3
     assert [r.id for r in records] == [r.id for row in rows for r in schemas.records_of_row(row)]
+
+
+def test_the_module_examples_hold():
+    import doctest
+
+    assert doctest.testmod(schemas).failed == 0
