@@ -24,6 +24,16 @@ from r1data.record import Record
 class RuleJudge(BaseHTTPRequestHandler):
     seen: list[dict] = []
 
+    def do_GET(self):  # noqa: N802 - a real OpenAI-compatible server lists its models
+        ok = self.path.rstrip("/") == "/v1/models"
+        data = json.dumps({"object": "list", "data": [{"id": "rule-judge", "object": "model"}]}).encode()
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data) if ok else 0))
+        self.end_headers()
+        if ok:
+            self.wfile.write(data)
+
     def do_POST(self):  # noqa: N802 (http.server's naming)
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         question = body["messages"][-1]["content"]
