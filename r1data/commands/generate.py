@@ -33,7 +33,7 @@ def command(
     fewshot: Path = typer.Option(None, help="File of example solutions for the few-shot template."),
     fewshot_k: int = typer.Option(2, "--fewshot-k", help="How many examples the few-shot template shows."),
     special_token: str = typer.Option("|special_token|", "--special-token", help="Marker of the readable format."),
-    base_url: str = typer.Option(None, "--base-url", help="openai: server URL (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1)."),
+    base_url: str = typer.Option(None, "--base-url", help="openai: server URL, or several comma-separated (balanced, a failing one taken out); default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1."),
     device: str = typer.Option(None, help="transformers: cpu, cuda, cuda:1 (default: best available)."),
     dtype: str = typer.Option(None, help="transformers: bf16, fp16 or fp32 (default: bf16 on GPUs that have it)."),
     tensor_parallel_size: int = typer.Option(None, "--tensor-parallel-size", help="vllm: GPUs per model replica."),

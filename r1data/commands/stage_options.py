@@ -16,7 +16,7 @@ from typing import Annotated, Any, Callable
 import typer
 
 Backend = Annotated[str, typer.Option(help="transformers, openai or vllm.")]
-BaseUrl = Annotated[str, typer.Option(help="OpenAI-compatible server URL (openai backend).")]
+BaseUrl = Annotated[str, typer.Option(help="OpenAI-compatible server URL, or several comma-separated (openai backend).")]
 Samples = Annotated[int, typer.Option("--n", "-n", help="Samples per prompt.")]
 Keep = Annotated[int, typer.Option("--keep", "-k", help="At most this many correct samples per prompt.")]
 Temperature = Annotated[float, typer.Option(help="Sampling temperature.")]
