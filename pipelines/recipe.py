@@ -119,6 +119,27 @@ def load(recipe: str | Path | dict[str, Any]) -> list[Step]:
     return [build_step(data, source=source)]
 
 
+def missing_inputs(steps: list[Step]) -> list[str]:
+    """The inputs of a recipe that cannot be read, each as `stage: path (why)`. An input that an
+    earlier stage of the recipe writes (mix reading cold_start's output) counts as present."""
+    from r1data.io import InputError, detect_format
+
+    produced: set[str] = set()
+    problems = []
+    for step in steps:
+        values = dataclasses.asdict(step.config)
+        for path in (p for key in ("input", "inputs", "refine_input") for p in _as_list(values.get(key))):
+            if str(Path(path).resolve()) in produced:
+                continue
+            try:
+                detect_format(path)
+            except (InputError, OSError) as exc:
+                problems.append(f"{step.stage}: {path} ({exc})")
+        if getattr(step.config, "output", None):
+            produced.add(str(Path(step.config.output).resolve()))
+    return problems
+
+
 def run(recipe: str | Path | dict[str, Any], *, progress=None) -> list[StageSummary]:
     """Run every stage of a recipe in order; returns their summaries."""
     return [step.run(progress) for step in load(recipe)]

@@ -59,8 +59,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
-    pass
+                                       help="Print the version and exit."),
+          verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help="Show the libraries' own output: model-loading bars, warnings.")) -> None:
+    if not verbose:
+        quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' own bars and advisories (transformers' `Loading weights` bar and its
+    warnings, torch's and datasets' future-deprecation notes) out of a command's output, which
+    shows our progress bars and tables; `r1data --verbose COMMAND` shows them. Set before the
+    commands import those libraries (their imports sit inside the command functions)."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow the Hub's switch
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for name in ("datasets", "torch.distributed"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|transformers|deepspeed)\.")
 
 
 # Commands that write an OUTPUT folder: it gets a manifest and --overwrite (commands/output_owner.py).
@@ -89,8 +110,14 @@ if TRAIN_COMMANDS:
 def main() -> None:
     """Entry point: expected errors end in one line, exit code 2 for bad input (a missing model,
     a missing optional dependency), 3 for a run that could not do all its work (see r1data.errors)."""
+    import os
+
     from r1data.errors import FAILURES, USER_ERRORS
 
+    if not sys.stdout.isatty():
+        # Piped or logged output has no terminal width: rich would assume 80 columns and cut
+        # table cells and help text. Let it be as wide as the content (COLUMNS still wins).
+        os.environ.setdefault("COLUMNS", "160")
     try:
         app()
     except USER_ERRORS as exc:

@@ -44,3 +44,40 @@ def test_a_resumed_generate_keeps_the_earlier_figures(tmp_path, tiny_dir):
     more = GenerateConfig(**{**config.__dict__, "limit": 3})
     run(more, progress=False)
     assert json.loads((tmp_path / "out" / "generate_summary.json").read_text())["samples_written"] == 6
+
+
+def test_piped_help_and_tables_are_not_cut_at_80_columns(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run([sys.executable, "-m", "r1data", "generate", "--help"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0
+    assert "--tensor-parallel-size" in proc.stdout and "--max-error-rate" in proc.stdout  # cut at 80 columns
+
+
+def test_dry_run_names_the_inputs_it_cannot_read(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("stages:\n"
+                      "  - {stage: rejection_sampling, input: prompts.jsonl, output: out/rs}\n"
+                      "  - {stage: mix, inputs: [out/rs, extra], output: out/mix}\n")
+    proc = cli("run", str(recipe), "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {recipe}: the keys are valid but 2 input(s) cannot be read: ")
+    # out/rs is written by the recipe's first stage, so it is not missing
+    assert "rejection_sampling: prompts.jsonl (no such file" in line and "mix: extra (no such file" in line
+    assert "out/rs (" not in line
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "1+1?", "gold": "2"}\n')
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "part-00000.jsonl").write_text('{"prompt": "hi"}\n')
+    ok = cli("run", str(recipe), "--dry-run", cwd=tmp_path)
+    assert ok.returncode == 0 and f"every input of {recipe} is readable" in ok.stdout
+
+
+def test_a_bad_json_line_is_reported_once_in_plain_words(tmp_path):
+    from r1data import io
+
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "unterminated\n')
+    with io.RejectLog(tmp_path / "rejected.jsonl") as rejects:
+        assert list(io.read_records(tmp_path / "bad.jsonl", rejects)) == []
+    (reason,) = [json.loads(line)["reason"] for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
+    assert reason == "bad_json: Invalid control character at (column 25)"  # not "at at column"

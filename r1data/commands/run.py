@@ -5,7 +5,7 @@ import typer
 
 def command(
     recipe: Path = typer.Argument(..., help="A YAML recipe: `stage:` plus its config, or `stages:` (a list)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate the recipe and print it; run nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate the recipe, check that its inputs can be read, and print it; run nothing."),
     plan: bool = typer.Option(False, "--plan", help="Rejection-sampling stages: print the budget from a pilot."),
 ) -> None:
     """Run a YAML recipe: one stage (`stage: mix`, ...) or several in order (`stages:`).
@@ -19,6 +19,7 @@ def command(
     from rich.console import Console
 
     from r1data.errors import ConfigError
+    from r1data.io import InputError
     from r1data.pipelines import recipe as recipes
     from r1data.pipelines.summary import render
 
@@ -28,6 +29,11 @@ def command(
         for step in steps:
             console.print(f"[bold]stage {step.stage}[/bold]: valid")
             console.print(yaml.safe_dump(dataclasses.asdict(step.config), sort_keys=False, allow_unicode=True))
+        missing = recipes.missing_inputs(steps)
+        if missing:
+            raise InputError(f"{recipe}: the keys are valid but {len(missing)} input(s) cannot be read: "
+                             + "; ".join(missing))
+        console.print(f"every input of {recipe} is readable")
         return
     if plan:
         planned = [s for s in steps if s.stage == "rejection_sampling"]
@@ -36,7 +42,5 @@ def command(
         for step in planned:
             console.print(step.module.plan_table(step.module.plan(step.config, progress=True)))
         return
-    summaries = []
-    for step in steps:
-        summaries.append(step.run(progress=True))
-        console.print(render(summaries, title=f"r1data run {recipe.name}"))
+    summaries = [step.run(progress=True) for step in steps]  # each stage shows its own progress
+    console.print(render(summaries, title=f"r1data run {recipe.name}"))
