@@ -55,7 +55,8 @@ LAYOUTS = ("record", "generations", "chat", "sharegpt", "preference", "columns",
 
 # Fields a `--columns field=column` mapping may name.
 FIELDS = ("prompt", "input", "completion", "reasoning", "answer", "gold", "id", "prompt_id",
-          "domain", "source", "system", "messages", "conversations", "generations")
+          "domain", "source", "system", "messages", "conversations", "generations",
+          "chosen", "rejected")  # the last two: preference pairs (r1data.preference)
 
 # Column guesses, most specific first.
 PROMPT_COLUMNS = ("prompt", "problem", "question", "instruction", "query", "input")

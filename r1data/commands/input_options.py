@@ -18,7 +18,8 @@ import typer
 
 Columns = Annotated[str, typer.Option(
     "--columns", help="Map input columns to record fields, e.g. prompt=question,reasoning="
-    "deepseek_thinking_trajectory,answer=deepseek_attempt,gold=solution (default: detected).")]
+    "deepseek_thinking_trajectory,answer=deepseek_attempt,gold=solution (default: detected; "
+    "preference data: chosen=COL,rejected=COL).")]
 Schema = Annotated[str, typer.Option(
     "--schema", help="Force the input layout: record, generations, chat, sharegpt, columns, s1k "
     "(default: detected per row).")]

@@ -61,3 +61,15 @@ def test_other_column_names_are_mapped(tmp_path):
                                        "rejected": "response_k"})
     assert (pair.prompt_text, pair.chosen[0]["content"], pair.rejected[0]["content"]) == (
         "Q?", "good", "bad")
+
+
+def test_command_line_columns_name_the_pair_columns(tmp_path):
+    from r1data import schemas
+
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"q": "Q?", "good": "yes", "bad": "no"}) + "\n")
+    options = schemas.ReadOptions(columns=schemas.parse_columns("prompt=q,chosen=good,rejected=bad"))
+    with schemas.reading(options):
+        [pair] = read_pairs(path)
+    assert (pair.prompt_text, pair.chosen[0]["content"], pair.rejected[0]["content"]) == (
+        "Q?", "yes", "no")
