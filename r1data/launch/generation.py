@@ -209,7 +209,9 @@ def run_ray(config, serve: str | None = None, *, num_cpus: float = 1, num_gpus: 
             on_done: Callable[[int, int], None] | None = None) -> list[int]:
     """Each unfinished shard as a Ray task (on the cluster `ray.init()` connects to: RAY_ADDRESS,
     else a local one); returns the shards that failed (their logs under logs/)."""
-    import ray
+    from r1data.optional import require
+
+    ray = require("ray", "--executor ray")
 
     config_path = write_config(config)
     shards = pending_shards(config.output, config.num_shards)
