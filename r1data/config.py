@@ -126,10 +126,9 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "",
     try:
         return _adapter(cls).validate_python(dict(data))
     except ValidationError as exc:
-        errors = exc.errors()
-        first = _describe(cls, errors[0], path)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{where}{first}{more}") from None
+        errors = [_describe(cls, e, path) for e in exc.errors()]
+        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+        raise ConfigError(f"{where}{'; '.join(errors[:3])}{more}") from None
     except (TypeError, ValueError) as exc:  # a __post_init__ that raises outside pydantic's reach
         raise ConfigError(f"{where}{path or cls.__name__}: {exc}") from None
 

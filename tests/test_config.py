@@ -80,3 +80,13 @@ def test_cli_reports_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == f"error: {path}: seed: expected int, got 'first' (str)"
+
+
+def test_several_mistakes_are_named_on_one_line(tmp_path):
+    path = _write(tmp_path, "model: m\nmax_steps: many\noptim:\n  lr: fast\n  lrr: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load(SFTConfig, path)
+    line = str(info.value)
+    assert "\n" not in line and line.startswith(f"{path}: ")
+    for part in ("max_steps: expected int", "optim.lr: expected float", "unknown key optim.lrr"):
+        assert part in line
