@@ -250,7 +250,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
     the shortfalls, the up/down-sampling figures and the statistics). `progress`: True for a
     progress bar, or a callable `(done, total)`."""
     out = Path(config.output)
-    rejects = RejectLog(out / "rejected.jsonl")
+    rejects = RejectLog(out / "rejected" / "rejected.jsonl")
 
     # pass 1: groups, and which rows can be used at all
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)

@@ -266,7 +266,7 @@ def build(config: PublishConfig, progress=None) -> StageSummary:
     if (out / "data").is_dir():  # a rebuild replaces the data, never mixes two versions
         shutil.rmtree(out / "data")
     started = time.time()
-    rejects = RejectLog(out / "rejected.jsonl")
+    rejects = RejectLog(out / "rejected" / "rejected.jsonl")
     provenance: dict[str, Counter] = {"teacher": Counter(), "sampling": Counter(), "template": Counter()}
     split_rows: dict[str, int] = {}
     seen = 0
@@ -306,7 +306,7 @@ def build(config: PublishConfig, progress=None) -> StageSummary:
     images = {name: f"plots/{path.name}" for name, path in made.items()}
     (out / "README.md").write_text(card(config, stats, list(split_rows), provenance, images),
                                    encoding="utf-8")
-    # publish drops nothing; unreadable input rows are in rejected.jsonl (not uploaded)
+    # publish drops nothing; unreadable input rows are in rejected/rejected.jsonl (not uploaded)
     summary = StageSummary(
         stage="publish", inputs=seen + rejects.count, kept=sum(split_rows.values()),
         dropped={"unreadable": rejects.count} if rejects.count else {},
@@ -348,7 +348,7 @@ def push(config: PublishConfig, summary: StageSummary) -> StageSummary:
             api.create_branch(config.repo_id, branch=config.branch, repo_type="dataset",
                               exist_ok=True)
         api.upload_folder(repo_id=config.repo_id, folder_path=str(folder), repo_type="dataset",
-                          revision=config.branch, ignore_patterns=["rejected.jsonl", ".*"],
+                          revision=config.branch, ignore_patterns=["rejected/*", "manifest.json", ".*"],
                           commit_message="Upload dataset built with r1data")
     # The Hub client raises many types for one cause (offline mode, DNS, HTTP 401/403, timeouts,
     # its own httpx fork): all of them mean the push did not happen and the folder is intact.

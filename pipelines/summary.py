@@ -202,10 +202,27 @@ def render(summaries: Iterable[StageSummary], title: str = "r1data stages"):
 
     table = Table(title=title)
     for name, justify in (("stage", "left"), ("in", "right"), ("kept", "right"),
-                          ("dropped", "right"), ("drop reasons", "left"), ("seconds", "right")):
+                          ("dropped", "right"), ("drop reasons", "left"), ("rejected", "right"),
+                          ("errored", "right"), ("seconds", "right")):
         table.add_column(name, justify=justify)
     for s in summaries:
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(s.dropped.items(), key=lambda kv: -kv[1]))
         table.add_row(s.stage, f"{s.inputs:,}", f"{s.kept:,}", f"{s.dropped_total:,}",
-                      reasons or "-", f"{s.seconds:,.1f}")
+                      reasons or "-", f"{rejected_rows(s):,}", f"{errored_samples(s):,}",
+                      f"{s.seconds:,.1f}")
     return table
+
+
+def rejected_rows(summary: StageSummary) -> int:
+    """Input rows the stage could not read (set aside in OUT/rejected/)."""
+    extra = summary.extra
+    return int(extra.get("unreadable_prompts") or extra.get("unreadable_rows") or 0)
+
+
+def errored_samples(summary: StageSummary) -> int:
+    """Samples that failed after the backend's retries and were accepted as lost
+    (`teacher.max_error_rate`); with the default of 0 such a stage stops instead."""
+    generation = summary.extra.get("generation") or {}
+    if "samples_failed" in generation:
+        return int(generation["samples_failed"])
+    return sum(int(g.get("samples_failed", 0)) for g in generation.values() if isinstance(g, dict))

@@ -81,3 +81,25 @@ def test_a_bad_json_line_is_reported_once_in_plain_words(tmp_path):
         assert list(io.read_records(tmp_path / "bad.jsonl", rejects)) == []
     (reason,) = [json.loads(line)["reason"] for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
     assert reason == "bad_json: Invalid control character at (column 25)"  # not "at at column"
+
+
+def test_mix_sets_bad_rows_aside_in_rejected_and_its_table_counts_them(tmp_path):
+    from rich.console import Console
+
+    from r1data.pipelines import mix
+    from r1data.pipelines.summary import render
+
+    rows = [json.dumps({"id": f"r{i}", "prompt": f"{i}+{i}?", "reasoning": "add", "answer": str(2 * i)})
+            for i in range(4)] + ['{"broken": ']
+    (tmp_path / "in.jsonl").write_text("\n".join(rows) + "\n")
+    summary = mix.run(mix.MixConfig(inputs=[str(tmp_path / "in.jsonl")], output=str(tmp_path / "mix"),
+                                    reasoning_size=None, non_reasoning_size=None, tokenizer="none"))
+    assert summary.kept == 4
+    rejected = (tmp_path / "mix" / "rejected" / "rejected.jsonl").read_text().splitlines()
+    assert len(rejected) == 1 and json.loads(rejected[0])["reason"].startswith("bad_json")
+    console = Console(width=200, record=True)
+    console.print(render([summary]))
+    text = console.export_text()
+    assert "rejected" in text and "errored" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("│ mix")]
+    assert [cell.strip() for cell in row.strip("│").split("│")][1:4] + [row.split("│")[6].strip()] == ["4", "4", "0", "1"]  # in, kept, dropped; rejected

@@ -23,6 +23,6 @@ def command(
     tok = None
     if tokenizer != "none" and not report.is_training_log(path):
         tok = models.load_tokenizer(tokenizer)
-    with io.RejectLog(out / "rejected.jsonl") as rejects:
+    with io.RejectLog(out / "rejected" / "rejected.jsonl") as rejects:
         report.build_report(path, out, tok, rejects)
     Console().print(f"wrote {out / 'report.md'} and {out / 'report.html'}")
