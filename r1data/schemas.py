@@ -208,24 +208,22 @@ def split_markers(text: str) -> tuple[str | None, str]:
     >>> split_markers("just 4")
     (None, 'just 4')
     """
+    start, end = text.find("<think>"), text.find("</think>")
+    if start != -1 or end != -1:  # R1's own form first: the common case costs two scans
+        if end == -1:  # cut off while thinking
+            return text[start + len("<think>"):].strip(), ""
+        begin = start + len("<think>") if -1 < start < end else 0
+        return text[begin:end].strip(), _strip_answer_tag(text[end + len("</think>"):])
     if THOUGHT_OPEN in text or THOUGHT_CLOSE in text:
         start = text.find(THOUGHT_OPEN)
         start = start + len(THOUGHT_OPEN) if start != -1 else 0
         end = text.find(THOUGHT_CLOSE)
-        if end == -1:  # cut off while thinking
+        if end == -1:
             return text[start:].strip(), ""
         reasoning, rest = text[start:end].strip(), text[end + len(THOUGHT_CLOSE):]
         if SOLUTION_OPEN in rest:
             rest = rest.split(SOLUTION_OPEN, 1)[1].split(SOLUTION_CLOSE, 1)[0]
         return reasoning, _strip_answer_tag(rest)
-    think_open, think_close = "<think>", "</think>"
-    if think_open in text or think_close in text:
-        start = text.find(think_open)
-        end = text.find(think_close)
-        if end == -1:
-            return text[start + len(think_open):].strip(), ""
-        begin = start + len(think_open) if -1 < start < end else 0
-        return text[begin:end].strip(), _strip_answer_tag(text[end + len(think_close):])
     if "<answer>" in text:  # an answer wrapper with no thinking before it
         return None, _strip_answer_tag(text)
     return None, text.strip()
