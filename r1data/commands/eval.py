@@ -3,6 +3,7 @@ from pathlib import Path
 import typer
 
 from r1data.commands.input_options import reads_input
+from r1data.commands.stage_options import NumShards, ShardIndex
 
 
 @reads_input
@@ -30,6 +31,8 @@ def command(
     verify_timeout: float = typer.Option(10.0, "--verify-timeout", help="Seconds for one math check or one program's tests."),
     compare: tuple[Path, Path] | None = typer.Option(None, "--compare", help="Compare two results files (RESULTS_A RESULTS_B) instead of running."),
     progress: bool = typer.Option(True, help="Show progress bars."),
+    num_shards: NumShards = 1,
+    shard_index: ShardIndex = 0,
 ) -> None:
     """Evaluate a model on the bundled benchmarks under R1's protocol (pass@1 over k samples, cons@k).
 
@@ -64,11 +67,15 @@ def command(
         "benchmarks": benchmarks, "output": str(output), "limit": limit, "pass_k": ks,
         "backend": backend, "model": model, "backend_options": options, "batch_size": batch_size,
         "concurrency": concurrency, "template": template, "system": system,
-        "verify_timeout": verify_timeout,
+        "verify_timeout": verify_timeout, "num_shards": num_shards, "shard_index": shard_index,
         "sampling": {"n": samples, "temperature": temperature, "top_p": top_p,
                      "max_tokens": max_tokens, "seed": seed},
     })
     results = evaluate.run(config, progress=progress)
+    if "shard" in results:  # a shard only generates (r1data.sharding)
+        console.print(f"shard {results['shard']}: generated {results['generated']}; run the same "
+                      "command without --num-shards/--shard-index to score every shard's samples")
+        return
     console.print(evaluate.render_results(results))
     for name, m in results["benchmarks"].items():
         if m["errors"] or m["undecided"]:

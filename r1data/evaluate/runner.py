@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from r1data import __version__, benchmarks as bench
+from r1data import __version__, benchmarks as bench, sharding
 from r1data.backends.base import SamplingConfig
 from r1data.errors import ConfigError
 from r1data.evaluate.metrics import benchmark_metrics, question_metrics
@@ -48,6 +48,9 @@ class EvalConfig:
 
     sampling: n (= k samples per question), temperature, top_p, max_tokens, seed, stop.
     verify_timeout: seconds for one math check (sympy) or one program's tests.
+    num_shards / shard_index: generate only shard i of N of the questions (after `limit`), into
+        `generations/<benchmark>/shard-<i>-of-<N>/`, and score nothing; a run without shards
+        then finds every sample and scores them all (see `r1data.sharding`).
     """
 
     benchmarks: list[str] | str = field(default_factory=lambda: ["gsm8k"])  # a str is split
@@ -66,8 +69,12 @@ class EvalConfig:
     # sampling and checking
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=4))
     verify_timeout: float = 10.0
+    # sharding
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
+        sharding.check(self.num_shards, self.shard_index)
         if isinstance(self.sampling, dict):
             self.sampling = SamplingConfig(**self.sampling)
         if isinstance(self.benchmarks, str):
@@ -207,7 +214,9 @@ def _generate(config: EvalConfig, todo: dict[str, list[Record]], out: Path, prog
             if not questions:
                 continue
             task = progress.add_task(f"generate {name}", total=len(questions) * config.sampling.n)
-            with io.ShardWriter(out / "generations" / name, shard_size=1000) as writer:
+            folder = sharding.shard_folder(out / "generations" / name, config.num_shards,
+                                           config.shard_index)
+            with io.ShardWriter(folder, shard_size=1000) as writer:
                 progress.advance(task, sum(f"{q.id}/{i}" in writer for q in questions
                                            for i in range(config.sampling.n)))
                 for record in generate_records(questions, backend, config.sampling, config.template,
@@ -254,8 +263,12 @@ def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None 
         todo = {}
         for name, records in questions.items():
             have = _read_samples(out / "generations" / name, n)
-            todo[name] = [q for q in records if len(have.get(q.id, [])) < n]
+            own = sharding.select(records, config.num_shards, config.shard_index)
+            todo[name] = [q for q in own if len(have.get(q.id, [])) < n]
         _generate(config, todo, out, bar, backend_info)
+        if config.num_shards > 1:  # a shard only generates: the run without shards scores all
+            return {"shard": f"{config.shard_index} of {config.num_shards}",
+                    "generated": {name: len(qs) for name, qs in todo.items()}}
 
         results: dict[str, Any] = {}
         tmp = out / "details.jsonl.tmp"

@@ -102,3 +102,26 @@ def test_a_sharded_stage_covers_the_prompts_of_the_unsharded_stage(backend, tmp_
     per_shard = [prompts_and_samples(sharding.shard_folder(tmp_path / "sharded", 2, i))[0]
                  for i in range(2)]
     assert all(per_shard) and not per_shard[0] & per_shard[1]
+
+
+@pytest.mark.slow
+def test_sharded_eval_then_one_scoring_run_equals_an_unsharded_eval(tiny_dir, tmp_path):
+    from r1data import evaluate
+
+    def eval_config(out, **shard):
+        return evaluate.EvalConfig(benchmarks=["gsm8k"], output=str(out), limit=6, model=tiny_dir,
+                                   backend_options={"device": "cpu"},
+                                   sampling={"n": 2, "max_tokens": 4, "seed": 5}, **shard)
+
+    whole = evaluate.run(eval_config(tmp_path / "whole"), progress=False)
+    for i in range(2):
+        shard = evaluate.run(eval_config(tmp_path / "sharded", num_shards=2, shard_index=i),
+                             progress=False)
+        assert "benchmarks" not in shard and shard["generated"]["gsm8k"] > 0
+    merged = evaluate.run(eval_config(tmp_path / "sharded"), progress=False)
+    generations = tmp_path / "sharded" / "generations" / "gsm8k"
+    assert not list(generations.glob("part-*"))  # the scoring run generated nothing itself
+    assert merged["benchmarks"] == whole["benchmarks"]
+    details = [[json.loads(line)["samples"] for line in (tmp_path / d / "details.jsonl").open()]
+               for d in ("whole", "sharded")]
+    assert details[0] == details[1]
