@@ -240,10 +240,12 @@ def summary_table(summary: dict[str, Any], title: str = "r1data verify"):
 
 
 def verify_file(input: Any, output: Any, *, workers: int = 1, options: VerifyOptions | None = None,
-                fmt: str = "jsonl", on_record: Any = None) -> dict[str, Any]:
+                fmt: str = "jsonl", on_record: Any = None, accept_plain: bool = False) -> dict[str, Any]:
     """Verify every record of `input` into the folder `output` (resumable: records already
     there are skipped), append each verdict to `Record.verdicts`, and write the summary to
-    OUTPUT/verify_summary.json. Unreadable rows go to OUTPUT/rejected/unreadable.jsonl."""
+    OUTPUT/verify_summary.json. Unreadable rows go to OUTPUT/rejected/unreadable.jsonl.
+    `accept_plain`: first give plain step-by-step answers (no think block) R1's form, reasoning +
+    summary, as the stages' `accept_plain` does (for small teachers that never write think tags)."""
     from pathlib import Path
 
     from r1data.io import RejectLog, ShardWriter, read_records, shard_files, write_json
@@ -253,6 +255,10 @@ def verify_file(input: Any, output: Any, *, workers: int = 1, options: VerifyOpt
             ShardWriter(output, fmt=fmt) as writer:
         resumed = len(writer.done_ids)
         todo = (r for r in read_records(input, rejects) if r.id not in writer)
+        if accept_plain:
+            from r1data.pipelines.steps import accept_plain as reshape
+
+            todo = (r for r in todo if reshape(r) or True)
         for record, entry in verify_many(todo, workers=workers, options=options):
             record.verdicts = [*record.verdicts, entry]
             writer.write(record)

@@ -2,6 +2,7 @@
 options that command has; the cheap ones run as written. (The expensive ones were run by hand and
 their output pasted; the demo has its own test.)"""
 
+import os
 import re
 import shlex
 import subprocess
@@ -56,3 +57,29 @@ def test_cheap_readme_commands_run_as_written(line):
     if line in EXIT_CODES:  # the R1-sized recipe is valid; only its user-provided prompts are missing
         assert "input(s) cannot be read: cold_start: data/reasoning_prompts.jsonl" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def chain_line(command: str) -> list[str]:
+    """The README's `r1data COMMAND ...` example as arguments, the input made absolute."""
+    (line,) = [line for line in readme_commands() if line.startswith(f"r1data {command} ")]
+    return [str(REPO / w) if w.startswith("r1data/data/") else w for w in shlex.split(line)[1:]]
+
+
+@pytest.mark.slow
+def test_the_generate_verify_filter_chain_keeps_reasoning_samples(tmp_path):
+    """The chain of "The commands" on the embedded model, shortened with --limit: what `filter`
+    keeps are correct samples in R1's form (a chain of thought and a summary)."""
+    import json
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    for command in ("generate", "verify", "filter"):
+        args = chain_line(command)
+        if command == "generate":
+            args[args.index("--limit") + 1] = "8"
+        proc = subprocess.run([sys.executable, "-m", "r1data", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=1800)
+        assert proc.returncode == 0, f"{command}: {proc.stderr[-2000:]}"
+    kept = [json.loads(line) for p in sorted((tmp_path / "out/filtered/kept").glob("*.jsonl"))
+            for line in p.read_text().splitlines()]
+    assert kept, "the README's chain kept no sample"
+    assert all(r["reasoning"] and r["answer"] and r["verdicts"][-1]["correct"] for r in kept)

@@ -17,6 +17,7 @@ def command(
     allow_unsafe_code: bool = typer.Option(False, help="Run code even without a sandbox "
                                            "(bubblewrap or unshare): resource limits only."),
     output_format: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
+    accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block), for small teachers: give them R1's form, reasoning + summary, before verifying."),
 ) -> None:
     """Verify generated records: math, code (sandboxed) and multiple choice, routed by gold.
 
@@ -43,7 +44,7 @@ def command(
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("verifying", total=None)
         summary = verify.verify_file(input, output, workers=workers, options=options,
-                                     fmt=output_format,
+                                     fmt=output_format, accept_plain=accept_plain,
                                      on_record=lambda _: progress.advance(task))
     Console().print(verify.summary_table(summary, title=f"r1data verify: {input}"))
     console.print(f"{summary['written']} verified, {summary['resumed']} already done"
