@@ -93,7 +93,8 @@ def test_sharded_generation_on_slurm_equals_the_local_run(slurm, tmp_path, tiny_
     proc = run_with_deadline([R1DATA, "generate", "-i", str(prompts), "-o", str(out), "--model",
                               tiny_dir, "--device", "cpu", *sampling, "--num-shards", "2",
                               "--executor", "slurm", "--slurm", f"partition={slurm.partition}",
-                              "--slurm", "time=00:10:00", "--wait"], timeout=240, cwd=tmp_path)
+                              "--slurm", "time=00:10:00", "--slurm", "cpus-per-task=1", "--wait"],
+                             timeout=300, cwd=tmp_path)  # 1 CPU each: both shards at once here
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "samples written" in proc.stdout and "20" in proc.stdout  # the merged summary
     run(GenerateConfig(input=str(prompts), output=str(tmp_path / "local"), model=tiny_dir,
