@@ -47,7 +47,14 @@ def write_config(config) -> Path:
     """The config every task runs, as JSON (a task sets only its shard index)."""
     path = logs_dir(config.output) / "config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(config), indent=1))
+    data = asdict(config)
+    # Tasks may start in another folder (a Ray worker, a hand-run script): local paths absolute;
+    # Hub ids and model names stay as they are.
+    data["output"] = str(Path(config.output).absolute())
+    for key in ("input", "model", "fewshot"):
+        if data.get(key) and Path(data[key]).exists():
+            data[key] = str(Path(data[key]).absolute())
+    path.write_text(json.dumps(data, indent=1))
     return path
 
 
