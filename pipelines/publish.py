@@ -208,6 +208,32 @@ def _count_provenance(record: Record, counts: dict[str, Counter]) -> None:
         counts["template"][str(prov["template"])] += 1
 
 
+def portable_paths(value: Any, root: Path) -> Any:
+    """`value` with every absolute path made portable, so a published card never shows the
+    machine it was built on: relative to the run's folder `root` (the publish input's parent),
+    `r1data://...` for files shipped in the package, else only the file's name.
+
+    >>> portable_paths({"input": "/home/me/run/out/rs", "n": 2}, Path("/home/me/run/out"))
+    {'input': 'rs', 'n': 2}
+    """
+    if isinstance(value, dict):
+        return {k: portable_paths(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable_paths(v, root) for v in value]
+    if not isinstance(value, str) or not value.startswith("/"):
+        return value
+    from importlib import resources
+
+    path = Path(value)
+    package = Path(str(resources.files("r1data")))
+    for base, prefix in ((package, "r1data://"), (root, ""), (Path.cwd(), "")):
+        try:
+            return prefix + path.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
 def card(config: PublishConfig, stats: dict[str, Any], splits: list[str],
          provenance: dict[str, Counter], images: dict[str, str]) -> str:
     """The dataset card (README.md) text."""
@@ -232,10 +258,12 @@ def card(config: PublishConfig, stats: dict[str, Any], splits: list[str],
     if stages:
         parts.append(report.stages_markdown(config.input) + "\n")
     parts.append("### Teachers and sampling\n\n" + provenance_markdown(provenance) + "\n")
+    run_root = Path(config.input).resolve().parent
     for stage in stages:
         if stage.config:
+            recipe = portable_paths({"stage": stage.stage, **stage.config}, run_root)
             parts.append(f"<details><summary>Recipe of stage <code>{stage.stage}</code></summary>\n\n"
-                         "```yaml\n" + yaml.safe_dump({"stage": stage.stage, **stage.config},
+                         "```yaml\n" + yaml.safe_dump(recipe,
                                                      sort_keys=False, allow_unicode=True)
                          + "```\n\n</details>\n")
     parts.append("## Statistics\n\n" + report.statistics_markdown(stats, images) + "\n")

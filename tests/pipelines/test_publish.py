@@ -85,6 +85,8 @@ def test_folder_loads_back_and_card_matches_data(mixed, tmp_path):
     [stage_row] = tables["How it was built"]
     assert stage_row[0] == "mix" and "no_completion: 1" in stage_row[4]
     assert "max_duplication: 1.5" in text
+    # the recipe names its folders relative to the run, never this machine's absolute paths
+    assert str(tmp_path) not in text and "output: mix\n" in text
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (hub / image).stat().st_size > 1000
 
