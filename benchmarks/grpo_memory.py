@@ -1,7 +1,7 @@
 """GRPO loss-step peak memory and time, r1data vs TRL 1.16's `GRPOTrainer`, on the embedded
 SmolLM2-135M at 8 sequences x 1,024 tokens.
 
-    python benchmarks/grpo_memory.py [--sequences 8] [--tokens 1024] [--repeat 2]
+    python benchmarks/grpo_memory.py [--sequences 8] [--tokens 1024] [--repeat 2] [--steps 2]
                                      [--gradient-checkpointing] [--device cpu|cuda]
 
 What one "step" is, on both sides: the policy's forward over the sequences, the GRPO loss with
@@ -15,9 +15,10 @@ out). Fairness rules:
 2. Gradient checkpointing equal on both sides (off by default; `--gradient-checkpointing` turns
    it on for both).
 3. Each side runs alone in a fresh process (so peak memory is its own): on CPU the peak
-   resident size sampled every 2 ms during the steps minus the size right before them, on GPU
-   the peak allocated CUDA memory minus the allocation right before them. One untimed warm-up step, then the mean
-   of 2 timed steps; sides alternate `--repeat` times and the median is shown.
+   resident size sampled every 2 ms during the steps minus the size right before them (after
+   `malloc_trim`, so memory freed earlier is not reused unseen), on GPU the peak allocated
+   CUDA memory minus the allocation right before them. One untimed warm-up step, then the mean
+   of `--steps` timed steps; sides alternate `--repeat` times and the median is shown.
 Goal: r1data's peak memory <= TRL's. r1data computes log-probs in chunks of 1,024 tokens
 (`trainers/logprobs.py`); TRL 1.16 materialises the micro-batch's logits.
 """
@@ -63,6 +64,17 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _release_free_memory() -> None:
+    """Hand memory freed by earlier work (model loading, the warm-up) back to the OS, so the
+    resident size before the step is what is really in use and the step's growth is its own."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _measure(args, step) -> dict:
     import threading
 
@@ -75,6 +87,7 @@ def _measure(args, step) -> dict:
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated() / 2**20
     else:
+        _release_free_memory()
         base = _rss_mb()
     # On CPU a thread samples the resident size while the steps run (ru_maxrss would also count
     # model loading, which happened before).
@@ -89,7 +102,7 @@ def _measure(args, step) -> dict:
     if sampler:
         sampler.start()
     times = []
-    for _ in range(2):
+    for _ in range(args.steps):
         t0 = time.perf_counter()
         step()
         if cuda:
@@ -171,6 +184,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per run (after a warm-up)")
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--side", choices=["r1data", "trl"], help=argparse.SUPPRESS)
@@ -182,7 +196,7 @@ def main() -> None:
     for _ in range(max(1, args.repeat)):
         for side in results:
             cmd = [sys.executable, __file__, "--side", side, "--sequences", str(args.sequences),
-                   "--tokens", str(args.tokens), "--device", args.device]
+                   "--tokens", str(args.tokens), "--device", args.device, "--steps", str(args.steps)]
             if args.gradient_checkpointing:
                 cmd.append("--gradient-checkpointing")
             done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).parent)

@@ -52,6 +52,8 @@ class RMConfig:
     batch_size: pairs per optimizer step.
     epochs / max_steps: how long (max_steps > 0 wins).
     center_rewards_coefficient: TRL's optional penalty on (r_chosen + r_rejected)^2 (0 = off).
+    train_layers: train only the last N transformer blocks, the final norm and the head (0 =
+        all): the backward then costs a fraction of a full one, for small CPU runs.
     optim / runtime / output: shared with SFT and GRPO.
     """
 
@@ -64,6 +66,7 @@ class RMConfig:
     epochs: float = 1.0
     max_steps: int = 0
     center_rewards_coefficient: float = 0.0
+    train_layers: int = 0
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-5, warmup_ratio=0.1))
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     output: OutputConfig = field(default_factory=lambda: OutputConfig(dir="runs/rm"))
@@ -75,6 +78,8 @@ class RMConfig:
             raise ValueError("eval_fraction must be in [0, 1)")
         if self.batch_size < 1 or self.max_length < 8 or self.epochs <= 0 or self.max_steps < 0:
             raise ValueError("batch_size >= 1, max_length >= 8, epochs > 0, max_steps >= 0")
+        if self.train_layers < 0:
+            raise ValueError("train_layers must be >= 0 (0 = train every layer)")
         if self.runtime.zero_stage:
             raise ValueError("runtime.zero_stage: the reward-model trainer runs in one process")
 
@@ -214,6 +219,22 @@ def load_reward_model(spec: str, dtype: torch.dtype = torch.float32):
     return model, tokenizer
 
 
+def freeze_all_but_last(model: Any, layers: int) -> None:
+    """Leave trainable only the last `layers` transformer blocks, the final norm and the score
+    head (a sequence-classification model built on a Hugging Face decoder)."""
+    backbone = getattr(model, model.base_model_prefix)
+    blocks = getattr(backbone, "layers", None) or getattr(backbone, "h", None)
+    if blocks is None:
+        raise ValueError("train_layers: cannot find the transformer blocks of this model")
+    model.requires_grad_(False)
+    for block in list(blocks)[-layers:]:
+        block.requires_grad_(True)
+    for name in ("norm", "ln_f", "final_layer_norm"):
+        if getattr(backbone, name, None) is not None:
+            getattr(backbone, name).requires_grad_(True)
+    model.score.requires_grad_(True)
+
+
 @torch.no_grad()
 def pair_accuracy(model: Any, tokenizer: Any, pairs: list[Pair], max_length: int,
                   batch_size: int = 16) -> float:
@@ -265,6 +286,8 @@ def train(config: RMConfig, *, model: Any = None, tokenizer: Any = None) -> RMRe
         model, tokenizer = load_reward_model(config.model)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.to(device)
+    if config.train_layers:
+        freeze_all_but_last(model, config.train_layers)
     if config.runtime.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 

@@ -29,7 +29,7 @@ def vowel_share(completions, **_):
     return [sum(ch in "aeiou" for ch in c) / max(1, len(c)) for c in completions]
 
 
-def fixed_rollout(policy, tokenizer, prompts, template, sampling, seed):
+def fixed_rollout(policy, tokenizer, prompts, template, sampling, seed, synced_gpus=False):
     """G outputs per prompt, a function of the prompt text only."""
     device = next(policy.parameters()).device
     side, tokenizer.padding_side = tokenizer.padding_side, "left"

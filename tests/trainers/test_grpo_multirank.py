@@ -46,8 +46,11 @@ def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
     state = {k: v for k, v in one.policy.state_dict().items()}
     initial = grpo_ranks.models.tiny_model(seed=0)[0].state_dict()
     assert any(not torch.allclose(v, initial[k]) for k, v in state.items())  # it did train
-    for name, value in state.items():
-        assert torch.allclose(value, two[name], atol=1e-6), name
+    # Float sums in another order (two half-batches averaged by DDP), amplified where Adam divides
+    # a gradient near its eps: equal within 1e-5, while the weights moved by ~1e-3.
+    moved = max(float((v - initial[k]).abs().max()) for k, v in state.items())
+    diff = max(float((v - two[k]).abs().max()) for k, v in state.items())
+    assert diff < 1e-5 < moved / 10, (diff, moved)
 
 
 def test_zero3_gathers_whole_weights_for_sync_and_reference(tmp_path, monkeypatch):
@@ -60,8 +63,9 @@ def test_zero3_gathers_whole_weights_for_sync_and_reference(tmp_path, monkeypatc
     _one_process_env(monkeypatch)
     zero3 = grpo_ranks.run(str(tmp_path / "zero3"), zero_stage=3, steps=1, ref_refresh_every=1)
     assert distributed.is_zero3(zero3.engine)
-    # What a rank holds under ZeRO-3: empty shards, which is what a plain `param.data` sync sent.
-    assert all(p.data.numel() == 0 for p in zero3.policy.parameters())
+    # What a rank holds under ZeRO-3: empty shards (DeepSpeed keeps only parameters below its
+    # persistence threshold whole), which is what a plain `param.data` sync sent.
+    assert zero3.policy.get_input_embeddings().weight.data.numel() == 0
 
     expected = {k: v for k, v in plain.policy.state_dict().items()}
     # The reference refresh copied whole weights.
