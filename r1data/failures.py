@@ -41,11 +41,13 @@ class GenerationFailed(RuntimeError):
                  summary: Any = None):
         self.failures, self.summary = failures, summary
         where = f" (listed in {failures.path})" if failures.path else ""
-        accepted = (f"more than --max-error-rate {max_error_rate:g} accepts" if max_error_rate
-                    else "--max-error-rate accepts some loss")
+        # Only runs that keep a failure file (generate and the stages) take a max error rate.
+        accepted = ("" if not failures.path else
+                    f" (more than --max-error-rate {max_error_rate:g} accepts)" if max_error_rate
+                    else " (--max-error-rate accepts some loss)")
         super().__init__(
             f"{failures.count} of {attempted} samples failed after the backend's retries"
-            f"{where}: {failures.describe()}; rerun the same command to retry them ({accepted})")
+            f"{where}: {failures.describe()}; rerun the same command to retry them{accepted}")
 
 
 class FailureLog:

@@ -115,3 +115,51 @@ def test_a_stage_stops_on_failed_samples_and_its_rerun_retries_them(tmp_path):
     assert summary.extra["samples"] == 6  # every sample is there once, the retried ones included
     rates = [json.loads(line) for line in (tmp_path / "rs" / "pass_rates.jsonl").read_text().splitlines()]
     assert sorted((r["prompt_id"], r["pass_rate"]) for r in rates) == [("q0", 1.0), ("q1", 1.0), ("q2", 1.0)]
+
+
+class Overloaded(BaseHTTPRequestHandler):
+    """An OpenAI-compatible teacher that answers 503 until `healed`, then "The answer is 18."."""
+
+    healed = False
+    posts = 0
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        Flaky._send(self, 200, {"object": "list", "data": [{"id": "m"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        Overloaded.posts += 1
+        if not Overloaded.healed:
+            Flaky._send(self, 503, {"error": "overloaded"})
+            return
+        Flaky._send(self, 200, {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "<think>\n16 - 3 - 4 = 9, 9 * 2 = 18\n</think>\n\nThe answer is 18."}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 12}})
+
+
+def test_eval_stops_on_failed_samples_and_its_rerun_scores_them(tmp_path):
+    from r1data import evaluate
+    from r1data.failures import GenerationFailed
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Overloaded)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Overloaded.healed, Overloaded.posts = False, 0
+    config = evaluate.EvalConfig(
+        benchmarks=["gsm8k"], limit=1, output=str(tmp_path / "eval"), backend="openai", model="m",
+        backend_options={"base_url": f"http://127.0.0.1:{server.server_address[1]}/v1", "backoff": 0.01,
+                         "max_retries": 1}, sampling={"n": 2, "max_tokens": 32})
+    try:
+        with pytest.raises(GenerationFailed, match=r"^2 of 2 samples failed after the backend's retries: HTTP 503 x2"):
+            evaluate.run(config, progress=False)
+        assert not (tmp_path / "eval" / "results.json").exists()  # no score made of failed samples
+        Overloaded.healed = True
+        results = evaluate.run(config, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Overloaded.posts == 2 * 2 + 2  # 2 samples x (try + 1 retry), then the rerun's 2
+    gsm8k = results["benchmarks"]["gsm8k"]
+    assert gsm8k["errors"] == 0 and gsm8k["pass_at_1"] == 1.0  # Janet's ducks: 18 dollars
