@@ -29,7 +29,7 @@ from datatrove.pipeline.writers.jsonl import JsonlWriter
 from datatrove.pipeline.writers.parquet import ParquetWriter
 
 from r1data import io
-from r1data.record import META_DROP_FILTER, META_DROP_REASON, Record, RecordError
+from r1data.record import META_DROP_FILTER, META_DROP_REASON, META_SCHEMA, Record, RecordError
 
 from .base import RECORD_KEY, record_of
 
@@ -154,7 +154,8 @@ class RecordReader(PipelineStep):
                                 io.reject_reason(exc), raw)
                     continue
                 for record in records:  # a `generations` row holds several samples
-                    self.stat_update("documents")
+                    self.stat_update("documents",
+                                     f"schema_{record.metadata.get(META_SCHEMA, 'record')}")
                     doc = document_of(record)
                     doc.metadata[ORDER] = row.get(ORDER)
                     yield doc

@@ -388,6 +388,10 @@ def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, An
             if step_name.endswith(RecordReader.name) and stage == "filter":
                 stats["input"] += counters.get("documents", 0)
                 stats["rejected"] += counters.get("rejected", 0)
+                for key, count in counters.items():  # the input layouts read (r1data.schemas)
+                    if key.startswith("schema_"):
+                        layouts = stats.setdefault("schema", {})
+                        layouts[key[len("schema_"):]] = layouts.get(key[len("schema_"):], 0) + count
             if "dropped" not in counters and "forwarded" not in counters:
                 continue
             name = step_name.split(": ", 1)[-1]
@@ -441,4 +445,7 @@ def stats_table(stats: dict[str, Any], title: str = "r1data filter"):
     table.add_row("total", "", str(stats["input"]), str(stats["kept"]), str(stats["dropped"]))
     if stats.get("rejected"):
         table.add_row("unreadable rows", "", "", "", str(stats["rejected"]))
+    if stats.get("schema"):
+        table.add_row("input layouts", ", ".join(f"{k} {v}" for k, v in sorted(
+            stats["schema"].items(), key=lambda kv: -kv[1])), "", "", "")
     return table

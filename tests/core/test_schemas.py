@@ -229,6 +229,9 @@ def test_decontaminate_drops_a_benchmark_problem_quoted_only_in_the_chain_of_tho
     assert all("hexagon" in r.prompt for r in dropped)
     assert sorted(layout_of(r) for r in kept) == sorted(READ_LAYOUTS)
     assert all("spider" in r.prompt for r in kept)
+    # the run says which layouts it read
+    assert json.loads((out / "stats.json").read_text())["schema"] == {l: 2 for l in READ_LAYOUTS}
+    assert "input layouts" in result.output
 
 
 def test_filter_applies_the_readability_chain_to_the_chain_of_thought(tmp_path):
