@@ -1,9 +1,10 @@
 """What the Ray tests run in a subprocess (so a hang is killed by the test's deadline): on one
 local Ray instance, the filter chain and a sharded generation; prints their results as JSON.
 
-    python ray_run.py CORPUS CHAIN_OUT PROMPTS GENERATE_OUT MODEL
+    python ray_run.py CORPUS CHAIN_OUT PROMPTS GENERATE_OUT MODEL DUMP_STACKS_AFTER_SECONDS
 """
 
+import faulthandler
 import json
 import shutil
 import sys
@@ -22,7 +23,10 @@ RECIPE = {"decontamination": {"benchmarks": ["gsm8k"]}, "correctness": {"max_per
 
 
 def main() -> None:
-    corpus, chain_out, prompts, generate_out, model = sys.argv[1:6]
+    corpus, chain_out, prompts, generate_out, model, dump_after = sys.argv[1:7]
+    # Before the test's deadline kills this process, every thread's stack goes to the output:
+    # a hang shows where it waits (ray.wait, a placement group, a dependency loop).
+    faulthandler.dump_traceback_later(float(dump_after), exit=False)
     # A private, short temp dir (it holds unix sockets): never a stale session of an earlier run.
     temp = tempfile.mkdtemp(prefix="r1ray-")
     ray.init(num_cpus=2, object_store_memory=100 * 1024**2, include_dashboard=False,

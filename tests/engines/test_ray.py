@@ -28,7 +28,7 @@ def on_ray(tmp_path_factory, tiny_dir):
                                + "\n" for i in range(10)))
     proc = run_with_deadline([sys.executable, str(REPO / "tests" / "engines" / "ray_run.py"),
                               str(folder / "samples.jsonl"), str(folder / "chain"), str(prompts),
-                              str(folder / "generated"), tiny_dir], timeout=600)
+                              str(folder / "generated"), tiny_dir, "570"], timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return folder, expected, result
