@@ -1,7 +1,6 @@
 """The reward-model trainer (R1 §2.3.4): its Bradley–Terry loss equals TRL's RewardTrainer on a
 fixed batch, preference pairs are read in TRL's formats (bad rows set aside with a reason), a
-short run on the bundled pairs raises held-out pair accuracy, and the trained model scores GRPO
-completions as `rm:PATH@summary` (the answer only) and `rm:PATH@full` (reasoning included)."""
+short run fits the bundled pairs, and the trained model scores GRPO completions as `rm:PATH@summary` (the answer only) and `rm:PATH@full` (reasoning included)."""
 
 import json
 import subprocess
@@ -14,7 +13,8 @@ import torch
 from r1data import rewards
 from r1data.trainers.config import OptimConfig, OutputConfig
 from r1data.trainers.reward_model import (Pair, RMConfig, bradley_terry_loss, load_reward_model,
-                                          pair_batch, read_pairs, split_by_prompt, train)
+                                          pair_accuracy, pair_batch, read_pairs, split_by_prompt,
+                                          train)
 
 REPO = Path(__file__).resolve().parents[2]
 PAIRS = REPO / "trainers" / "recipes" / "rm_pairs_non_reasoning.jsonl"
@@ -67,30 +67,39 @@ def test_pairs_are_read_in_trl_formats_and_bad_rows_set_aside(tmp_path):
     assert held and not {p.prompt[0]["content"] for p in held} & {p.prompt[0]["content"] for p in train_pairs}
 
 
-def test_training_raises_held_out_accuracy_and_scores_as_a_reward(tiny_rm, tmp_path):
+def test_training_fits_the_pairs_and_scores_as_a_reward(tiny_rm, tmp_path):
+    """A tiny random model learns its training pairs (held-out accuracy needs a pretrained
+    model: the CPU recipe on SmolLM2-135M measures it), then scores as `rm:PATH@...`."""
     model, tokenizer = tiny_rm
     config = RMConfig(model="tiny", pairs=str(PAIRS), eval_fraction=0.2, max_length=96,
-                      batch_size=16, max_steps=30,
+                      batch_size=16, max_steps=40,
                       optim=OptimConfig(lr=3e-3, warmup_ratio=0.0, min_lr_ratio=0.1),
                       output=OutputConfig(dir=str(tmp_path / "rm")))
+    train_pairs, held = split_by_prompt(read_pairs(str(PAIRS)), 0.2)
+    before = pair_accuracy(model, tokenizer, train_pairs, 96)
     result = train(config, model=model, tokenizer=tokenizer)
-    assert result.eval_pairs > 0 and result.train_pairs > 100
-    assert result.eval_accuracy > max(0.6, result.eval_accuracy_before + 0.1), \
-        (result.eval_accuracy_before, result.eval_accuracy)
-    assert json.loads((tmp_path / "rm" / "eval.json").read_text())["eval_accuracy"] == result.eval_accuracy
+    assert (result.train_pairs, result.eval_pairs) == (len(train_pairs), len(held))
+    after = pair_accuracy(model, tokenizer, train_pairs, 96)
+    assert after > max(0.75, before + 0.2), (before, after)
+    losses = [row["loss"] for row in result.history]
+    assert sum(losses[-5:]) < sum(losses[:5])
+    saved = json.loads((tmp_path / "rm" / "eval.json").read_text())
+    assert saved["eval_accuracy"] == result.eval_accuracy and saved["eval_pairs"] == len(held)
 
     path = tmp_path / "rm" / "final"
-    think = "<think>\nShe asks for a greeting.\n</think>\n\n"
-    completions = [think + "Hello! How can I help you today?", think + "Hello! Hello! Hello! Hello!"]
+    pair = next(p for p in train_pairs if p.rejected.startswith("I'm sorry"))
+    prompt = pair.prompt[-1]["content"]
+    think = "<think>\nThe user asks something harmless.\n</think>\n\n"
+    completions = [think + pair.chosen, think + pair.rejected]
     summary = rewards.combine(f"rm:{path}@summary")
     full = rewards.combine(f"rm:{path}@full")
-    s_totals, s_parts = summary.components(completions, prompt=["hello", "hello"])
-    f_totals, _ = full.components(completions, prompt=["hello", "hello"])
+    s_totals, s_parts = summary.components(completions, prompt=[prompt, prompt])
+    f_totals, _ = full.components(completions, prompt=[prompt, prompt])
     assert list(s_parts) == [f"rm:{path}@summary"]
-    assert s_totals[0] > s_totals[1]  # the trained preference carries over to scoring
+    assert s_totals[0] > s_totals[1]  # the learned preference carries over to scoring
     assert s_totals != f_totals  # @full also reads the reasoning
-    # @summary sees only the answer: the same as scoring the bare answer.
-    bare = rewards.combine(f"rm:{path}@full")(["Hello! How can I help you today?"], prompt=["hello"])
+    # @summary sees only the answer: the same as scoring the bare answer in full.
+    bare = full([pair.chosen], prompt=[prompt])
     assert bare[0] == pytest.approx(s_totals[0], abs=1e-5)
 
 
