@@ -42,14 +42,32 @@ COMMANDS = {
 }
 
 
-@pytest.mark.parametrize("name", list(COMMANDS))
-def test_an_unreachable_server_stops_every_generating_command_in_one_line(name, tmp_path):
+def test_the_cli_exits_3_in_one_line(tmp_path):
     url = f"http://127.0.0.1:{free_port()}/v1"
-    proc = subprocess.run([sys.executable, "-m", "r1data", *COMMANDS[name](prompts(tmp_path), url)], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "r1data", *COMMANDS["generate"](prompts(tmp_path), url)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 3, proc.stderr[-3000:]
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"failed: no OpenAI-compatible server answers at {url} ")
-    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"failed: no OpenAI-compatible server answers at {url} (ConnectError: All connection attempts failed): "
+        "start it, or pass --base-url"]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_an_unreachable_server_stops_every_generating_command_in_one_line(name, tmp_path, monkeypatch, capsys):
+    from r1data import cli
+
+    # in this process (the CLI's own exit-code test is above): the five commands cost one import
+    for key in ("COLUMNS", "HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY", "TRANSFORMERS_NO_ADVISORY_WARNINGS"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    monkeypatch.chdir(tmp_path)
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    monkeypatch.setattr(sys, "argv", ["r1data", *COMMANDS[name](prompts(tmp_path), url)])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 3, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith(f"failed: no OpenAI-compatible server answers at {url} ")
+    assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # a run that failed before doing anything leaves no folder
 
 

@@ -150,7 +150,7 @@ class OpenAIBackend(Backend):
         from r1data.backends import BackendUnavailable
 
         try:
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_fixed(min(1.0, self.backoff)),
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_fixed(min(0.5, self.backoff)),
                                                retry=retry_if_exception_type(httpx.TransportError),
                                                before_sleep=self._count_retry, reraise=True):
                 with attempt:
