@@ -141,7 +141,8 @@ def merged_summary(output: str | Path, num_shards: int):
     from r1data.generate import GenerateSummary
 
     total = GenerateSummary(output=str(output))
-    counted = {f.name for f in fields(GenerateSummary)} - {"output", "failures", "servers", "seconds"}
+    counted = {f.name for f in fields(GenerateSummary) if f.name != "seconds"
+               and isinstance(getattr(total, f.name), (int, float))}  # the counters
     for i in range(num_shards):
         path = sharding.shard_folder(output, num_shards, i) / "generate_summary.json"
         if not path.exists():
