@@ -214,9 +214,9 @@ def submit_slurm(config, sbatch: dict[str, Any], serve: str | None = None):
 
 
 def run_ray(config, serve: str | None = None, *, num_cpus: float = 1, num_gpus: float = 0,
-            on_done: Callable[[int, int], None] | None = None) -> list[int]:
+            on_done: Callable[[int, int], None] | None = None) -> dict[int, str]:
     """Each unfinished shard as a Ray task (on the cluster `ray.init()` connects to: RAY_ADDRESS,
-    else a local one); returns the shards that failed (their logs under logs/)."""
+    else a local one); returns {shard: error} for the shards that failed (logs under logs/)."""
     from r1data.optional import require
 
     ray = require("ray", "--executor ray")
@@ -225,9 +225,12 @@ def run_ray(config, serve: str | None = None, *, num_cpus: float = 1, num_gpus: 
     shards = pending_shards(config.output, config.num_shards)
     if not ray.is_initialized():
         ray.init(log_to_driver=False, include_dashboard=False)
-    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_ray_shard)
+    # A worker that dies (Ray's memory monitor, a lost node) is retried by Ray: a shard resumes
+    # where it stopped, so a rerun costs only its unwritten samples. Errors raised by the
+    # generation itself are not retried.
+    task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=2)(_ray_shard)
     running = {task.remote(str(config_path), i, serve): i for i in shards}
-    failed, finished = [], config.num_shards - len(shards)
+    failed, finished = {}, config.num_shards - len(shards)
     while running:
         ready, _ = ray.wait(list(running), num_returns=1, timeout=10)
         for ref in ready:
@@ -235,8 +238,8 @@ def run_ray(config, serve: str | None = None, *, num_cpus: float = 1, num_gpus: 
             try:
                 ray.get(ref)
                 finished += 1
-            except Exception:  # noqa: BLE001 - the task's log holds the error; the others go on
-                failed.append(shard)
+            except Exception as exc:  # noqa: BLE001 - reported with its log; the others go on
+                failed[shard] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300]}"
             if on_done:
                 on_done(finished, config.num_shards)
     return failed
@@ -269,7 +272,8 @@ def launch(config, executor: str, *, serve: str | None = None, sbatch: dict[str,
                          on_done=on_progress)
         logs = logs_dir(config.output) / "logs"
         return {"summary": merged_summary(config.output, config.num_shards),
-                "failed": [f"shard {i}: {logs / f'task_{i:05d}.log'}" for i in failed]}
+                "failed": [f"shard {i}: {logs / f'task_{i:05d}.log'} ({error})"
+                           for i, error in failed.items()]}
     if executor != "slurm":
         raise ValueError(f"executor must be local, slurm or ray, got {executor!r}")
     sbatch = dict(sbatch or {})
