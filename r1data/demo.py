@@ -252,12 +252,15 @@ class Demo:
         # Why these settings: the reward is accuracy alone (the 135M model never writes think
         # tags, so R1's format reward would be 0 for every output and add nothing); β = 0 as in
         # DAPO/Dr. GRPO (no reference forward: the budget goes to rollouts); a constant lr of
-        # 2e-5, larger than R1's 3e-6, because the demo has tens of steps, not thousands.
+        # 2e-5, larger than R1's 3e-6, because the demo has tens of steps, not thousands;
+        # temperature 0.7, not R1's 1.0: at 1.0 all 32 rollouts of a measured step ran past 64
+        # tokens without an answer (zero reward variance); at 0.6, 27 of 48 samples of a
+        # measured batch ended within 48 tokens, at 1.0 only 15.
         config = grpo.GRPOConfig(
             model=self.facts.get("sft_model") or EMBEDDED,
             prompts=str(self._problems("grpo", c.rl_prompts, 2)), template="chat",
             rewards="accuracy",
-            sampling=SamplingConfig(n=c.grpo_group, temperature=1.0, top_p=1.0,
+            sampling=SamplingConfig(n=c.grpo_group, temperature=0.7, top_p=1.0,
                                     max_tokens=c.grpo_max_tokens, seed=c.seed),
             prompts_per_step=c.grpo_prompts_per_step, max_steps=c.grpo_steps,
             beta=0.0, epsilon=0.2, micro_batch=16, log_entropy=False, resume=False,
