@@ -103,3 +103,12 @@ def test_mix_sets_bad_rows_aside_in_rejected_and_its_table_counts_them(tmp_path)
     assert "rejected" in text and "errored" in text
     (row,) = [line for line in text.splitlines() if line.startswith("│ mix")]
     assert [cell.strip() for cell in row.strip("│").split("│")][1:4] + [row.split("│")[6].strip()] == ["4", "4", "0", "1"]  # in, kept, dropped; rejected
+
+
+def test_model_loading_bars_only_under_verbose(tmp_path, tiny_dir):
+    (tmp_path / "p.jsonl").write_text(json.dumps({"id": "q", "prompt": "1+1?"}) + "\n")
+    args = ["generate", "--input", "p.jsonl", "--model", tiny_dir, "--max-tokens", "2", "--no-progress"]
+    quiet = cli(*args, "--output", "quiet", cwd=tmp_path)
+    loud = cli("--verbose", *args, "--output", "loud", cwd=tmp_path)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr[-2000:] + loud.stderr[-2000:]
+    assert "Loading weights" in loud.stderr and "Loading weights" not in quiet.stderr + quiet.stdout
