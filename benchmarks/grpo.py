@@ -205,8 +205,9 @@ def main() -> None:
                            "--device", args.device]
                     done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
-                    sys.exit(f"{side} failed:\n{done.stderr[-4000:]}")
+                    sys.exit(f"{side} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
                 results[side].append(json.loads(done.stdout.strip().splitlines()[-1]))
+                print(f"{side}: {json.dumps(results[side][-1])}", flush=True)
 
     print(f"GRPO step time, {args.model}, B={args.prompts} G={args.g} max_tokens={args.max_tokens} "
           f"beta={args.beta}, {args.steps} steps after 1 warm-up, {args.repeat} runs of each side, "
