@@ -60,8 +60,9 @@ def test_cheap_readme_commands_run_as_written(line):
 
 
 def chain_line(command: str) -> list[str]:
-    """The README's `r1data COMMAND ...` example as arguments, the input made absolute."""
-    (line,) = [line for line in readme_commands() if line.startswith(f"r1data {command} ")]
+    """The README's first `r1data COMMAND ...` example (the one in "The commands") as arguments,
+    the input made absolute."""
+    line = next(line for line in readme_commands() if line.startswith(f"r1data {command} "))
     return [str(REPO / w) if w.startswith("r1data/data/") else w for w in shlex.split(line)[1:]]
 
 
