@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
 from r1data import benchmarks
 
 
@@ -112,3 +115,12 @@ def test_model_loading_bars_only_under_verbose(tmp_path, tiny_dir):
     loud = cli("--verbose", *args, "--output", "loud", cwd=tmp_path)
     assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr[-2000:] + loud.stderr[-2000:]
     assert "Loading weights" in loud.stderr and "Loading weights" not in quiet.stderr + quiet.stdout
+
+
+@pytest.mark.parametrize("command", ["generate", "cold-start", "rejection-sampling", "non-reasoning"])
+def test_samples_per_prompt_is_n_in_every_command(command, tmp_path):
+    from r1data.cli import app
+
+    for spelling in ("--n", "-n"):  # one name across commands, with the short form
+        result = CliRunner().invoke(app, [command, spelling, "0", "--output", str(tmp_path / "o"), "x"])
+        assert "No such option" not in result.output, result.output
