@@ -22,7 +22,9 @@ out). Fairness rules:
    of `--steps` timed steps; sides alternate `--repeat` times and the median is shown.
 Measured on 2 CPU cores shared with other jobs (times are not comparable between runs),
 `--model tiny --gradient-checkpointing --repeat 1 --steps 1`, 8 x 1,024 tokens: r1data 1,059 MB,
-TRL 4,389 MB (0.24x), 45 s vs 42 s per step.
+TRL 4,389 MB (0.24x), 45 s vs 42 s per step. On the embedded model (8 x 1,024, checkpointing on
+both) TRL's side was killed by the kernel's OOM killer at 12.9 GB resident on the shared 24 GB
+machine, while r1data's whole process stayed at about 4.5 GB resident (ps): no ratio printed.
 Goal: r1data's peak memory <= TRL's. r1data computes log-probs in chunks of 1,024 tokens
 (`trainers/logprobs.py`); TRL 1.16 materialises the micro-batch's logits.
 """
