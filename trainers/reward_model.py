@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from r1data.config import to_dict
+from r1data.preference import PreferencePair, read_pairs
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.train_log import TrainLogger
@@ -84,61 +85,21 @@ class RMConfig:
             raise ValueError("runtime.zero_stage: the reward-model trainer runs in one process")
 
 
-# -- pairs -----------------------------------------------------------------------------------
+# -- pairs ---------------------------------------------------------------------------------
+# The pair type and its reader are r1data.preference's (TRL's four layouts, --columns); this
+# module only adds what training needs on top: no identical answers, at least one pair.
 
 
-@dataclass
-class Pair:
-    """One preference: the same prompt (chat messages) answered twice, `chosen` preferred."""
-
-    prompt: list[dict[str, str]]
-    chosen: str
-    rejected: str
-
-
-def pair_from_row(row: dict[str, Any]) -> Pair:
-    """A TRL-style row as a `Pair`; ValueError with the reason when it is not one."""
-    chosen, rejected, prompt = row.get("chosen"), row.get("rejected"), row.get("prompt")
-    if isinstance(chosen, list) and isinstance(rejected, list):
-        shared = 0
-        while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
-            shared += 1
-        head = list(prompt) if isinstance(prompt, list) else chosen[:shared]
-        if isinstance(prompt, str):
-            head = [{"role": "user", "content": prompt}]
-        last_c, last_r = chosen[-1], rejected[-1]
-        if not (isinstance(last_c, dict) and isinstance(last_r, dict)) or \
-                last_c.get("role") != "assistant" or last_r.get("role") != "assistant":
-            raise ValueError("bad_pair: chosen and rejected must end with an assistant turn")
-        if not head:
-            raise ValueError("bad_pair: no prompt (no shared turns and no prompt column)")
-        return Pair(head, str(last_c.get("content", "")), str(last_r.get("content", "")))
-    if isinstance(chosen, str) and isinstance(rejected, str):
-        if isinstance(prompt, list):
-            return Pair(prompt, chosen, rejected)
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("bad_pair: text chosen/rejected need a prompt column")
-        return Pair([{"role": "user", "content": prompt}], chosen, rejected)
-    raise ValueError("bad_pair: expected chosen/rejected as message lists or as text")
-
-
-def read_pairs(spec: str, rejected_log: Path | None = None) -> list[Pair]:
+def load_pairs(spec: str, rejected_log: Path | None = None) -> list[PreferencePair]:
     """Every usable pair of `spec`; the others are written to `rejected_log` with the reason."""
-    from r1data.io import InputError, RejectLog, iter_rows
+    from r1data.io import InputError, RejectLog
 
-    path = Path(spec)
-    if not path.exists():
-        raise InputError(f"no such preference-pair file: {spec}")
     pairs = []
     with RejectLog(rejected_log) as rejects:
-        for row in iter_rows(path, rejects):
-            try:
-                pair = pair_from_row(row)
-            except ValueError as exc:
-                rejects.add(spec, None, str(exc), row)
-                continue
+        for pair in read_pairs(spec, rejects):
             if pair.chosen == pair.rejected:
-                rejects.add(spec, None, "bad_pair: chosen equals rejected", row)
+                rejects.add(spec, None, "invalid_pair: chosen equals rejected",
+                            {"prompt": pair.prompt, "chosen": pair.chosen})
                 continue
             pairs.append(pair)
     if not pairs:
@@ -146,7 +107,8 @@ def read_pairs(spec: str, rejected_log: Path | None = None) -> list[Pair]:
     return pairs
 
 
-def split_by_prompt(pairs: list[Pair], fraction: float) -> tuple[list[Pair], list[Pair]]:
+def split_by_prompt(pairs: list[PreferencePair], fraction: float
+                    ) -> tuple[list[PreferencePair], list[PreferencePair]]:
     """(train, held-out): a stable hash of the prompt decides, so one prompt's pairs stay on
     one side and a rerun gets the same split."""
     if fraction <= 0:
@@ -161,10 +123,9 @@ def split_by_prompt(pairs: list[Pair], fraction: float) -> tuple[list[Pair], lis
 # -- text: the same for training and for scoring ---------------------------------------------
 
 
-def conversation_text(tokenizer: Any, prompt: list[dict[str, str]], response: str) -> str:
-    """The prompt and one response rendered with the model's chat template (plain text when
-    the tokenizer has none)."""
-    messages = [*prompt, {"role": "assistant", "content": response}]
+def conversation_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
+    """A conversation (prompt turns, then the response) rendered with the model's chat
+    template (plain text when the tokenizer has none)."""
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages, tokenize=False)
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
@@ -181,11 +142,11 @@ def encode(tokenizer: Any, texts: list[str], max_length: int, device: str | torc
     return {"input_ids": input_ids, "attention_mask": mask}
 
 
-def pair_batch(tokenizer: Any, pairs: list[Pair], max_length: int, device: str | torch.device
+def pair_batch(tokenizer: Any, pairs: list[PreferencePair], max_length: int, device: str | torch.device
                ) -> dict[str, torch.Tensor]:
     """All chosen sequences, then all rejected ones, in one padded batch (TRL's layout)."""
-    texts = [conversation_text(tokenizer, p.prompt, p.chosen) for p in pairs] + \
-            [conversation_text(tokenizer, p.prompt, p.rejected) for p in pairs]
+    texts = [conversation_text(tokenizer, p.chosen_messages) for p in pairs] + \
+            [conversation_text(tokenizer, p.rejected_messages) for p in pairs]
     return encode(tokenizer, texts, max_length, device)
 
 
@@ -236,7 +197,7 @@ def freeze_all_but_last(model: Any, layers: int) -> None:
 
 
 @torch.no_grad()
-def pair_accuracy(model: Any, tokenizer: Any, pairs: list[Pair], max_length: int,
+def pair_accuracy(model: Any, tokenizer: Any, pairs: list[PreferencePair], max_length: int,
                   batch_size: int = 16) -> float:
     """Share of pairs whose chosen response scores above the rejected one."""
     if not pairs:
@@ -277,9 +238,9 @@ def train(config: RMConfig, *, model: Any = None, tokenizer: Any = None) -> RMRe
     dist = distributed.Dist()
     distributed.seed_everything(config.runtime.seed)
 
-    pairs = read_pairs(config.pairs, out / "rejected.jsonl")
+    pairs = load_pairs(config.pairs, out / "rejected.jsonl")
     if config.eval_pairs:
-        train_pairs, held = pairs, read_pairs(config.eval_pairs, out / "rejected.jsonl")
+        train_pairs, held = pairs, load_pairs(config.eval_pairs, out / "rejected.jsonl")
     else:
         train_pairs, held = split_by_prompt(pairs, config.eval_fraction)
     if model is None or tokenizer is None:
@@ -351,7 +312,8 @@ class RewardModelScorer:
     def score(self, prompts: list[str], responses: list[str], batch_size: int = 16) -> list[float]:
         scores: list[float] = []
         for i in range(0, len(responses), batch_size):
-            texts = [conversation_text(self.tokenizer, [{"role": "user", "content": p or ""}], r)
+            texts = [conversation_text(self.tokenizer, [{"role": "user", "content": p or ""},
+                                                        {"role": "assistant", "content": r}])
                      for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
             batch = encode(self.tokenizer, texts, self.max_length, self.device)
             scores += self.model(**batch, use_cache=False).logits.squeeze(-1).float().tolist()

@@ -12,8 +12,9 @@ import torch
 
 from r1data import rewards
 from r1data.trainers.config import OptimConfig, OutputConfig
-from r1data.trainers.reward_model import (Pair, RMConfig, bradley_terry_loss, load_reward_model,
-                                          pair_accuracy, pair_batch, read_pairs, split_by_prompt,
+from r1data.preference import PreferencePair
+from r1data.trainers.reward_model import (RMConfig, bradley_terry_loss, load_pairs, load_reward_model,
+                                          pair_accuracy, pair_batch, split_by_prompt,
                                           train)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +33,14 @@ def test_loss_equals_trl_reward_trainer(tiny_rm, tmp_path, center):
     from datasets import Dataset
 
     model, tokenizer = tiny_rm
-    pairs = [Pair([{"role": "user", "content": "What is the capital of Australia?"}],
-                  "Canberra is the capital.", "Sydney, I think, or maybe Melbourne."),
-             Pair([{"role": "user", "content": "hello"}], "Hello! How can I help?", "No.")]
+    def pair(question, chosen, rejected):
+        return PreferencePair(id=question, prompt=[{"role": "user", "content": question}],
+                              chosen=[{"role": "assistant", "content": chosen}],
+                              rejected=[{"role": "assistant", "content": rejected}])
+
+    pairs = [pair("What is the capital of Australia?", "Canberra is the capital.",
+                  "Sydney, I think, or maybe Melbourne."),
+             pair("hello", "Hello! How can I help?", "No.")]
     batch = pair_batch(tokenizer, pairs, 64, "cpu")
     ours, _ = bradley_terry_loss(model, batch, center)
     args = trl.RewardConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True,
@@ -58,12 +64,14 @@ def test_pairs_are_read_in_trl_formats_and_bad_rows_set_aside(tmp_path):
     ]
     path = tmp_path / "pairs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pairs = read_pairs(str(path), tmp_path / "rejected.jsonl")
-    assert [(p.prompt[-1]["content"], p.chosen, p.rejected) for p in pairs] == [
-        ("Hi", "Hello!", "Go away."), ("2+2?", "4", "5")]
+    pairs = load_pairs(str(path), tmp_path / "rejected.jsonl")
+    # The text pair without a prompt is Anthropic HH's layout: the prompt is inside both texts.
+    assert [(p.prompt_text, p.chosen[-1]["content"], p.rejected[-1]["content"]) for p in pairs] == [
+        ("Hi", "Hello!", "Go away."), ("2+2?", "4", "5"), ("", "text without a prompt", "other")]
     reasons = [json.loads(line)["reason"] for line in (tmp_path / "rejected.jsonl").read_text().splitlines()]
-    assert len(reasons) == 3 and all(r.startswith("bad_pair") for r in reasons)
-    train_pairs, held = split_by_prompt(read_pairs(str(PAIRS)), 0.2)
+    assert len(reasons) == 2 and reasons[0] == "invalid_pair: chosen equals rejected", reasons
+    assert reasons[1].startswith("invalid_pair: column 'chosen'"), reasons
+    train_pairs, held = split_by_prompt(load_pairs(str(PAIRS)), 0.2)
     assert held and not {p.prompt[0]["content"] for p in held} & {p.prompt[0]["content"] for p in train_pairs}
 
 
@@ -75,7 +83,7 @@ def test_training_fits_the_pairs_and_scores_as_a_reward(tiny_rm, tmp_path):
                       batch_size=16, max_steps=40,
                       optim=OptimConfig(lr=3e-3, warmup_ratio=0.0, min_lr_ratio=0.1),
                       output=OutputConfig(dir=str(tmp_path / "rm")))
-    train_pairs, held = split_by_prompt(read_pairs(str(PAIRS)), 0.2)
+    train_pairs, held = split_by_prompt(load_pairs(str(PAIRS)), 0.2)
     before = pair_accuracy(model, tokenizer, train_pairs, 96)
     result = train(config, model=model, tokenizer=tokenizer)
     assert (result.train_pairs, result.eval_pairs) == (len(train_pairs), len(held))
@@ -87,10 +95,10 @@ def test_training_fits_the_pairs_and_scores_as_a_reward(tiny_rm, tmp_path):
     assert saved["eval_accuracy"] == result.eval_accuracy and saved["eval_pairs"] == len(held)
 
     path = tmp_path / "rm" / "final"
-    pair = next(p for p in train_pairs if p.rejected.startswith("I'm sorry"))
-    prompt = pair.prompt[-1]["content"]
+    pair = next(p for p in train_pairs if p.rejected[-1]["content"].startswith("I'm sorry"))
+    prompt, chosen = pair.prompt_text, pair.chosen[-1]["content"]
     think = "<think>\nThe user asks something harmless.\n</think>\n\n"
-    completions = [think + pair.chosen, think + pair.rejected]
+    completions = [think + chosen, think + pair.rejected[-1]["content"]]
     summary = rewards.combine(f"rm:{path}@summary")
     full = rewards.combine(f"rm:{path}@full")
     s_totals, s_parts = summary.components(completions, prompt=[prompt, prompt])
@@ -99,7 +107,7 @@ def test_training_fits_the_pairs_and_scores_as_a_reward(tiny_rm, tmp_path):
     assert s_totals[0] > s_totals[1]  # the learned preference carries over to scoring
     assert s_totals != f_totals  # @full also reads the reasoning
     # @summary sees only the answer: the same as scoring the bare answer in full.
-    bare = full([pair.chosen], prompt=[prompt])
+    bare = full([chosen], prompt=[prompt])
     assert bare[0] == pytest.approx(s_totals[0], abs=1e-5)
 
 
