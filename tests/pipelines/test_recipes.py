@@ -31,12 +31,24 @@ def test_r1_sized_recipe_has_r1_sizes():
     assert steps["publish"].dry_run
 
 
-def test_dry_run_from_the_command_line():
-    path = next(p for p in RECIPES if p.name == "r1_full.yaml")
-    proc = subprocess.run([sys.executable, "-m", "r1data", "run", str(path), "--dry-run"],
+def _dry_run(name):
+    path = next(p for p in RECIPES if p.name == name)
+    return subprocess.run([sys.executable, "-m", "r1data", "run", str(path), "--dry-run"],
                           capture_output=True, text=True, timeout=300)
+
+
+def test_dry_run_from_the_command_line():
+    proc = _dry_run("r1_small.yaml")  # its inputs ship with the package
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(": valid") == 5
+    assert "every input of" in proc.stdout and "is readable" in proc.stdout
+
+
+def test_dry_run_names_the_inputs_that_cannot_be_read():
+    proc = _dry_run("r1_full.yaml")  # R1-sized: the user brings the prompt files
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "the keys are valid but 3 input(s) cannot be read" in proc.stderr
+    assert "data/reasoning_prompts.jsonl" in proc.stderr and "data/non_reasoning_prompts.jsonl" in proc.stderr
 
 
 @pytest.mark.parametrize("data,message", [
