@@ -13,9 +13,16 @@ from typer.testing import CliRunner
 from r1data import benchmarks
 
 
+# What `quiet_libraries` sets: a command run in-process by an earlier test leaves them in this
+# process's environment, and a child would inherit a quiet that it did not choose.
+QUIET_VARIABLES = ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY",
+                   "TRANSFORMERS_NO_ADVISORY_WARNINGS")
+
+
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in QUIET_VARIABLES}
     return subprocess.run([sys.executable, "-m", "r1data", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+                          timeout=600, env={**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
 
 
 def test_a_filter_that_keeps_nothing_still_creates_kept(tmp_path):
