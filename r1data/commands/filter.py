@@ -53,13 +53,11 @@ def _run(chain_config, input: Path, output: Path, title: str, wait: bool = False
     """Run a chain with a progress display and print the summary table (shared with
     `r1data decontaminate`). On Slurm: submit, then wait (`wait`), or only wait (`collect`), or
     print the command that collects the results later."""
-    import shlex
-    import sys
-
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from r1data.filters.chain import ChainIncomplete, collect_chain, run_chain, stats_table
+    from r1data.launch.console import collect_command
 
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -87,12 +85,9 @@ def _run(chain_config, input: Path, output: Path, title: str, wait: bool = False
             raise SystemExit(1) from None
         progress.update(bar, completed=progress.tasks[0].total or 1)
     if "submitted" in stats:
-        program = ([sys.executable, "-m", "r1data"] if sys.argv[0].endswith("__main__.py")
-                   else [sys.argv[0]])
-        again = [a for a in sys.argv[1:] if a != "--wait"] + ["--collect"]
         console.print(f"submitted to Slurm: jobs {', '.join(stats['submitted'])}\n"
                       f"collect the results (waits for the jobs, then prints the summary):\n  "
-                      f"{shlex.join([*program, *again])}", soft_wrap=True, highlight=False)
+                      f"{collect_command()}", soft_wrap=True, highlight=False)
         return
     Console().print(stats_table(stats, title=f"{title}: {input}"))
     console.print(f"kept {stats['kept']} of {stats['input']} -> {output / 'kept'}; "

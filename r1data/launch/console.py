@@ -21,6 +21,14 @@ def parse_sbatch(items: list[str] | None) -> dict[str, str]:
     return options
 
 
+def collect_command() -> str:
+    """The running command line with `--collect` in place of `--wait`: what a user runs later to
+    wait for submitted jobs and print their summary (generate and filter say the same)."""
+    program = ([sys.executable, "-m", "r1data"] if sys.argv[0].endswith("__main__.py")
+               else [sys.argv[0]])
+    return shlex.join([*program, *(a for a in sys.argv[1:] if a != "--wait"), "--collect"])
+
+
 def run_sharded(config, executor: str, *, serve: str | None = None, sbatch: list[str] | None = None,
                 gpus_per_task: float = 0, wait: bool = False, collect: bool = False) -> None:
     from rich.console import Console
@@ -47,13 +55,10 @@ def run_sharded(config, executor: str, *, serve: str | None = None, sbatch: list
                                        gpus_per_task=gpus_per_task, wait=wait,
                                        on_progress=on_progress)
     if "submitted" in result:
-        program = ([sys.executable, "-m", "r1data"] if sys.argv[0].endswith("__main__.py")
-                   else [sys.argv[0]])
-        again = [a for a in sys.argv[1:] if a != "--wait"] + ["--collect"]
         err.print(f"submitted to Slurm: job {result['submitted']} "
                   f"({config.num_shards} shards, script {generation.logs_dir(config.output)}/generate.sbatch)\n"
                   f"collect the results (waits for the jobs, then prints the summary):\n  "
-                  f"{shlex.join([*program, *again])}", soft_wrap=True, highlight=False, markup=False)
+                  f"{collect_command()}", soft_wrap=True, highlight=False, markup=False)
         return
     Console().print(render_summary(result["summary"]))
     if result["failed"]:
