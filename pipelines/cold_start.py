@@ -55,7 +55,7 @@ REFINE_PROMPT = (
 
 
 @dataclass
-class ColdStartConfig:
+class ColdStartConfig(sharding.Sharded):
     """One cold-start collection run.
 
     input: reasoning prompts with gold answers (any format r1data reads).
@@ -101,12 +101,9 @@ class ColdStartConfig:
     # selection
     keep_per_prompt: int = 1
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
-    # sharding
-    num_shards: int = 1
-    shard_index: int = 0
 
     def __post_init__(self) -> None:
-        sharding.check(self.num_shards, self.shard_index)
+        super().__post_init__()
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         unknown = [m for m in self.methods if m not in METHODS]

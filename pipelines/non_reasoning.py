@@ -141,7 +141,7 @@ def route(prompt: str, max_trivial_words: int = 3, extra_phrases: tuple[str, ...
 
 
 @dataclass
-class NonReasoningConfig:
+class NonReasoningConfig(sharding.Sharded):
     """One non-reasoning generation run.
 
     input: prompts (default: the bundled set of ~50 writing, factual QA, self-cognition,
@@ -186,12 +186,9 @@ class NonReasoningConfig:
     cot_system: str = COT_SYSTEM
     # filters
     filters: FilterChainConfig = field(default_factory=FilterChainConfig)
-    # sharding
-    num_shards: int = 1
-    shard_index: int = 0
 
     def __post_init__(self) -> None:
-        sharding.check(self.num_shards, self.shard_index)
+        super().__post_init__()
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         if self.direct_format not in DIRECT_FORMATS:

@@ -59,7 +59,7 @@ STAGE = "rejection_sampling"
 
 
 @dataclass
-class RejectionSamplingConfig:
+class RejectionSamplingConfig(sharding.Sharded):
     """One rejection-sampling run.
 
     input: prompts with gold answers or tests (any format r1data reads; columns guessed, or
@@ -115,12 +115,9 @@ class RejectionSamplingConfig:
     # budget
     pilot_prompts: int = 16
     target_samples: int = 600_000
-    # sharding
-    num_shards: int = 1
-    shard_index: int = 0
 
     def __post_init__(self) -> None:
-        sharding.check(self.num_shards, self.shard_index)
+        super().__post_init__()
         self.sampling, self.teacher, self.filters = steps.nested(
             self.sampling, self.teacher, self.filters)
         if not self.input:

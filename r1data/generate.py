@@ -35,7 +35,7 @@ from r1data.record import META_ERROR, Record
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(sharding.Sharded):
     """What `r1data generate` does, as one recipe.
 
     input: prompts: JSONL (.gz/.zst), Parquet, a `datasets.save_to_disk` folder, a shard folder.
@@ -84,12 +84,9 @@ class GenerateConfig:
     special_token: str = templates.SPECIAL_TOKEN
     # sampling
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    # sharding
-    num_shards: int = 1
-    shard_index: int = 0
 
     def __post_init__(self) -> None:
-        sharding.check(self.num_shards, self.shard_index)
+        super().__post_init__()
         if isinstance(self.sampling, dict):
             self.sampling = SamplingConfig(**self.sampling)
         if self.template not in templates.TEMPLATES:

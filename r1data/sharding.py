@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from r1data.record import Record
@@ -28,6 +29,19 @@ def check(num_shards: int, shard_index: int) -> None:
         raise ValueError("num_shards must be at least 1")
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"shard_index must be in 0..{num_shards - 1}, got {shard_index}")
+
+
+@dataclass(kw_only=True)
+class Sharded:
+    """The sharding fields of every generating command's config (generate, eval and the three
+    stages), declared and checked once. `num_shards`: how many shards the prompts are split into;
+    `shard_index`: which one this run does. A subclass's `__post_init__` calls this one first."""
+
+    num_shards: int = 1
+    shard_index: int = 0
+
+    def __post_init__(self) -> None:
+        check(self.num_shards, self.shard_index)
 
 
 def shard_of(key: str, num_shards: int) -> int:

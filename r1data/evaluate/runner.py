@@ -33,7 +33,7 @@ INSTRUCTIONS = {
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(sharding.Sharded):
     """One evaluation run.
 
     benchmarks: names from `r1data.benchmarks.BENCHMARKS` (or one comma-separated string, or "all").
@@ -69,12 +69,9 @@ class EvalConfig:
     # sampling and checking
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=4))
     verify_timeout: float = 10.0
-    # sharding
-    num_shards: int = 1
-    shard_index: int = 0
 
     def __post_init__(self) -> None:
-        sharding.check(self.num_shards, self.shard_index)
+        super().__post_init__()
         if isinstance(self.sampling, dict):
             self.sampling = SamplingConfig(**self.sampling)
         if isinstance(self.benchmarks, str):
