@@ -151,3 +151,18 @@ def bare_path(monkeypatch):
     monkeypatch.setenv("PATH", path)
     monkeypatch.delenv("VIRTUAL_ENV", raising=False)
     return path
+
+
+@pytest.fixture
+def one_thread(monkeypatch):
+    """torch on one thread in this process and its children: Slurm tasks with one CPU and Ray
+    workers (which set OMP_NUM_THREADS=1) compute on one thread, and a local run to be compared
+    with them sample for sample must sum its floats in the same order. With the tiny model's
+    nearly flat logits, a last-bit difference is enough to pick another token."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -47,7 +47,7 @@ def test_ray_chain_keeps_the_same_set_as_local(on_ray, tmp_path):
 
 
 @pytest.mark.slow
-def test_sharded_generation_on_ray_equals_the_local_run(on_ray, tiny_dir, tmp_path):
+def test_sharded_generation_on_ray_equals_the_local_run(on_ray, tiny_dir, tmp_path, one_thread):
     folder, _, result = on_ray
     assert result["failed"] == [] and result["samples_written"] == 20
     run(GenerateConfig(input=str(folder / "prompts.jsonl"), output=str(tmp_path), model=tiny_dir,

@@ -84,7 +84,8 @@ def generation_prompts(path):
 
 
 @pytest.mark.slow
-def test_sharded_generation_on_slurm_equals_the_local_run(slurm, tmp_path, tiny_dir, bare_path):
+def test_sharded_generation_on_slurm_equals_the_local_run(slurm, tmp_path, tiny_dir, bare_path,
+                                                          one_thread):
     from r1data.generate import GenerateConfig, run
 
     prompts = generation_prompts(tmp_path / "prompts.jsonl")

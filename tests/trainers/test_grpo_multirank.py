@@ -41,7 +41,12 @@ def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
     assert len(log) == 2  # rank 0 alone logs, once per step
 
     _one_process_env(monkeypatch)
-    one = grpo_ranks.run(str(tmp_path / "one"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank above: the same float summation order
+    try:
+        one = grpo_ranks.run(str(tmp_path / "one"))
+    finally:
+        torch.set_num_threads(threads)
     assert one.dist.world_size == 1
     state = {k: v for k, v in one.policy.state_dict().items()}
     initial = grpo_ranks.models.tiny_model(seed=0)[0].state_dict()
