@@ -65,7 +65,8 @@ class TrainLogger:
         """Record the metrics of optimizer step `step` (1-based)."""
         if not self.enabled:
             return
-        entry = {"step": step, **{k: round(v, 6) if isinstance(v, float) else v
+        # Six significant digits, not six decimals: an lr of 3e-7 or a small KL must not log as 0.
+        entry = {"step": step, **{k: float(f"{v:.6g}") if isinstance(v, float) else v
                                   for k, v in metrics.items()}, "time": round(time.time(), 3)}
         self.history.append(entry)
         info = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()
