@@ -21,6 +21,12 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _ANSWER_IS = re.compile(
     r"(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE)
 _HASHES = re.compile(r"^####\s*(.+)$", re.MULTILINE)
+# Prose that follows an answer in "the answer is 5, and that is the sum of 3 and 2": a connective
+# followed by a pronoun or article, or "because"/"since" (never part of a math answer), ends it.
+# "x = 3, and y = 2" keeps its second half: "y" is not a prose word.
+_PROSE_TAIL = re.compile(
+    r"(?:,\s*|\s+)(?:(?:and|which|so|but|as|where)\s+(?:that|this|it|is|was|the|we|i|they|there|he|she)\b"
+    r"|(?:because|since)\b)", re.IGNORECASE)
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]]:
@@ -78,5 +84,6 @@ def extract_math_answer(completion: str) -> str | None:
         return _clean(hashes[-1])
     lines = [m.group(1) for line in text.splitlines() if (m := _ANSWER_IS.search(line))]
     if lines:
-        return _clean(re.split(r"(?<!\d)\.(?:\s|$)", lines[-1])[0]) or None
+        sentence = re.split(r"(?<!\d)\.(?:\s|$)", lines[-1])[0]
+        return _clean(_PROSE_TAIL.split(sentence, maxsplit=1)[0]) or None
     return None
