@@ -73,13 +73,27 @@ def update_readme(rows: list[dict], where: str, ran: list[str]) -> None:
     README.write_text(text[:match.start()] + f"{START}\n{body}\n{END}" + text[match.end():], encoding="utf-8")
 
 
+def write_results(parts: list[str], ran: list[str]) -> None:
+    """RESULTS.md: this run's sections, then the sections of benchmarks not rerun this time, kept
+    as they were (a subset run must not erase the others' evidence)."""
+    path = HERE / "RESULTS.md"
+    if path.exists():
+        old = re.split(r"(?m)^(?=## )", path.read_text(encoding="utf-8"))
+        parts += [section.rstrip() + "\n" for section in old[1:]
+                  if section.split(None, 2)[1] not in ran]
+    order = {name: i for i, name in enumerate(BENCHMARKS)}
+    parts[1:] = sorted(parts[1:], key=lambda section: order.get(section.split(None, 2)[1], len(order)))
+    path.write_text("\n".join(parts), encoding="utf-8")
+
+
 def main(names: list[str]) -> None:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         sys.exit(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     names = names or list(BENCHMARKS)
     where = machine()
-    parts, rows, failed = [f"# Benchmark results\n\nMachine: {where}\n"], [], []
+    parts, rows, failed = [f"# Benchmark results\n\nMachine: {where} (benchmarks not rerun "
+                           "this time keep their sections from the run before)\n"], [], []
     for name in names:
         command = [sys.executable, str(HERE / f"{name}.py"), *BENCHMARKS[name]]
         shown = " ".join(["python", f"benchmarks/{name}.py", *BENCHMARKS[name]])
@@ -95,7 +109,7 @@ def main(names: list[str]) -> None:
             failed.append(name)
             continue
         rows += [{**row, "command": f"`{shown}`", "benchmark": name} for row in parse(result.stdout)]
-    (HERE / "RESULTS.md").write_text("\n".join(parts), encoding="utf-8")
+    write_results(parts, names)
     update_readme(rows, where, [name for name in names if name not in failed])
     print(f"wrote {HERE / 'RESULTS.md'} and the performance table of {README}")
     if failed:

@@ -80,6 +80,10 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     for name in ("datasets", "torch.distributed"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # DeepSpeed sets its logger's level itself when imported (transformers imports it when it is
+    # installed), so a level set here would be overwritten; a filter stays. It drops e.g.
+    # "Setting accelerator to CPU", printed by every CPU run.
+    logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(torch|transformers|deepspeed)\.")
 

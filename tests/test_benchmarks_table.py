@@ -71,3 +71,15 @@ def test_project_readme_table_rows_name_known_benchmarks():
     assert rows and {row["benchmark"] for row in rows} == set(module.BENCHMARKS)
     for row in rows:
         assert row["command"].startswith(f"`python benchmarks/{row['benchmark']}.py")
+
+
+def test_partial_rerun_keeps_the_other_sections_of_results_md(run_all, monkeypatch, tmp_path):
+    module, _ = run_all
+    monkeypatch.setattr(module, "HERE", tmp_path)
+    (tmp_path / "RESULTS.md").write_text("# Benchmark results\n\nMachine: old\n\n## generate\n\nold generate\n\n"
+                                         "## sft\n\nold sft\n\n## grpo\n\nold grpo\n")
+    module.write_results(["# Benchmark results\n\nMachine: new\n", "## sft\n\nnew sft\n"], ["sft"])
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert "Machine: new" in text and "Machine: old" not in text
+    assert "old generate" in text and "old grpo" in text and "new sft" in text and "old sft" not in text
+    assert text.index("## generate") < text.index("## sft") < text.index("## grpo")  # the benchmarks' order

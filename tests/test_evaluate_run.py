@@ -151,3 +151,18 @@ def test_bad_input_is_one_line_and_exit_code_2(args, message, tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_instruction_replaces_r1s_line_and_is_part_of_the_settings():
+    item = {"prompt": "What is 2 + 3?", "benchmark": "x"}
+    assert evaluate.question_text(item, "math").endswith("within \\boxed{}.")
+    line = 'End your reply with "The answer is N."'
+    assert evaluate.question_text(item, "math", line) == f"What is 2 + 3?\n\n{line}"
+    (record,) = evaluate.question_records("gsm8k", 1, line)
+    assert record.prompt.endswith(line) and "boxed" not in record.prompt
+    from r1data.evaluate.runner import _generation_settings
+
+    plain, other = evaluate.EvalConfig(), evaluate.EvalConfig(instruction=line)
+    assert _generation_settings(plain) != _generation_settings(other)  # a resume cannot mix the two
+    with pytest.raises(ValueError, match="instruction"):
+        evaluate.EvalConfig(instruction="  ")

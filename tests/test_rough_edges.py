@@ -131,3 +131,20 @@ def test_samples_per_prompt_is_n_in_every_command(command, tmp_path):
     for spelling in ("--n", "-n"):  # one name across commands, with the short form
         result = CliRunner().invoke(app, [command, spelling, "0", "--output", str(tmp_path / "o"), "x"])
         assert "No such option" not in result.output, result.output
+
+
+def test_deepspeed_cpu_warning_only_under_verbose():
+    """DeepSpeed, imported by transformers when installed, warns "Setting accelerator to CPU" on
+    every CPU run; the quiet default drops it, --verbose (no quiet_libraries) keeps it."""
+    pytest.importorskip("deepspeed")
+    env = {**{k: v for k, v in os.environ.items() if k not in QUIET_VARIABLES}, "OMP_NUM_THREADS": "1"}
+    env.pop("DS_ACCELERATOR", None)  # a set accelerator skips the detection that warns
+
+    def child(quiet: bool) -> str:
+        code = ("from r1data.cli import quiet_libraries; quiet_libraries()\n" if quiet else "") + "import deepspeed\n"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    assert "Setting accelerator to CPU" in child(quiet=False)
+    assert "Setting accelerator to CPU" not in child(quiet=True)

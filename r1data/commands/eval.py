@@ -23,6 +23,7 @@ def command(
     output: Path = typer.Option(Path("eval"), "--output", "-o", help="Folder for generations, results.json and details.jsonl (rerun to resume)."),
     template: str = typer.Option("chat", help="chat (the model's chat template) or r1-zero."),
     system: str = typer.Option(None, help="System prompt (chat template)."),
+    instruction: str = typer.Option(None, help="Line appended to every question instead of R1's (math: 'Please reason step by step, and put your final answer within \\boxed{}.')."),
     batch_size: int = typer.Option(16, "--batch-size", help="transformers: sequences generated together."),
     concurrency: int = typer.Option(32, help="openai: requests in flight."),
     base_url: str = typer.Option(None, "--base-url", help="openai: server URL (default $OPENAI_BASE_URL or http://127.0.0.1:8000/v1)."),
@@ -66,7 +67,7 @@ def command(
     config = cfg.from_dict(evaluate.EvalConfig, {
         "benchmarks": benchmarks, "output": str(output), "limit": limit, "pass_k": ks,
         "backend": backend, "model": model, "backend_options": options, "batch_size": batch_size,
-        "concurrency": concurrency, "template": template, "system": system,
+        "concurrency": concurrency, "template": template, "system": system, "instruction": instruction,
         "verify_timeout": verify_timeout, "num_shards": num_shards, "shard_index": shard_index,
         "sampling": {"n": samples, "temperature": temperature, "top_p": top_p,
                      "max_tokens": max_tokens, "seed": seed},

@@ -45,6 +45,9 @@ class EvalConfig(sharding.Sharded):
     batch_size: transformers: sequences generated together. concurrency: openai: requests in flight.
     template: how questions are rendered (`templates.TEMPLATES`; default the model's chat template).
     system: optional system prompt.
+    instruction: the line appended to every question instead of `INSTRUCTIONS[kind]` (R1's
+        `\\boxed{}` line for math), for a model or task that answers in another form; the
+        verifier still reads any form it knows ("The answer is N.", `<answer>` tags, ...).
 
     sampling: n (= k samples per question), temperature, top_p, max_tokens, seed, stop.
     verify_timeout: seconds for one math check (sympy) or one program's tests.
@@ -66,6 +69,7 @@ class EvalConfig(sharding.Sharded):
     # prompting
     template: str = "chat"
     system: str | None = None
+    instruction: str | None = None
     # sampling and checking
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=4))
     verify_timeout: float = 10.0
@@ -87,6 +91,8 @@ class EvalConfig(sharding.Sharded):
                 raise ValueError(f"pass_k: {k} is not between 1 and the number of samples {self.sampling.n}")
         if self.verify_timeout <= 0:
             raise ValueError("verify_timeout must be positive")
+        if self.instruction is not None and not self.instruction.strip():
+            raise ValueError("instruction: give the line to append, or leave it unset for R1's")
 
     @property
     def ks(self) -> list[int]:
@@ -104,20 +110,21 @@ def kind_of(benchmark: str) -> str:
     return {"math": "math", "science": "choice", "code": "code"}[domain]
 
 
-def question_text(item: dict[str, Any], kind: str) -> str:
-    """What the model is asked: the item's prompt, its options (multiple choice), the instruction."""
+def question_text(item: dict[str, Any], kind: str, instruction: str | None = None) -> str:
+    """What the model is asked: the item's prompt, its options (multiple choice), the instruction
+    (`instruction`, or the kind's default from `INSTRUCTIONS`)."""
     text = item["prompt"]
     if kind == "choice":
         text += "\n\n" + "\n".join(f"{chr(65 + i)}) {c}" for i, c in enumerate(item["choices"]))
     elif kind == "code" and item["benchmark"] == "humaneval":
         text = f"Complete this Python function:\n```python\n{text}```"
-    return f"{text}\n\n{INSTRUCTIONS[kind]}"
+    return f"{text}\n\n{instruction or INSTRUCTIONS[kind]}"
 
 
-def question_records(benchmark: str, limit: int | None) -> list[Record]:
+def question_records(benchmark: str, limit: int | None, instruction: str | None = None) -> list[Record]:
     kind = kind_of(benchmark)
     items = bench.load(benchmark)[:limit] if limit else bench.load(benchmark)
-    return [Record.from_prompt(question_text(item, kind), id=item["id"], gold=item["gold"],
+    return [Record.from_prompt(question_text(item, kind, instruction), id=item["id"], gold=item["gold"],
                                domain=item["domain"], source=benchmark,
                                metadata={"item": {k: v for k, v in item.items()
                                                   if k in ("choices", "setup", "entry_point")}})
@@ -151,12 +158,17 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _instructions(config: EvalConfig) -> dict[str, str]:
+    """The line each kind of question gets in this run."""
+    return {kind: config.instruction or line for kind, line in INSTRUCTIONS.items()}
+
+
 def _generation_settings(config: EvalConfig) -> dict[str, Any]:
     """What decides the samples: a resumed run must not mix samples made under other settings.
     n is left out on purpose: sample i does not depend on n, so k may grow or shrink on resume."""
     sampling = {k: v for k, v in asdict(config.sampling).items() if k != "n"}
     return {"backend": config.backend, "model": config.model, "template": config.template,
-            "system": config.system, "instructions": INSTRUCTIONS, "sampling": sampling,
+            "system": config.system, "instructions": _instructions(config), "sampling": sampling,
             "backend_options": config.backend_options}
 
 
@@ -253,7 +265,7 @@ def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None 
     _check_resume(out, config)
     started, start = _now(), time.monotonic()
     n = config.sampling.n
-    questions = {name: question_records(name, config.limit) for name in config.benchmarks}
+    questions = {name: question_records(name, config.limit, config.instruction) for name in config.benchmarks}
     backend_info: dict[str, Any] = {"backend": config.backend, "model": config.model}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), disable=not progress) as bar:
@@ -285,7 +297,7 @@ def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None 
         "run": {
             "model": config.model, "backend": backend_info, "sampling": asdict(config.sampling),
             "seeding": "sample i of question q is seeded by sample_seed(seed, q, i)",
-            "template": config.template, "system": config.system, "instructions": INSTRUCTIONS,
+            "template": config.template, "system": config.system, "instructions": _instructions(config),
             "limit": config.limit, "pass_k": config.ks, "verify_timeout": config.verify_timeout,
             "r1data": __version__, "python": platform.python_version(),
             "platform": platform.platform(), "command": command or sys.argv,
