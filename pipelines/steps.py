@@ -213,15 +213,22 @@ _FINAL = re.compile(r"\\boxed\{|\\fbox\{|answer is|final answer|answer:|=\s*-?\d
 
 def split_plain(text: str) -> tuple[str, str] | None:
     """(reasoning, summary) of a plain answer: the last paragraph (or, in a one-paragraph answer,
-    the last line) that states the final answer is the summary, everything before it the reasoning.
-    None when no such split exists (no final-answer statement, or nothing before it).
+    the last line; in a one-line answer, the last sentence) that states the final answer is the
+    summary, everything before it the reasoning. None when no such split exists (no final-answer
+    statement, or nothing before it).
 
     >>> split_plain("6 + 10 = 16 cookies.\\n\\nSo the answer is 16.")
     ('6 + 10 = 16 cookies.', 'So the answer is 16.')
+    >>> split_plain("Kofi has 15 + 9 = 24 marbles. The answer is 24.")
+    ('Kofi has 15 + 9 = 24 marbles.', 'The answer is 24.')
+    >>> split_plain("The answer is 24.") is None
+    True
     """
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
     if len(blocks) < 2:
         blocks = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(blocks) < 2:  # sentences: a full stop (not a decimal point) before a capital letter
+        blocks = [b.strip() for b in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.strip()) if b.strip()]
     if len(blocks) < 2 or not _FINAL.search(blocks[-1]):
         return None
     return "\n\n".join(blocks[:-1]), blocks[-1]

@@ -15,11 +15,11 @@ Stages, each a call into the same library the commands use:
     8. evaluate            base vs student on the held-out arithmetic set and on a slice of
                            GSM8K test: pass@1 over k samples (with its standard error) and cons@k
 
-The task family: seeded arithmetic word problems of one operation (`arithmetic_problems`), asked
-with R1's evaluation instruction (reason step by step, answer in \\boxed{}). SmolLM2-135M solves
-roughly one in ten of them at the demo's sampling settings: weak but not hopeless, which is what
-GRPO and rejection sampling need (GSM8K itself is nearly always failed at this size; it stays as
-a second, harder held-out set). Every stage draws its problems from its own seed; the held-out
+The task family: seeded arithmetic word problems of one operation (`arithmetic_problems`), each
+ending with one answer line (`INSTRUCTION`). SmolLM2-135M solves roughly one in eight of them at
+the demo's sampling settings: weak but not hopeless, which is what GRPO and rejection sampling
+need (GSM8K itself is nearly always failed at this size; it stays as a second, harder held-out
+set). Every stage draws its problems from its own seed; the held-out
 problems come from a fixed string seed no stage can draw, and any training problem whose text
 equals a held-out one is removed.
 
@@ -36,9 +36,18 @@ from pathlib import Path
 from typing import Any
 
 EMBEDDED = "smollm2-135m"
-# R1's evaluation prompt (the same line `r1data eval` appends to math questions): training
-# prompts carry it too, so RL and rejection sampling optimise the format the evaluation reads.
-INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+# The answer line every demo question ends with, in training and in evaluation (`r1data eval
+# --instruction`), so RL and rejection sampling optimise the format the evaluation reads. Not R1's
+# "Please reason step by step, and put your final answer within \\boxed{}.": with that line the
+# 135M model writes step-by-step text that seldom reaches a box within a CPU token budget
+# (held-out pass@1 0.031 at 64 and 80 tokens, measured), so GRPO sees groups of all-zero rewards.
+# With this one it starts near 0.125 (README, "What the demo prints").
+INSTRUCTION = 'End your reply with "The answer is N." where N is a number.'
+# GRPO's rollouts and rejection sampling end at the first blank line: the task's answer is one
+# paragraph. Without it the policy learned to state the answer and keep writing to the token cap
+# (rewarded, since the verifier finds the answer line inside), and rejection sampling, which keeps
+# no truncated sample, then kept 3 of 384 (seed 1, measured). `r1data eval` samples without it.
+ONE_PARAGRAPH = ["\n\n"]
 # Fixed before any tuning. A string, so no integer training seed (`--seed` + stage) can equal it.
 HELDOUT_SEED = "r1data-demo-heldout-v1"
 HELDOUT = "demo_heldout"  # the benchmark name the held-out file is registered under
@@ -116,22 +125,22 @@ class DemoConfig:
     cold_start_samples: int = 1
     rl_prompts: int = 256
     grpo_group: int = 8
-    grpo_prompts_per_step: int = 4
-    grpo_steps: int = 12
-    grpo_lr: float = 2e-5
-    grpo_max_tokens: int = 64
-    grpo_eval_every: int = 4
+    grpo_prompts_per_step: int = 8
+    grpo_steps: int = 6
+    grpo_lr: float = 3e-5
+    grpo_max_tokens: int = 48
+    grpo_eval_every: int = 3
     rs_prompts: int = 48
     rs_samples: int = 8
     rs_keep: int = 4
-    sft_epochs: float = 2.0
+    sft_epochs: float = 1.0
     distill_lr: float = 5e-5
     non_reasoning_prompts: int = 12
     heldout_questions: int = 48
     eval_samples: int = 4
     gsm8k_questions: int = 6
     max_tokens: int = 128
-    eval_max_tokens: int = 64
+    eval_max_tokens: int = 48
     batch_size: int = 32
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -188,10 +197,11 @@ class Demo:
         return TeacherConfig(backend="transformers", model=model,
                              options={"batch_size": self.config.batch_size})
 
-    def _sampling(self, n: int, temperature: float = 0.7, max_tokens: int | None = None):
+    def _sampling(self, n: int, temperature: float = 0.7, max_tokens: int | None = None,
+                  stop: list[str] | None = None):
         from r1data.backends.base import SamplingConfig
 
-        return SamplingConfig(n=n, temperature=temperature, top_p=0.95,
+        return SamplingConfig(n=n, temperature=temperature, top_p=0.95, stop=stop or [],
                               max_tokens=max_tokens or self.config.max_tokens, seed=self.config.seed)
 
     def _problems(self, name: str, n: int, stage_seed: int) -> Path:
@@ -252,16 +262,17 @@ class Demo:
         # Why these settings: the reward is accuracy alone (the 135M model never writes think
         # tags, so R1's format reward would be 0 for every output and add nothing); β = 0 as in
         # DAPO/Dr. GRPO (no reference forward: the budget goes to rollouts); a constant lr of
-        # 2e-5, larger than R1's 3e-6, because the demo has tens of steps, not thousands;
-        # temperature 0.7, not R1's 1.0: at 1.0 all 32 rollouts of a measured step ran past 64
-        # tokens without an answer (zero reward variance); at 0.6, 27 of 48 samples of a
-        # measured batch ended within 48 tokens, at 1.0 only 15.
+        # 3e-5, larger than R1's 3e-6, because the demo has a few steps, not thousands;
+        # rollouts at R1's evaluation setting (T 0.6, top-p 0.95), not its training T 1.0: at 1.0
+        # all 32 rollouts of a measured step ran past 64 tokens without an answer, and at T 0.7,
+        # top-p 1 a measured run drew 2 right answers in 192 rollouts over 6 steps (no signal),
+        # where T 0.6, top-p 0.95 drew 6% right at step 1 and 42% at step 3 (README).
         config = grpo.GRPOConfig(
             model=self.facts.get("sft_model") or EMBEDDED,
             prompts=str(self._problems("grpo", c.rl_prompts, 2)), template="chat",
             rewards="accuracy",
-            sampling=SamplingConfig(n=c.grpo_group, temperature=0.7, top_p=1.0,
-                                    max_tokens=c.grpo_max_tokens, seed=c.seed),
+            sampling=SamplingConfig(n=c.grpo_group, temperature=0.6, top_p=0.95,
+                                    max_tokens=c.grpo_max_tokens, seed=c.seed, stop=ONE_PARAGRAPH),
             prompts_per_step=c.grpo_prompts_per_step, max_steps=c.grpo_steps,
             beta=0.0, epsilon=0.2, micro_batch=16, log_entropy=False, resume=False,
             eval_every=c.grpo_eval_every, eval_prompts=str(self.heldout_prompts),
@@ -272,7 +283,17 @@ class Demo:
         )
         trainer = grpo.GRPOTrainer(config)
         before = trainer.evaluate()  # the in-loop evaluation, run once before the first step
-        result = trainer.train()
+        self.console.print(f"held-out accuracy before the first step: {_fmt(before.get('eval/accuracy'))}")
+
+        def on_step(step: int, m: dict[str, Any]) -> None:
+            held = m.get("eval/accuracy")
+            self.console.print(
+                f"step {step}/{c.grpo_steps}  reward {m['reward']:.3f}  rollout accuracy "
+                f"{m.get('accuracy', 0):.3f}  length {m['completion_length']:.0f}  zero-variance groups "
+                f"{m['zero_variance_groups']}/{c.grpo_prompts_per_step}"
+                + ("" if held is None else f"  held-out accuracy {held:.3f}") + f"  ({m['time/step']:.0f} s)")
+
+        result = trainer.train(on_step=on_step)
         evals = [h["eval/accuracy"] for h in result.history if h.get("eval/accuracy") is not None]
         after = evals[-1] if evals else None
         self.facts.update(rl_model=str(result.model_dir), grpo_log=str(self.out / "grpo" / "log.jsonl"),
@@ -293,7 +314,7 @@ class Demo:
             input=str(self._problems("rejection_sampling", c.rs_prompts, 3)),
             output=str(self.out / "rejection_sampling"),
             teacher=self._teacher(self.facts.get("rl_model") or EMBEDDED),
-            sampling=self._sampling(c.rs_samples, max_tokens=c.eval_max_tokens),
+            sampling=self._sampling(c.rs_samples, max_tokens=c.eval_max_tokens, stop=ONE_PARAGRAPH),
             keep_per_prompt=c.rs_keep, accept_plain=True,
         ), progress=True)
         self.facts["rs_kept"] = summary.kept
@@ -363,7 +384,7 @@ class Demo:
                 began = time.time()
                 results = evaluate.run(evaluate.EvalConfig(
                     benchmarks=[name], output=str(self.out / "eval" / label / name), limit=limit,
-                    model=model, batch_size=c.batch_size,
+                    model=model, batch_size=c.batch_size, instruction=INSTRUCTION,
                     sampling=SamplingConfig(n=c.eval_samples, temperature=0.6, top_p=0.95,
                                             max_tokens=max_tokens, seed=c.seed),
                 ), progress=True)

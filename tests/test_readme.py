@@ -83,3 +83,24 @@ def test_the_generate_verify_filter_chain_keeps_reasoning_samples(tmp_path):
             for line in p.read_text().splitlines()]
     assert kept, "the README's chain kept no sample"
     assert all(r["reasoning"] and r["answer"] and r["verdicts"][-1]["correct"] for r in kept)
+
+
+@pytest.mark.slow
+def test_the_grpo_cpu_recipe_trains(tmp_path):
+    """The README's `r1data train grpo --config trainers/recipes/grpo_smollm2_135m_cpu.yaml`,
+    shortened to 2 steps: its groups hold both right and wrong answers, so the loss has a gradient
+    (a recipe whose every group had zero reward variance once logged grad_norm 0 at every step)."""
+    import json
+
+    line = next(line for line in readme_commands() if line.startswith("r1data train grpo --config"))
+    args = [str(REPO / w) if w.startswith("trainers/") else w for w in shlex.split(line)[1:]]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "r1data", *args, "--max-steps", "2",
+                           "--output", str(tmp_path / "grpo")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = [json.loads(line) for line in (tmp_path / "grpo" / "log.jsonl").read_text().splitlines()]
+    steps = [s for s in steps if "grad_norm" in s]
+    assert len(steps) == 2
+    assert max(s["grad_norm"] for s in steps) > 0
+    assert min(s["zero_variance_share"] for s in steps) < 1.0

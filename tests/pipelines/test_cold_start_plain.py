@@ -13,6 +13,12 @@ def test_split_plain_takes_the_final_statement_as_summary():
     assert split_plain("He adds.\nSo 6 + 10 = 16") == ("He adds.", "So 6 + 10 = 16")
     assert split_plain("The answer is 16.") is None  # nothing to call reasoning
     assert split_plain("He adds them.\n\nCookies are nice.") is None  # no final statement
+    # one line: its sentences (the RL checkpoint's usual reply), never at a decimal point
+    assert split_plain("Kofi has 15 + 9 = 24 marbles. The answer is 24.") == (
+        "Kofi has 15 + 9 = 24 marbles.", "The answer is 24.")
+    assert split_plain("Each costs 2.5 dollars, so 2 cost 5.0. The answer is 5.") == (
+        "Each costs 2.5 dollars, so 2 cost 5.0.", "The answer is 5.")
+    assert split_plain("It is 3.5 and so the answer is 3.5.") is None
 
 
 def test_plain_answers_are_refused_unless_accepted():
