@@ -181,3 +181,22 @@ def test_eval_stops_on_failed_samples_and_its_rerun_scores_them(tmp_path):
     assert Overloaded.posts == 2 * 2 + 2  # 2 samples x (try + 1 retry), then the rerun's 2
     gsm8k = results["benchmarks"]["gsm8k"]
     assert gsm8k["errors"] == 0 and gsm8k["pass_at_1"] == 1.0  # Janet's ducks: 18 dollars
+
+
+def test_a_refused_sbatch_is_one_line_and_exit_3(tmp_path):
+    """A Slurm that cannot take the job (here: SLURM_CONF names no file, as on a machine without
+    a configured Slurm) is a one-line failure, not sbatch's multi-line stderr in a traceback."""
+    import shutil
+
+    if shutil.which("sbatch") is None:
+        pytest.skip("sbatch is not installed (apt slurm-wlm; .ci/run installs it)")
+    (tmp_path / "prompts.jsonl").write_text('{"id": "p1", "prompt": "1 + 1?"}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "r1data", "generate", "-i", "prompts.jsonl", "-o", "out", "-n", "2",
+         "--backend", "openai", "--model", "MODEL", "--num-shards", "2", "--executor", "slurm",
+         "--serve", "vllm serve MODEL --port {port}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SLURM_CONF": str(tmp_path / "no-slurm.conf")})
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "sbatch refused" in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if "sbatch" in line]) == 1

@@ -204,7 +204,12 @@ def submit_slurm(config, sbatch: dict[str, Any], serve: str | None = None):
         (logs / "slurm_logs").mkdir(exist_ok=True)
         out = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True)
         if out.returncode != 0:
-            raise RuntimeError(f"sbatch refused {script}: {out.stderr.strip()}")
+            from r1data.backends import BackendUnavailable
+
+            # One line (exit 3 at the CLI): sbatch's last line says why, e.g. "Could not establish
+            # a configuration source" where no Slurm is configured.
+            why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+            raise BackendUnavailable(f"sbatch refused {script}: {why}")
         stage.job_id = out.stdout.strip().split(";")[0]
     slurm.save_jobs(logs.parent, [stage])
     return stage
