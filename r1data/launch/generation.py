@@ -209,7 +209,7 @@ def submit_slurm(config, sbatch: dict[str, Any], serve: str | None = None):
             # One line (exit 3 at the CLI): sbatch's last line says why, e.g. "Could not establish
             # a configuration source" where no Slurm is configured.
             why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
-            raise BackendUnavailable(f"sbatch refused {script}: {why}")
+            raise BackendUnavailable(f"sbatch refused the job array of {config.num_shards} shards: {why}")
         stage.job_id = out.stdout.strip().split(";")[0]
     slurm.save_jobs(logs.parent, [stage])
     return stage
