@@ -16,7 +16,7 @@ Stages, each a call into the same library the commands use:
                            GSM8K test: pass@1 over k samples (with its standard error) and cons@k
 
 The task family: seeded arithmetic word problems of one operation (`arithmetic_problems`), each
-ending with one answer line (`INSTRUCTION`). SmolLM2-135M solves roughly one in eight of them at
+ending with one answer line (`INSTRUCTION`). SmolLM2-135M solves roughly one in ten of them at
 the demo's sampling settings: weak but not hopeless, which is what GRPO and rejection sampling
 need (GSM8K itself is nearly always failed at this size; it stays as a second, harder held-out
 set). Every stage draws its problems from its own seed; the held-out
@@ -41,7 +41,7 @@ EMBEDDED = "smollm2-135m"
 # "Please reason step by step, and put your final answer within \\boxed{}.": with that line the
 # 135M model writes step-by-step text that seldom reaches a box within a CPU token budget
 # (held-out pass@1 0.031 at 64 and 80 tokens, measured), so GRPO sees groups of all-zero rewards.
-# With this one it starts near 0.125 (README, "What the demo prints").
+# With this one the base model scored 0.09-0.25 on the held-out set (README, "What the demo prints").
 INSTRUCTION = 'End your reply with "The answer is N." where N is a number.'
 # GRPO's rollouts and rejection sampling end at the first blank line: the task's answer is one
 # paragraph. Without it the policy learned to state the answer and keep writing to the token cap
