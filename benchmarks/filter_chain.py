@@ -25,7 +25,8 @@ Fairness rules, point by point:
    on a text that holds the prompt AND the completion (8-grams of every bundled benchmark's
    questions, hashed as NGramsDecontIndexer does: the indexer class itself needs lighteval and
    the network); the four MinHash steps with the same MinhashConfig (5-grams, 14 x 8) on the
-   completion; LambdaFilters calling r1data's own language-consistency score and paragraph
+   completion, the signature step at the end of the filter stage on both sides (after the
+   writer, which passes documents on: no second read of the corpus); LambdaFilters calling r1data's own language-consistency score and paragraph
    rule, RegexFilter for code fences, GopherRepetitionFilter for loops. datatrove has no fuzzy
    prompt dedup: reworded prompts are the one kind the baseline has no step for.
 4. Scored the same way: recall per planted kind, clean-sample retention and precision, from the
@@ -189,6 +190,23 @@ def _completion_adapter(self, data: dict, path: str, id_in_file: int | str) -> d
     return {"text": data["metadata"]["completion"], "id": data["id"], "metadata": data["metadata"]}
 
 
+def _completion_text_step():
+    from datatrove.pipeline.base import PipelineStep
+
+    class CompletionText(PipelineStep):
+        """After decontamination (prompt and completion), dedup looks at the completion alone,
+        as r1data's MinHash does."""
+
+        name = "completion text"
+
+        def run(self, data, rank: int = 0, world_size: int = 1):
+            for doc in data:
+                doc.text = doc.metadata["completion"]
+                yield doc
+
+    return CompletionText()
+
+
 def _language_ok(doc) -> bool:
     from r1data.verifiers import language_consistency
 
@@ -288,17 +306,28 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
 
     writer = lambda folder: JsonlWriter(str(folder), compression=None)  # noqa: E731
     minhash = MinhashConfig()
+    # the MinHash signatures end the filter stage (after its writer, which passes each document
+    # on), as in r1data's chain: one pass over the corpus fewer than datatrove's example layout
     steps = [
         local([reader(input_dir, _baseline_adapter), LambdaFilter(_language_ok),
                LambdaFilter(_paragraphs_ok), RegexFilter(r"(?m)^\s*```"),
                GopherRepetitionFilter(language=tokenizer),
                NGramsDecontFilter(str(out / "decont_index"), config=decont, language=tokenizer),
-               writer(out / "filtered")], workers, "filter"),
+               _completion_text_step(), writer(out / "filtered"),
+               MinhashDedupSignature(str(out / "mh_sigs"), config=minhash, language=tokenizer)],
+              workers, "filter"),
     ]
-    source = out / "filtered"
+    steps.append(local([MinhashDedupBuckets(str(out / "mh_sigs"), str(out / "mh_buckets"), config=minhash)],
+                       minhash.num_buckets, "mh2", steps[-1]))
+    steps.append(local([MinhashDedupCluster(str(out / "mh_buckets"), str(out / "mh_remove"), config=minhash)],
+                       1, "mh3", steps[-1]))
+    steps.append(local([reader(out / "filtered"), MinhashDedupFilter(str(out / "mh_remove")),
+                        writer(out / "minhash")], workers, "mh4", steps[-1]))
+    source = out / "minhash"
     for key, getter in (("prompt", _prompt_key), ("completion", _completion_key)):  # exact dedup
         exact = ExactDedupConfig(content_getter=getter)
-        sigs, dups, kept = out / f"exact_{key}_sigs", out / f"exact_{key}_dups", out / f"exact_{key}"
+        sigs, dups = out / f"exact_{key}_sigs", out / f"exact_{key}_dups"
+        kept = out / ("kept" if key == "completion" else f"exact_{key}")
         steps.append(local([reader(source), ExactDedupSignature(str(sigs), config=exact)],
                            workers, f"exact_{key}1", steps[-1]))
         steps.append(local([ExactFindDedups(str(sigs), str(dups), config=exact)], 1,
@@ -306,15 +335,6 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
         steps.append(local([reader(source), ExactDedupFilter(str(dups), config=exact), writer(kept)],
                            workers, f"exact_{key}3", steps[-1]))
         source = kept
-    steps.append(local([reader(source), MinhashDedupSignature(str(out / "mh_sigs"), config=minhash,
-                                                              language=tokenizer)],
-                       workers, "mh1", steps[-1]))
-    steps.append(local([MinhashDedupBuckets(str(out / "mh_sigs"), str(out / "mh_buckets"), config=minhash)],
-                       minhash.num_buckets, "mh2", steps[-1]))
-    steps.append(local([MinhashDedupCluster(str(out / "mh_buckets"), str(out / "mh_remove"), config=minhash)],
-                       1, "mh3", steps[-1]))
-    steps.append(local([reader(source), MinhashDedupFilter(str(out / "mh_remove")), writer(out / "kept")],
-                       workers, "mh4", steps[-1]))
     steps[-1].run()
 
 

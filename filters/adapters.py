@@ -14,7 +14,8 @@ the previous stage: MinHash's filter step relies on each rank seeing its documen
 order as its signature step did. With `merge_ranks=True` one task reads every rank's file merged
 back into input order, so the whole-corpus filters (first seen is kept) decide the same way
 whatever the number of tasks: intermediate files carry each row's input position as
-`__order__`, a key `r1data.io` drops when it reads a row.
+`__order__`, a key `r1data.io` drops when it reads a row. They also carry the exact-dedup hashes
+(`base.normalized_hashes`), computed in the parallel stages, as `__text_hashes__`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from datatrove.pipeline.writers.parquet import ParquetWriter
 from r1data import io
 from r1data.record import META_DROP_FILTER, META_DROP_REASON, META_SCHEMA, Record, RecordError
 
-from .base import RECORD_KEY, record_of
+from .base import RECORD_KEY, TEXT_HASHES, normalized_hashes, record_of
 
 FORMATS = ("jsonl", "parquet")
 ORDER = "__order__"  # a row's input position [file number, row number], in intermediate files
@@ -158,6 +159,8 @@ class RecordReader(PipelineStep):
                                      f"schema_{record.metadata.get(META_SCHEMA, 'record')}")
                     doc = document_of(record)
                     doc.metadata[ORDER] = row.get(ORDER)
+                    if row.get(TEXT_HASHES) and len(records) == 1:
+                        doc.metadata[TEXT_HASHES] = row[TEXT_HASHES]  # from an earlier stage
                     yield doc
             if rejects.count:
                 self.stat_update("rejected", value=rejects.count)
@@ -178,8 +181,9 @@ def _record_schema():
 
 def _kept_adapter(writer, doc: Document) -> dict:
     record = record_of(doc)
-    if writer.intermediate:
-        return {ORDER: doc.metadata.get(ORDER), **record.to_dict()}
+    if writer.intermediate:  # for a later stage: the input position (and the dedup hashes)
+        extra = {TEXT_HASHES: normalized_hashes(doc)} if writer.text_hashes else {}
+        return {ORDER: doc.metadata.get(ORDER), **extra, **record.to_dict()}
     return record.to_row() if writer.fmt == "parquet" else record.to_dict()
 
 
@@ -201,11 +205,12 @@ class _ParquetRecords(ParquetWriter):
 
 
 def RecordWriter(folder: str | Path, fmt: str = "jsonl", filename: str = "${rank}",
-                 intermediate: bool = False):
+                 intermediate: bool = False, text_hashes: bool = False):
     """A datatrove writer of kept Records: `<folder>/<rank:05d>.jsonl` (or `.parquet`).
-    `intermediate` files (between stages) also keep each row's input position."""
+    `intermediate` files (between stages) also keep each row's input position, and with
+    `text_hashes` the exact-dedup hashes of a later stage."""
     writer = _writer(folder, "jsonl" if intermediate else fmt, filename, _kept_adapter)
-    writer.intermediate = intermediate
+    writer.intermediate, writer.text_hashes = intermediate, intermediate and text_hashes
     return writer
 
 

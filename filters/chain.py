@@ -3,8 +3,9 @@ pipelines run by datatrove's local, Slurm or Ray executor.
 
 The chain is up to three stages, each a datatrove executor that depends on the one before:
 1. `filter` (`tasks` tasks): read records, then format, length, correctness (verdict only),
-   code blocks, long paragraphs, repetition, decontamination, language mix (cheap first).
-2. `minhash` (datatrove's four MinHash steps: signatures, buckets, clusters, filter): drops
+   code blocks, long paragraphs, repetition, decontamination, language mix (cheap first); write
+   the survivors, and MinHash signatures of them (datatrove's first MinHash step).
+2. `minhash` (datatrove's three other MinHash steps: buckets, clusters, filter): drops
    near-duplicate completions.
 3. `final` (one task): exact prompt/completion dedup, fuzzy prompt dedup and the per-prompt cap
    of correct samples: these need every sample in one place. Their state is hashes and
@@ -165,6 +166,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     if (config.correctness or {}).get("max_per_prompt"):  # the cap needs the whole corpus
         final_steps.append((CorrectnessFilter, config.correctness))
     later = bool(final_steps) or config.minhash is not None
+    hashes = config.exact_dedup is not None  # computed in the parallel stages (base.normalized_hashes)
 
     def filters(specs, stage):
         steps = []
@@ -177,19 +179,23 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     per_sample = [(cls, getattr(config, n)) for n, cls in PER_SAMPLE_FILTERS.items()
                   if getattr(config, n) is not None]
     first_out = work / "filter" if later else output / "kept"
+    signature, minhash_later = None, []
+    if config.minhash is not None:
+        signature, minhash_later = minhash_stages(
+            first_out, work / "minhash_sigs", work / "minhash" if final_steps else output / "kept",
+            minhash_config(config.minhash),
+            _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
+            fmt, bool(final_steps), config.tasks, hashes)
     stages = [Stage("filter", [
         RecordReader(input, rejected_folder=output / "rejected"),
         *filters(per_sample, "filter"),
-        RecordWriter(first_out, fmt, intermediate=later),
+        RecordWriter(first_out, fmt, intermediate=later, text_hashes=hashes),
+        *([signature] if signature else []),  # over the documents just written, in their order
     ], config.tasks)]
     previous = first_out
     if config.minhash is not None:
-        minhash_out = work / "minhash" if final_steps else output / "kept"
-        stages += [Stage(name, pipeline, tasks) for name, pipeline, tasks in minhash_stages(
-            previous, work / "minhash_sigs", minhash_out, minhash_config(config.minhash),
-            _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
-            fmt, bool(final_steps), config.tasks)]
-        previous = minhash_out
+        stages += [Stage(name, pipeline, tasks) for name, pipeline, tasks in minhash_later]
+        previous = work / "minhash" if final_steps else output / "kept"
     if final_steps:
         stages.append(Stage("final", [
             RecordReader(previous, merge_ranks=True),
@@ -300,7 +306,16 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
                 raise ChainIncomplete(slurm.describe_failures(slurm.failed_tasks([
                     slurm.SubmittedStage(stage.name, str(output / ".logs" / stage.name),
                                          stage.tasks, "-1")])))
+            for folder in CONSUMED_BY.get(stage.name, ()):
+                shutil.rmtree(output / ".work" / folder, ignore_errors=True)
     return _finish(config, output)
+
+
+# Intermediate folders (under OUT/.work) no later stage reads once this stage has finished: at
+# R1's scale each copy of the corpus is ~50 GB, so they go as soon as they can. A rerun skips
+# the finished stages (datatrove's completion markers) and never needs them again.
+CONSUMED_BY = {"minhash_clusters": ("minhash_sigs/signatures", "minhash_sigs/buckets"),
+               "minhash": ("filter", "minhash_sigs")}
 
 
 def _check_ray_resources(config: FilterChainConfig) -> None:
@@ -380,7 +395,7 @@ def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, An
     "reasons"}}} from the stages' datatrove stats."""
     output = Path(output)
     stats: dict[str, Any] = {"input": 0, "rejected": 0, "kept": 0, "dropped": 0, "filters": {}}
-    names = ["filter", "minhash_signatures", "minhash_buckets", "minhash_clusters", "minhash",
+    names = ["filter", "minhash_buckets", "minhash_clusters", "minhash",
              "final"]
     for stage in names:
         steps = _step_stats(output / ".logs" / stage)

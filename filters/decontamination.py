@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 from rapidfuzz import fuzz
 
 from r1data.record import META_CONTAMINATION
 
 from .base import RecordFilter, normalize, numbers, record_of
+from .minhash import gram_hashes
 
 FIELDS = ("prompt", "reasoning", "answer")
 SHORT_ITEM_CHARS = 40  # problems this short match the fuzzy check only when equal
@@ -43,25 +45,32 @@ class BenchmarkIndex:
             for item in bench.load(name):
                 self.items.append({"benchmark": name, "id": item["id"],
                                    "norm": normalize(item["prompt"])})
-        owners: dict[tuple, set[int]] = {}
+        owners: dict[int, set[int]] = {}
         blocks: dict[tuple, set[int]] = {}
         for index, item in enumerate(self.items):
             tokens = tuple(item["norm"].split())
-            for gram in _grams(tokens, ngram):
-                owners.setdefault(gram, set()).add(index)
+            if len(tokens) >= ngram:
+                for key in gram_hashes(_token_hashes(tokens), ngram).tolist():
+                    owners.setdefault(key, set()).add(index)
             for gram in _grams(tokens, 3):
                 blocks.setdefault(gram, set()).add(index)
-        self.ngrams = {hash(g): min(ids) for g, ids in owners.items() if len(ids) <= max_item_frequency}
+        # n-gram hash -> the item it belongs to: a text's n-grams are hashed all at once
+        # (`gram_hashes` over its words' hashes) and tested against the keys in one C-level
+        # `isdisjoint`, not one tuple at a time. The hashes live in this process only (the index
+        # is built lazily per worker).
+        self.ngram_items = {key: min(ids) for key, ids in owners.items() if len(ids) <= max_item_frequency}
         self.blocks = {hash(g): ids for g, ids in blocks.items() if len(ids) <= max_block_frequency}
 
     def ngram_match(self, tokens: list[str]) -> tuple[int, str] | None:
         """(item index, the matching n-gram) of the first benchmark n-gram found, or None."""
-        n, index = self.ngram, self.ngrams
-        for i in range(len(tokens) - n + 1):
-            item = index.get(hash(tuple(tokens[i:i + n])))
-            if item is not None:
-                return item, " ".join(tokens[i:i + n])
-        return None
+        n, index = self.ngram, self.ngram_items
+        if len(tokens) < n:
+            return None
+        grams = gram_hashes(_token_hashes(tokens), n).tolist()
+        if index.keys().isdisjoint(grams):  # almost every sample: no benchmark n-gram at all
+            return None
+        first = next(i for i, gram in enumerate(grams) if gram in index)
+        return index[grams[first]], " ".join(tokens[first:first + n])
 
     def fuzzy_match(self, norm: str, min_ratio: float) -> tuple[int, float] | None:
         """(item index, score) of the best near-verbatim benchmark problem, or None."""
@@ -80,6 +89,10 @@ class BenchmarkIndex:
             if score and (best is None or score > best[1]):
                 best = (index, score)
         return best
+
+
+def _token_hashes(tokens: list[str] | tuple) -> np.ndarray:
+    return np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
 
 
 def _grams(tokens: tuple | list, n: int):

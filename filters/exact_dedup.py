@@ -6,12 +6,14 @@ several samples of one prompt (rejection sampling draws many) are not duplicates
 the samples of a *second* prompt id with the same text are (the same question from two sources).
 
 The filter keeps a set of 64-bit hashes (about 70 bytes per distinct text), so it must see the
-whole corpus in one task: the chain runs it in its final, single-task stage.
+whole corpus in one task: the chain runs it in its final, single-task stage. The hashes
+themselves are computed in the parallel stages before it (`base.normalized_hashes`): normalising
+a long completion costs about a millisecond, too much for one process at R1's 800K samples.
 """
 
 from __future__ import annotations
 
-from .base import RecordFilter, normalize, record_of, text_hash
+from .base import RecordFilter, normalized_hashes, record_of
 
 
 class ExactDedupFilter(RecordFilter):
@@ -33,13 +35,14 @@ class ExactDedupFilter(RecordFilter):
 
     def filter(self, doc):
         record = record_of(doc)
+        hashes = normalized_hashes(doc)
         if self.prompt:
-            key = text_hash(normalize(record.prompt))
+            key = hashes["prompt"]
             owner = self._prompts.setdefault(key, record.prompt_id or record.id)
             if owner != (record.prompt_id or record.id):
                 return False, "duplicate_prompt"
         if self.completion and record.completion:
-            key = text_hash(normalize(record.completion))
+            key = hashes["completion"]
             if key in self._completions:
                 return False, "duplicate_completion"
             self._completions.add(key)

@@ -11,8 +11,9 @@ functions here, so a shingle means the same thing everywhere:
   values of two signatures estimates their Jaccard similarity directly.
 
 Shingles: lower-cased words (`base.words`: letters/digits runs, each CJK character a word), digits
-mapped to 0 as datatrove's `norm_numbers` does; each distinct word is hashed once and an n-gram's
-hash is a fixed polynomial of its words' hashes over uint64 (wrapping), for all n-grams at once.
+mapped to 0 as datatrove's `norm_numbers` does; each distinct word is hashed once per process and
+an n-gram's hash is a fixed polynomial of its words' hashes over uint64 (wrapping), for all
+n-grams at once (`gram_hashes`, which the decontamination and repetition filters use too).
 Permutations are multiply-add over uint64 (wrapping, no modulo): the minimum is decided by the
 high bits, which multiply-shift hashing mixes well, so the probability that two signatures agree
 at a position still estimates the Jaccard similarity of the shingle sets.
@@ -44,16 +45,68 @@ def shingles(text: str, n: int, word_hash=text_hash) -> np.ndarray:
     tokens = words(_DIGITS.sub("0", text.lower()))
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
-    ids: dict[str, int] = {}
-    index = np.fromiter((ids.setdefault(t, len(ids)) for t in tokens), dtype=np.int64, count=len(tokens))
-    hashes = np.fromiter((word_hash(t) for t in ids), dtype=np.uint64, count=len(ids))[index]
-    n = min(n, len(hashes))
-    count = len(hashes) - n + 1
+    hashes = _word_hashes(word_hash)
+    # a C-level pass of dict lookups: only words never seen in this process are hashed
+    return gram_hashes(np.fromiter(map(hashes.__getitem__, tokens), dtype=np.uint64,
+                                   count=len(tokens)), n)
+
+
+def gram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
+    """uint64 hashes of every run of n consecutive tokens, given one uint64 per token: a fixed
+    polynomial of the token hashes, for all n-grams at once (one hash for fewer than n tokens).
+    The filters' n-gram checks (MinHash shingles, benchmark n-grams, repeated n-grams) all use it.
+
+    >>> grams = gram_hashes(np.array([1, 2, 3, 1, 2], dtype=np.uint64), 2)
+    >>> bool(grams[0] == grams[3]), bool(grams[0] == grams[1])
+    (True, False)
+    """
+    token_hashes = token_hashes.astype(np.uint64, copy=False)
+    n = min(n, len(token_hashes))
+    count = len(token_hashes) - n + 1
     with np.errstate(over="ignore"):  # uint64 arithmetic wraps by design
-        out = hashes[:count] * _MIX[0]
+        out = token_hashes[:count] * _MIX[0]
         for j in range(1, n):
-            out += hashes[j:count + j] * _MIX[j % len(_MIX)]
+            out += token_hashes[j:count + j] * _coefficient(j)
     return out
+
+
+def _coefficient(j: int) -> np.uint64:
+    """The multiplier of the j-th word of an n-gram: distinct odd constants, so that n-grams
+    with the same words in another order hash apart (splitmix64 of j past the table)."""
+    if j < len(_MIX):
+        return _MIX[j]
+    z = (j * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return np.uint64((z ^ (z >> 31)) | 1)
+
+
+class _HashCache(dict):
+    """word -> uint64 hash, computed once per process per word (bounded: starts afresh past
+    MAX_WORDS words). Long chains of thought reuse a small vocabulary, so almost every lookup
+    is a hit and hashing costs a dict lookup per word."""
+
+    MAX_WORDS = 1_000_000
+
+    def __init__(self, word_hash):
+        super().__init__()
+        self.word_hash = word_hash
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= self.MAX_WORDS:
+            self.clear()
+        value = self[word] = self.word_hash(word) & 0xFFFFFFFFFFFFFFFF
+        return value
+
+
+_CACHES: dict = {}
+
+
+def _word_hashes(word_hash) -> _HashCache:
+    cache = _CACHES.get(word_hash)
+    if cache is None:
+        cache = _CACHES[word_hash] = _HashCache(word_hash)
+    return cache
 
 
 def permutations(num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

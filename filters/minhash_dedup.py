@@ -1,8 +1,9 @@
 """Near-duplicate dedup of completions with datatrove's four MinHash steps.
 
-Signatures (one task per shard) -> buckets (one task per bucket) -> clusters (one task) ->
-filter (one task per shard, reading the shard its signature task read, in the same order: the
-`.remove` files name documents by their index in that shard). The filter step's dropped
+Signatures (at the end of the chain's filter stage, one task per shard, over the documents that
+stage writes) -> buckets (one task per bucket) -> clusters (one task) -> filter (one task per
+shard, reading the shard the filter stage wrote, in the same order: the `.remove` files name
+documents by their index in that shard). The filter step's dropped
 documents go to an exclusion writer as records with the reason `near_duplicate`.
 
 Defaults are datatrove's (5-word shingles, 14 buckets of 8 hashes: pairs with Jaccard similarity
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import (
     MinhashConfig,
     MinhashDedupBuckets,
@@ -74,18 +76,20 @@ def minhash_config(settings: dict) -> MinhashConfig:
 
 def minhash_stages(records: Path, work: Path, output: Path, config: MinhashConfig,
                    exclusion_writer, fmt: str, intermediate: bool,
-                   tasks: int) -> list[tuple[str, list, int]]:
-    """(stage name, pipeline, tasks) of the four MinHash stages over the per-rank record files
-    in `records`; kept records go to `output` as <rank>.jsonl (or .parquet; `intermediate`:
-    for a later stage)."""
+                   tasks: int, text_hashes: bool = False) -> tuple[PipelineStep, list[tuple[str, list, int]]]:
+    """The signature step, which ends the stage that writes the per-rank record files in
+    `records` (after its writer, which passes each document on once written, so the signature
+    step numbers the documents in the order they are in the file: a second pass over the
+    corpus would cost more than the signatures themselves), and (stage name, pipeline, tasks)
+    of the three later MinHash stages; kept records go to `output` as <rank>.jsonl (or .parquet;
+    `intermediate`: for a later stage)."""
     sigs, buckets, clusters = work / "signatures", work / "buckets", work / "remove"
-    return [
-        ("minhash_signatures", [RecordReader(records, per_rank_files=True),
-                                MinhashRecordSignature(str(sigs), config=config)], tasks),
+    return MinhashRecordSignature(str(sigs), config=config), [
         ("minhash_buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)],
          config.num_buckets),
         ("minhash_clusters", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
         ("minhash", [RecordReader(records, per_rank_files=True),
                      MinhashRecordFilter(str(clusters), exclusion_writer=exclusion_writer),
-                     RecordWriter(output, fmt, intermediate=intermediate)], tasks),
+                     RecordWriter(output, fmt, intermediate=intermediate,
+                                  text_hashes=text_hashes)], tasks),
     ]

@@ -13,7 +13,10 @@ leaves behind instead:
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import RecordFilter, record_of
+from .minhash import gram_hashes
 
 
 def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
@@ -26,15 +29,21 @@ def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
     """
     if len(tokens) < n or n < 1:
         return 0.0
-    grams = [hash(tuple(tokens[i:i + n])) for i in range(len(tokens) - n + 1)]
-    counts: dict[int, int] = {}
-    for g in grams:
-        counts[g] = counts.get(g, 0) + 1
-    covered = bytearray(len(tokens))
-    for i, g in enumerate(grams):
-        if counts[g] > 1:
-            covered[i:i + n] = b"\x01" * n
-    return sum(covered) / len(tokens)
+    token_hashes = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens))
+    return _covered_share(gram_hashes(token_hashes.view(np.uint64), n), len(tokens), n)
+
+
+def _covered_share(grams: np.ndarray, length: int, n: int) -> float:
+    """Share of `length` tokens covered by the n-grams (one hash per start) seen more than once."""
+    _, inverse, counts = np.unique(grams, return_inverse=True, return_counts=True)
+    repeated = counts[inverse] > 1
+    # token i is covered when a repeated n-gram starts in [i - n + 1, i]: +1 at each repeated
+    # start, -1 n tokens later, and a running sum
+    delta = np.zeros(length + 1, dtype=np.int64)
+    starts = np.flatnonzero(repeated)
+    delta[starts] += 1  # starts are distinct, and so are starts + n
+    delta[starts + n] -= 1
+    return float(np.count_nonzero(np.cumsum(delta[:length]))) / length
 
 
 class RepetitionFilter(RecordFilter):

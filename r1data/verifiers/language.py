@@ -156,15 +156,27 @@ def _alpha_chunks(runs: list[tuple[str, list[str]]]) -> list[tuple[str, list[str
     return merged
 
 
+# sentence ends become NUL (a NUL of the text itself a space), ASCII non-letters spaces
+_END_TO_NUL = str.maketrans({"\x00": " ", **{c: "\x00" for c in ".!?;:\n\u3002\uff01\uff1f\uff1b\uff1a"}})
+_ASCII_NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
+
+
 def _alpha_only_chunks(text: str) -> list[tuple[str, list[str]]]:
-    """`_alpha_chunks(_segments(text))` for a text without CJK characters (most texts), in one
-    regex scan instead of a split, a search and a findall per sentence: the same chunks."""
+    """`_alpha_chunks(_segments(text))` for a text without CJK characters (most texts): the same
+    chunks. Sentences come from one `translate` + `split`; an ASCII sentence without apostrophes
+    or hyphens (most of them) is split into letter runs the same way, in C, and keeps the runs of
+    two letters or more, which is what the word pattern finds in it; any other sentence goes
+    through the word pattern itself."""
     merged: list[tuple[str, list[str]]] = []
     pending: list[str] = []
-    for word in _WORD_OR_END.findall(text):
-        if word:
-            pending.append(word)
-        elif len(pending) >= MIN_WORDS:  # a sentence end closes a chunk that is long enough
+    sentences = text.translate(_END_TO_NUL).split("\x00")
+    last = len(sentences) - 1
+    for index, sentence in enumerate(sentences):
+        if sentence.isascii() and "'" not in sentence and "-" not in sentence:
+            pending += [w for w in sentence.translate(_ASCII_NON_LETTERS).split() if len(w) > 1]
+        else:
+            pending += _WORD.findall(sentence)
+        if index < last and len(pending) >= MIN_WORDS:  # a sentence end closes a long enough chunk
             merged.append(("alpha", pending))
             pending = []
     if pending:
@@ -338,9 +350,10 @@ def language_counts(text: str, target: str = "en") -> tuple[int, int]:
     """(words in the target language, all words) of `text`, as `language_consistency` counts them."""
     target = target.lower().split("-")[0].split("_")[0]
     clean = strip_non_language(text)
-    text_has_kana = bool(_HAS_KANA.search(clean))
+    ascii_only = clean.isascii()  # O(1): no CJK or kana to look for
+    text_has_kana = not ascii_only and bool(_HAS_KANA.search(clean))
     in_target = total = 0
-    chunks = (_alpha_chunks(_segments(clean)) if _HAS_CJK.search(clean)
+    chunks = (_alpha_chunks(_segments(clean)) if not ascii_only and _HAS_CJK.search(clean)
               else _alpha_only_chunks(clean))
     alpha_ok = iter(_alpha_targets([words for script, words in chunks if script == "alpha"], target))
     for script, words in chunks:
