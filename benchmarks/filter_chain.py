@@ -1,6 +1,6 @@
 """Filter-chain throughput, memory and planted-sample recall, side by side with plain datatrove.
 
-    python benchmarks/filter_chain.py --sizes 10000,50000 --workers 2 --work /tmp/fc
+    python benchmarks/filter_chain.py --sizes 10000,50000,200000 --workers 2 --work /tmp/fc
     python benchmarks/filter_chain.py --sizes 2000 --profile     # cost per step of r1data's chain
 
 For each size, a synthetic corpus of long chains of thought (~4,000 words each) is generated
@@ -501,15 +501,23 @@ def main() -> None:
     print(f"extrapolated to 800K samples from the slope ({1000 * slope:.2f} ms/sample): {minutes:.0f} min "
           f"on {args.workers} workers (goal 30 min: {'met' if minutes <= 30 else f'missed by {minutes / 30:.1f}x'})")
     sizes = ", ".join(f"{r['samples']:,}" for r in results)
+    pair = f"{results[-2]['samples']:,} and {results[-1]['samples']:,}" if len(results) >= 2 else sizes
     emit(f"filter chain at R1's scale: 800K ~{args.words:,}-word samples on {args.workers} cores, "
-         f"extrapolated from the slope between {sizes} samples",
+         f"extrapolated from the slope between {pair} samples",
          f"{minutes:.0f} min ({1 / slope:.0f} samples/s)", "-",
          f"{'met' if minutes <= 30 else f'**{minutes / 30:.1f}x over**'}", "<= 30 min (~450 samples/s)")
+    # flat: the largest process at the largest size within 25% of the smallest size of 10K or more
+    # (below 10K, start-up dominates)
+    big = [r for r in results if r["samples"] >= 10_000] or results
+    growth = big[-1]["ours"]["peak_rss_mb"] / big[0]["ours"]["peak_rss_mb"]
+    print(f"peak RSS (largest process) {big[0]['samples']:,} -> {big[-1]['samples']:,} samples: "
+          f"{big[0]['ours']['peak_rss_mb']} -> {big[-1]['ours']['peak_rss_mb']} MB ({growth:.2f}x)")
     emit(f"filter chain memory, {sizes} samples",
          " / ".join(f"{r['ours']['peak_rss_mb']}" for r in results) + " MB peak RSS (largest process)",
          "plain datatrove " + " / ".join(f"{r['baseline']['peak_rss_mb']}" for r in results if "baseline" in r)
          + " MB (sizes it ran on)" if any("baseline" in r for r in results) else "not run",
-         "-", "flat")
+         f"{growth:.2f}x from {big[0]['samples']:,} to {big[-1]['samples']:,} "
+         f"({'flat' if growth <= 1.25 else '**not flat**'})", "flat (<= 1.25x)")
     (work / "results.json").write_text(json.dumps(results, indent=2))
 
 

@@ -27,12 +27,14 @@ HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 START, END = "<!-- performance-table:start -->", "<!-- performance-table:end -->"
 BENCHMARKS = {
-    "generate": ["--prompts", "8", "--batch-size", "8", "--max-tokens", "48"],
+    "generate": ["--prompts", "8", "--batch-size", "8", "--max-tokens", "48", "--repeats", "3"],
     "verify_math": ["--repeat", "3"],
-    "verify_code": ["--workers", "1,4"],
+    "verify_code": ["--workers", "1,4", "--rounds", "3"],
     "language_consistency": ["--samples", "60"],
-    # 10K and 50K samples for the slope to 800K; the (slower) datatrove side on 2,000
-    "filter_chain": ["--sizes", "2000,10000,50000", "--workers", "2", "--baseline-up-to", "2000", "--profile"],
+    # 10K, 50K and 200K samples (memory from 10K to 200K, the slope to 800K from the two largest);
+    # the datatrove side on 2,000
+    "filter_chain": ["--sizes", "2000,10000,50000,200000", "--workers", "2", "--baseline-up-to", "2000",
+                     "--profile"],
     # SmolLM2-135M on both sides, checkpointing off on both, 3 runs of each side
     "sft": ["--steps", "20", "--repeat", "3"],
     "grpo": ["--steps", "5", "--repeat", "3"],

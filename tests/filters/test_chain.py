@@ -127,3 +127,18 @@ def test_decontaminate_command_writes_the_report(corpus, tmp_path):
     assert [r["id"] for r in report] == ["bench/0"]
     assert kept_ids(out) == set(corpus[1]) - {"bench/0"}
     assert "contamination" in proc.stdout
+
+
+def test_intermediate_copies_go_once_no_later_stage_reads_them(corpus, tmp_path):
+    # at R1's scale each copy of the corpus is tens of GB: the filter stage's records and the
+    # MinHash signatures must be gone before the final stage writes the kept copy
+    out = tmp_path / "out"
+    present = {}
+
+    def on_stage(name, index, count):
+        present[name] = sorted(p.name for p in (out / ".work").iterdir()) if (out / ".work").exists() else []
+
+    run_chain(from_dict(FilterChainConfig, RECIPE), corpus[0], out, on_stage=on_stage)
+    assert "filter" in present["minhash"]  # the MinHash filter stage still reads them
+    assert present["final"] == ["minhash"]  # what the final stage reads, and nothing else
+    assert not (out / ".work").exists()
