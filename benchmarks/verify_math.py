@@ -226,7 +226,8 @@ def main() -> None:
          f"GSM8K, {len(pairs) - real} hand-labelled hard cases), median of {args.repeat}",
          f"{ours_rate:.0f} pairs/s", f"`math_verify` parse+verify, gold parsed once: {base_rate:.0f} pairs/s",
          f"**{ratio:.2f}x** ({min(ratios):.2f}-{max(ratios):.2f}); {100 * agree / len(pairs):.2f}% three-way "
-         f"agreement, {len(pairs) - agree} disagreements, math-verify right in {mv_right}",
+         f"agreement, {len(pairs) - agree} disagreements, math-verify right in {mv_right}"
+         + (f", **{verdicts['unjudged']} not yet judged**" if verdicts["unjudged"] else ""),
          ">= 5x, math-verify right in 0")
     if args.json:
         args.json.write_text(json.dumps({"pairs": len(pairs), "ratio": ratio, "ours_s": ours_s,
