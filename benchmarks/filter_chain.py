@@ -390,7 +390,9 @@ def measure(which: str, input: Path, out: Path, workers: int) -> dict:
 
 
 def _recall_text(result: dict) -> str:
-    return ", ".join(f"{kind} {value:.2f}" for kind, value in result["recall"].items())
+    # two decimals would print 0.9992 as 1.00: a miss must show
+    return ", ".join(f"{kind} {value:.2f}" if value in (0, 1) else f"{kind} {value:.4f}"
+                     for kind, value in result["recall"].items())
 
 
 def profile(input: Path, n: int) -> dict[str, float]:

@@ -106,7 +106,7 @@ def main(names: list[str]) -> None:
         output = (result.stdout + ("\n" + result.stderr if result.returncode else "")).strip()
         print(output[-4000:], flush=True)
         parts.append(f"## {name}\n\n`{shown}` (exit {result.returncode}, {seconds:.0f} s)\n\n"
-                     f"```\n{output[-6000:]}\n```\n")
+                     f"```\n{output[-30000:]}\n```\n")  # all of it: verify_math lists every disagreement
         if result.returncode:
             failed.append(name)
             continue
