@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-import numpy as np
 from rapidfuzz import fuzz
 
 from r1data.record import META_CONTAMINATION
 
 from .base import RecordFilter, normalize, numbers, record_of
-from .minhash import gram_hashes
+from .minhash import gram_hashes, token_hashes
 
 FIELDS = ("prompt", "reasoning", "answer")
 SHORT_ITEM_CHARS = 40  # problems this short match the fuzzy check only when equal
@@ -50,7 +49,7 @@ class BenchmarkIndex:
         for index, item in enumerate(self.items):
             tokens = tuple(item["norm"].split())
             if len(tokens) >= ngram:
-                for key in gram_hashes(_token_hashes(tokens), ngram).tolist():
+                for key in gram_hashes(token_hashes(tokens), ngram).tolist():
                     owners.setdefault(key, set()).add(index)
             for gram in _grams(tokens, 3):
                 blocks.setdefault(gram, set()).add(index)
@@ -66,7 +65,7 @@ class BenchmarkIndex:
         n, index = self.ngram, self.ngram_items
         if len(tokens) < n:
             return None
-        grams = gram_hashes(_token_hashes(tokens), n).tolist()
+        grams = gram_hashes(token_hashes(tokens), n).tolist()
         if index.keys().isdisjoint(grams):  # almost every sample: no benchmark n-gram at all
             return None
         first = next(i for i, gram in enumerate(grams) if gram in index)
@@ -89,10 +88,6 @@ class BenchmarkIndex:
             if score and (best is None or score > best[1]):
                 best = (index, score)
         return best
-
-
-def _token_hashes(tokens: list[str] | tuple) -> np.ndarray:
-    return np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
 
 
 def _grams(tokens: tuple | list, n: int):

@@ -70,6 +70,12 @@ def gram_hashes(token_hashes: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def token_hashes(tokens: list[str] | tuple) -> np.ndarray:
+    """uint64 per token from Python's `hash`: for n-grams compared within one process only
+    (decontamination, repetition); MinHash signatures, written to disk, use `shingles`."""
+    return np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens)).view(np.uint64)
+
+
 def _coefficient(j: int) -> np.uint64:
     """The multiplier of the j-th word of an n-gram: distinct odd constants, so that n-grams
     with the same words in another order hash apart (splitmix64 of j past the table)."""

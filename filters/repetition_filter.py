@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import RecordFilter, record_of
-from .minhash import gram_hashes
+from .minhash import gram_hashes, token_hashes
 
 
 def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
@@ -29,8 +29,7 @@ def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
     """
     if len(tokens) < n or n < 1:
         return 0.0
-    token_hashes = np.fromiter(map(hash, tokens), dtype=np.int64, count=len(tokens))
-    return _covered_share(gram_hashes(token_hashes.view(np.uint64), n), len(tokens), n)
+    return _covered_share(gram_hashes(token_hashes(tokens), n), len(tokens), n)
 
 
 def _covered_share(grams: np.ndarray, length: int, n: int) -> float:
