@@ -31,6 +31,7 @@ from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import ColumnMap, RejectLog, read_records
 from r1data.record import Record, assistant_content
+from r1data.record import accept_plain as reshape_plain
 from r1data.templates import SPECIAL_TOKEN
 from r1data.pipelines import steps
 from r1data.pipelines.recipe import package_path
@@ -179,7 +180,7 @@ def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | Non
     if method == "refine":
         sample.prompt = sample.metadata.get("question", sample.prompt)
     if accept_plain:
-        steps.accept_plain(sample)
+        reshape_plain(sample)
     if not sample.reasoning:
         return sample, "not_readable"
     if not (sample.answer or "").strip():

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from r1data.config import from_dict, load_yaml
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
+from r1data.ownership import owned_output
 from r1data.pipelines.summary import StageSummary
 
 PACKAGE_PREFIX = "r1data://"
@@ -47,22 +48,15 @@ class Step:
     module: Any
 
     def run(self, progress=None) -> StageSummary:
-        """Run the stage into its output folder, claimed first (see `r1data.manifest`): a folder
+        """Run the stage into its output folder, claimed first (see `r1data.ownership`): a folder
         that another stage or other settings wrote is refused rather than mixed into."""
-        from r1data import manifest
-
         output = getattr(self.config, "output", None)
         if not output:
             return self.module.run(self.config, progress=progress)
         values = dataclasses.asdict(self.config)
         inputs = [p for key in ("input", "inputs", "refine_input") for p in _as_list(values.get(key))]
-        created = manifest.claim(output, self.stage.replace("_", "-"), values, inputs)
-        try:
+        with owned_output(output, self.stage.replace("_", "-"), values, inputs):
             return self.module.run(self.config, progress=progress)
-        except BaseException as exc:
-            if created:
-                manifest.release(output, everything=manifest.failed_before_work(exc))
-            raise
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -50,7 +50,7 @@ from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import ColumnMap, RejectLog, read_records, write_json
-from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record
+from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record, accept_plain
 from r1data.pipelines import steps
 from r1data.pipelines.summary import StageOutput, StageSummary
 from r1data.verify import verify_records
@@ -78,7 +78,7 @@ class RejectionSamplingConfig(sharding.Sharded):
     near_identical: similarity at which two traces of one prompt count once.
     min_vote_share: the vote share a majority answer needs to become a pseudo-label.
     accept_plain: also accept a plain step-by-step answer (no think block): its last paragraph,
-        when it states the answer, becomes the summary (steps.accept_plain). Off by default.
+        when it states the answer, becomes the summary (r1data.record.accept_plain). Off by default.
     judge: the generative judge (a steps.TeacherConfig mapping, e.g. an OpenAI-compatible server
         serving a large model), or None for rules only.
     judge_domains: domains whose samples always go to the judge (rules never decide them).
@@ -212,7 +212,7 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
             drop(record, "generation_error")
             continue
         if config.accept_plain:
-            steps.accept_plain(record)
+            accept_plain(record)
         usable.append(record)
     if not usable:
         return [], None

@@ -111,23 +111,50 @@ if TRAIN_COMMANDS:
     app.add_typer(train_app, name="train")
 
 
+def exit_code_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The exceptions the CLI turns into one line instead of a traceback, each defined next to the
+    code that raises it: (exit code 2, exit code 3).
+
+    Exit code 2: the user's input is wrong, or the asked-for feature needs an optional dependency
+    that is not installed. Exit code 3: the input was fine but the run could not do all its work
+    (a server that does not answer, samples that failed after the backend's retries); rerunning
+    the same command resumes and retries.
+    """
+    # Imported here, not at the top, for start-up time: these modules load the readers, the
+    # backends and the hub client, which `r1data --help` should not pay for.
+    from r1data.backends import BackendError, BackendUnavailable
+    from r1data.config import ConfigError
+    from r1data.failures import GenerationFailed
+    from r1data.io import InputError
+    from r1data.manifest import OutputOwned
+    from r1data.models import ModelError
+    from r1data.optional import MissingDependency
+    from r1data.pipelines.publish import PublishError
+    from r1data.record import RecordError
+    from r1data.templates import TemplateError
+    from r1data.verifiers.sandbox import SandboxUnavailable
+
+    user = (InputError, ModelError, RecordError, ConfigError, FileNotFoundError, PublishError,
+            BackendError, TemplateError, SandboxUnavailable, MissingDependency, OutputOwned)
+    return user, (GenerationFailed, BackendUnavailable)
+
+
 def main() -> None:
     """Entry point: expected errors end in one line, exit code 2 for bad input (a missing model,
-    a missing optional dependency), 3 for a run that could not do all its work (see r1data.errors)."""
+    a missing optional dependency), 3 for a run that could not do all its work."""
     import os
 
-    from r1data.errors import FAILURES, USER_ERRORS
-
+    user_errors, failures = exit_code_errors()
     if not sys.stdout.isatty():
         # Piped or logged output has no terminal width: rich would assume 80 columns and cut
         # table cells and help text. Let it be as wide as the content (COLUMNS still wins).
         os.environ.setdefault("COLUMNS", "160")
     try:
         app()
-    except USER_ERRORS as exc:
+    except user_errors as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except FAILURES as exc:
+    except failures as exc:
         print(f"failed: {exc}", file=sys.stderr)
         sys.exit(3)
     except KeyboardInterrupt:

@@ -22,9 +22,12 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from r1data.errors import ConfigError
-
 T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config or recipe with an unknown key or a bad value (exit code 2 at the CLI)."""
+
 
 # Forbid unknown keys in every dataclass a config nests; set on the classes themselves because a
 # pydantic TypeAdapter refuses a `config=` for dataclass types.

@@ -24,6 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from r1data import __version__
+from r1data.atomic import write_json
+
 MANIFEST = "manifest.json"
 KEPT = ["kept/*"]
 # Where each command keeps its records, relative to its output folder.
@@ -117,9 +120,6 @@ def claim(folder: str | Path, command: str, values: dict[str, Any], inputs: list
         raise OutputOwned(_refusal(folder, owner, command, settings))
     created = not folder.exists()
     if owner is None:
-        from r1data import __version__
-        from r1data.io import write_json
-
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / MANIFEST, {
             "command": command, "config_hash": digest, "settings": settings,
@@ -127,21 +127,6 @@ def claim(folder: str | Path, command: str, values: dict[str, Any], inputs: list
             "r1data": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
     return created
-
-
-def failed_before_work(exc: BaseException) -> bool:
-    """Errors that stop a command before it has done any work worth resuming: bad input, a missing
-    dependency, a server that does not answer. (Samples that failed mid-run are not among them,
-    what succeeded stays for the rerun; nor is publish's push error, raised once the folder is
-    ready.)"""
-    from r1data.backends import BackendError, BackendUnavailable
-    from r1data.errors import ConfigError
-    from r1data.io import InputError
-    from r1data.models import ModelError
-    from r1data.optional import MissingDependency
-
-    return isinstance(exc, (InputError, ConfigError, ModelError, FileNotFoundError, BackendError,
-                            MissingDependency, BackendUnavailable))
 
 
 def release(folder: str | Path, *, everything: bool = False) -> None:

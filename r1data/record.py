@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,3 +240,49 @@ def _check_types(values: dict[str, Any]) -> None:
     for name in ("verdicts", "filters"):
         if name in values and not isinstance(values[name], list):
             raise RecordError(f"field {name!r} must be a list")
+
+
+# -- plain answers -------------------------------------------------------------------------
+
+_FINAL = re.compile(r"\\boxed\{|\\fbox\{|answer is|final answer|answer:|=\s*-?\d", re.IGNORECASE)
+
+
+def split_plain(text: str) -> tuple[str, str] | None:
+    """(reasoning, summary) of a plain answer: the last paragraph (or, in a one-paragraph answer,
+    the last line; in a one-line answer, the last sentence) that states the final answer is the
+    summary, everything before it the reasoning. None when no such split exists (no final-answer
+    statement, or nothing before it).
+
+    >>> split_plain("6 + 10 = 16 cookies.\\n\\nSo the answer is 16.")
+    ('6 + 10 = 16 cookies.', 'So the answer is 16.')
+    >>> split_plain("Kofi has 15 + 9 = 24 marbles. The answer is 24.")
+    ('Kofi has 15 + 9 = 24 marbles.', 'The answer is 24.')
+    >>> split_plain("The answer is 24.") is None
+    True
+    """
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    if len(blocks) < 2:
+        blocks = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if len(blocks) < 2:  # sentences: a full stop (not a decimal point) before a capital letter
+        blocks = [b.strip() for b in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.strip()) if b.strip()]
+    if len(blocks) < 2 or not _FINAL.search(blocks[-1]):
+        return None
+    return "\n\n".join(blocks[:-1]), blocks[-1]
+
+
+def accept_plain(record: Record) -> bool:
+    """Give a plain step-by-step answer (no think block) R1's form, reasoning + summary, when
+    `split_plain` finds the split; a truncated answer is left alone. Returns whether it changed.
+
+    Off by default in every stage: R1 keeps only answers written in the readable form. It is for
+    small teachers that never write think tags (the demo's 135M model).
+    """
+    if record.reasoning or record.finish_reason == "length":
+        return False
+    parts = split_plain(record.answer or "")
+    if not parts:
+        return False
+    record.reasoning, record.answer = parts
+    record.messages = [*[m for m in record.messages if m.get("role") != "assistant"],
+                       {"role": "assistant", "content": assistant_content(*parts)}]
+    return True

@@ -395,7 +395,8 @@ def model_reward(spec: str, *, device: str = "auto", batch_size: int = 16) -> Re
         raise ValueError(f"rm:{spec}: the view must be @summary or @full")
 
     def score(completions: list, prompt: list | None = None, **_: Any) -> list[float]:
-        from r1data.trainers.reward_model import RewardModelScorer
+        # Lazy: torch and transformers load only when a reward model is used.
+        from r1data.reward_scoring import RewardModelScorer
 
         key = (path, device)
         if key not in _MODELS:

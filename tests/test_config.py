@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from r1data.config import from_dict, load
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.pipelines import recipe
 from r1data.trainers.grpo import GRPOConfig
 from r1data.trainers.sft import SFTConfig

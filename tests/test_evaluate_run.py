@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from r1data import evaluate
 from r1data.backends.base import sample_seed
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 
 # Generation with the real embedded model, twice (the run, then the resume): slow on 2 CPU cores.
 pytestmark = pytest.mark.slow

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.trainers.config import OptimConfig, RuntimeConfig
 
 

@@ -14,7 +14,8 @@ Pairs are read with `r1data.io.iter_rows` (JSONL, Parquet, a saved dataset) in T
 `rejected.jsonl` with their reason. A held-out part (`eval_pairs`, or the last `eval_fraction`
 of the prompts, split by prompt so no prompt is on both sides) measures pair accuracy.
 
-Reads top to bottom: config, pairs, text, loss, training loop, scorer. One process (CPU or one
+Reads top to bottom: config, pairs, text, loss, training loop. The model's text form, its
+loading and the scorer that serves it as a reward live in `r1data.reward_scoring`. One process (CPU or one
 GPU): reward models for this stage are small next to the policy.
 """
 
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 
 from r1data.config import to_dict
 from r1data.preference import PreferencePair, read_pairs
+from r1data.reward_scoring import conversation_text, encode, load_reward_model
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.train_log import TrainLogger
@@ -120,26 +122,7 @@ def split_by_prompt(pairs: list[PreferencePair], fraction: float
     return train, held
 
 
-# -- text: the same for training and for scoring ---------------------------------------------
-
-
-def conversation_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """A conversation (prompt turns, then the response) rendered with the model's chat
-    template (plain text when the tokenizer has none)."""
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(messages, tokenize=False)
-    return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-
-
-def encode(tokenizer: Any, texts: list[str], max_length: int, device: str | torch.device
-           ) -> dict[str, torch.Tensor]:
-    """Right-padded ids and mask; a sequence over `max_length` keeps its last tokens."""
-    ids = [tokenizer(t, add_special_tokens=False)["input_ids"][-max_length:] for t in texts]
-    width = max(len(i) for i in ids)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([i + [pad] * (width - len(i)) for i in ids], device=device)
-    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids], device=device)
-    return {"input_ids": input_ids, "attention_mask": mask}
+# -- text: a batch of pairs (the text form is r1data.reward_scoring's, shared with scoring) --
 
 
 def pair_batch(tokenizer: Any, pairs: list[PreferencePair], max_length: int, device: str | torch.device
@@ -163,21 +146,6 @@ def bradley_terry_loss(model: Any, batch: dict[str, torch.Tensor], center: float
     if center:
         loss = loss + center * ((chosen + rejected) ** 2).mean()
     return loss, (chosen > rejected).float().mean().detach()
-
-
-def load_reward_model(spec: str, dtype: torch.dtype = torch.float32):
-    """(model, tokenizer): a one-label sequence-classification head on `spec`, with a pad id."""
-    from transformers import AutoModelForSequenceClassification
-
-    from r1data.models import load_tokenizer, resolve
-
-    tokenizer = load_tokenizer(spec)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForSequenceClassification.from_pretrained(resolve(spec), num_labels=1,
-                                                               dtype=dtype)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
 
 
 def freeze_all_but_last(model: Any, layers: int) -> None:
@@ -292,29 +260,3 @@ def train(config: RMConfig, *, model: Any = None, tokenizer: Any = None) -> RMRe
     (out / "eval.json").write_text(json.dumps(summary, indent=1))
     return RMResult(final, logger.history, len(train_pairs), len(held), before, after, total,
                     time.time() - started)
-
-
-# -- scoring (the GRPO reward) ---------------------------------------------------------------
-
-
-class RewardModelScorer:
-    """A trained reward model that scores (prompt, response) pairs in batches, no gradient."""
-
-    def __init__(self, path: str, *, device: str = "auto", max_length: int = 2048):
-        from r1data.models import best_device
-
-        self.device = best_device(device)
-        self.model, self.tokenizer = load_reward_model(path)
-        self.model.to(self.device).eval().requires_grad_(False)
-        self.max_length = max_length
-
-    @torch.no_grad()
-    def score(self, prompts: list[str], responses: list[str], batch_size: int = 16) -> list[float]:
-        scores: list[float] = []
-        for i in range(0, len(responses), batch_size):
-            texts = [conversation_text(self.tokenizer, [{"role": "user", "content": p or ""},
-                                                        {"role": "assistant", "content": r}])
-                     for p, r in zip(prompts[i:i + batch_size], responses[i:i + batch_size])]
-            batch = encode(self.tokenizer, texts, self.max_length, self.device)
-            scores += self.model(**batch, use_cache=False).logits.squeeze(-1).float().tolist()
-        return scores

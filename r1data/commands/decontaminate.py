@@ -29,7 +29,7 @@ def command(
     from r1data import benchmarks as bench
     from r1data import config as cfg
     from r1data.commands.filter import _run
-    from r1data.errors import ConfigError
+    from r1data.config import ConfigError
     from r1data.filters.chain import PER_SAMPLE_FILTERS, WHOLE_CORPUS_FILTERS, FilterChainConfig
 
     try:

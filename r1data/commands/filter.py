@@ -32,7 +32,7 @@ def command(
     OUTPUT/stats.json. Rerun the same command to resume: finished tasks are skipped.
     """
     from r1data import config as cfg
-    from r1data.errors import ConfigError
+    from r1data.config import ConfigError
     from r1data.filters.chain import FilterChainConfig
 
     data = cfg.load_yaml(config) if config else {}

@@ -1,7 +1,7 @@
 """`--overwrite` and the output manifest for every command that writes an OUTPUT folder, added
 in one place (cli.py wraps those commands) instead of in each command: the command's own options
-are its settings, `r1data.manifest.claim` checks them against the folder's owner before the
-command runs, and a run that fails before doing any work (bad input, no server) removes the
+are its settings, `r1data.ownership.owned_output` checks them against the folder's owner before
+the command runs, and a run that fails before doing any work (bad input, no server) removes the
 folder it created."""
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def owns_output(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from r1data import manifest
+        # Lazy for start-up time: cli.py wraps every command at import, and ownership loads the
+        # readers and the backends, which `r1data --help` should not pay for.
+        from r1data.ownership import owned_output
 
         replace = kwargs.pop("overwrite", False)
         values = signature.bind(*args, **kwargs).arguments
@@ -36,13 +38,8 @@ def owns_output(name: str, command: Callable[..., Any]) -> Callable[..., Any]:
         if output is None or any(values.get(k) for k in NO_WRITE):
             return command(*args, **kwargs)
         inputs = [str(v) for k in INPUT_PARAMS for v in _as_list(values.get(k))]
-        created = manifest.claim(output, name, values, inputs, overwrite=replace)
-        try:
+        with owned_output(output, name, values, inputs, overwrite=replace):
             return command(*args, **kwargs)
-        except BaseException as exc:
-            if created:
-                manifest.release(output, everything=manifest.failed_before_work(exc))
-            raise
 
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), overwrite])
     return wrapper

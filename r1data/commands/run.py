@@ -18,7 +18,7 @@ def command(
     import yaml
     from rich.console import Console
 
-    from r1data.errors import ConfigError
+    from r1data.config import ConfigError
     from r1data.io import InputError
     from r1data.pipelines import recipe as recipes
     from r1data.pipelines.summary import render

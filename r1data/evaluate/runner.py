@@ -17,7 +17,7 @@ from typing import Any
 
 from r1data import __version__, benchmarks as bench, sharding
 from r1data.backends.base import SamplingConfig
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.evaluate.metrics import benchmark_metrics, question_metrics
 from r1data.record import META_SAMPLE_INDEX, Record
 

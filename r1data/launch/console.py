@@ -10,7 +10,7 @@ import sys
 
 def parse_sbatch(items: list[str] | None) -> dict[str, str]:
     """`["partition=gpu", "time=04:00:00"]` as sbatch options; a bad item is a ConfigError."""
-    from r1data.errors import ConfigError
+    from r1data.config import ConfigError
 
     options = {}
     for item in items or []:
@@ -34,7 +34,7 @@ def run_sharded(config, executor: str, *, serve: str | None = None, sbatch: list
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from r1data.errors import ConfigError
+    from r1data.config import ConfigError
     from r1data.generate import render_summary
     from r1data.launch import generation
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from r1data import benchmarks, io
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.config import from_dict
 from r1data.filters.chain import FilterChainConfig, run_chain
 from r1data.record import META_DROP_FILTER, META_DROP_REASON

@@ -1,5 +1,5 @@
 from r1data.pipelines.cold_start import shape
-from r1data.pipelines.steps import split_plain
+from r1data.record import split_plain
 from r1data.record import Record
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 
 from r1data.config import from_dict
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.io import read_records, write_records
 from r1data.pipelines.mix import DUPLICATE_OF, MixConfig, allocate, run
 from r1data.record import Record

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.pipelines import recipe
 
 RECIPES = sorted((Path(__file__).resolve().parents[2] / "pipelines" / "recipes").glob("*.yaml"))

@@ -11,7 +11,7 @@ import torch
 from r1data import models
 from r1data.backends.base import SamplingConfig
 from r1data.config import from_dict, load
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.record import Record
 from r1data.rewards import RewardRouter, parse_terms
 from r1data.trainers.grpo import (GRPOConfig, completion_mask, group_advantages, grpo_loss,
