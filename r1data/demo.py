@@ -95,6 +95,24 @@ def with_instruction(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**p, "problem": f"{p['problem']}\n\n{INSTRUCTION}"} for p in problems]
 
 
+# The bundled prompt set `arithmetic` (r1data/data/prompts/arithmetic.jsonl), read by the GRPO CPU
+# recipe and by r1_small.yaml, is this generator's output and nothing else: tests/test_demo.py
+# checks the file against it, and `write_bundled_arithmetic()` rewrites it after a change here.
+BUNDLED_ARITHMETIC = (256, 1234)  # (problems, seed)
+
+
+def bundled_arithmetic() -> list[dict[str, Any]]:
+    n, seed = BUNDLED_ARITHMETIC
+    return with_instruction(arithmetic_problems(n, seed))
+
+
+def write_bundled_arithmetic(path: str | Path | None = None) -> Path:
+    path = Path(path or Path(__file__).parent / "data" / "prompts" / "arithmetic.jsonl")
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in bundled_arithmetic()),
+                    encoding="utf-8")
+    return path
+
+
 @dataclass
 class DemoConfig:
     """Sizes of the demo. `quick()` gives the CI-sized variant.

@@ -24,6 +24,16 @@ def test_heldout_problems_are_fixed_and_never_drawn_for_training():
     assert texts & {p["problem"] for p in arithmetic_problems(400, 3)}
 
 
+def test_the_bundled_arithmetic_prompts_are_the_generator_output(package_data):
+    """One home for the demo's task: the bundled prompt file (read by the GRPO CPU recipe and
+    r1_small.yaml) is `bundled_arithmetic()`, instruction line included, row for row."""
+    from r1data.demo import INSTRUCTION, bundled_arithmetic
+
+    rows = [json.loads(line) for line in (package_data / "prompts" / "arithmetic.jsonl").open()]
+    assert rows == bundled_arithmetic()
+    assert all(r["problem"].endswith("\n\n" + INSTRUCTION) for r in rows)
+
+
 @pytest.mark.slow
 def test_quick_demo_runs_every_stage(tmp_path):
     out = tmp_path / "demo"
