@@ -13,6 +13,8 @@ import sys
 
 import typer
 
+from r1data.manifest import RECORDS
+
 # (command name, module under r1data.commands): registered in this order in --help.
 COMMANDS = [
     ("stats", "stats"),
@@ -89,8 +91,7 @@ def quiet_libraries() -> None:
 
 
 # Commands that write an OUTPUT folder: it gets a manifest and --overwrite (commands/output_owner.py).
-OWNS_OUTPUT = {"generate", "verify", "filter", "decontaminate", "cold-start", "rejection-sampling",
-               "non-reasoning", "mix", "publish", "eval"}
+OWNS_OUTPUT = set(RECORDS)
 
 
 def _register(target: typer.Typer, name: str, module: str) -> None:

@@ -29,11 +29,12 @@ from r1data.atomic import write_json
 
 MANIFEST = "manifest.json"
 KEPT = ["kept/*"]
-# Where each command keeps its records, relative to its output folder.
+# The commands that write an OUTPUT folder (each gets a manifest and --overwrite, see
+# r1data/commands/output_owner.py), and where each keeps its records relative to that folder. A
+# recipe stage claims its folder under its command's name (`cold_start` -> `cold-start`).
 RECORDS: dict[str, list[str]] = {
     "generate": ["part-*"], "verify": ["part-*"], "filter": KEPT, "decontaminate": KEPT,
     "cold-start": KEPT, "rejection-sampling": KEPT, "non-reasoning": KEPT,
-    "cold_start": KEPT, "rejection_sampling": KEPT, "non_reasoning": KEPT,
     "mix": ["train/*", "test/*"], "publish": ["data/*"], "eval": ["generations/*/part-*"],
 }
 # Settings that change how a run goes, not what it writes: a resumed run may change them.

@@ -69,3 +69,14 @@ def test_bundled_paths_resolve():
     path = recipe.package_path("r1data://data/prompts/non_reasoning.jsonl")
     assert Path(path).is_file()
     assert recipe.package_path("out/mix") == "out/mix"
+
+
+def test_every_recipe_stage_is_a_cli_command_that_owns_its_output():
+    """Stage names have one home each: the recipe's stages are the CLI's pipeline commands (under
+    their dashed names), and each claims its output folder with the records location the
+    manifest table gives it."""
+    from r1data import cli, manifest
+
+    commands = {name for name, _ in cli.COMMANDS}
+    for stage in recipe.STAGES:
+        assert stage.replace("_", "-") in commands & cli.OWNS_OUTPUT & set(manifest.RECORDS)
