@@ -14,7 +14,8 @@ Registry: `get(name)`, `names()`, `register(name)`. Built in:
 - language_consistency: share of target-language words in the chain of thought (section 2.3.2),
   the target taken from the `language` column (default "en");
 - cosine_length: accuracy scaled by length, clamped past its maximum (`cosine_length_reward`
-  builds one with other settings).
+  builds one with other settings);
+- overlong: DAPO's soft punishment of outputs near or past the length cap (`overlong_reward`).
 
 `combine("accuracy + format + 0.1 * language_consistency")` builds the weighted sum; its
 `components(...)` also returns each term's values (the GRPO trainer logs them). A None term makes
@@ -182,6 +183,47 @@ def cosine_length_reward(max_len: int = 4096, correct: tuple[float, float] = (1.
 
 
 register("cosine_length")(cosine_length_reward())
+
+
+def overlong_reward(max_len: int | None = None, cache_len: int | None = None) -> RewardFn:
+    """DAPO's soft overlong punishment (arXiv 2503.14476, eq. 13), for L tokens in an output:
+    0 while L <= max_len - cache_len, then falling linearly to -1 at L = max_len, and -1 past
+    it. Added to the accuracy reward, it teaches the policy to finish before the cap instead of
+    being cut off.
+
+    Lengths are `len(completion_ids[i])` (the trainer and TRL pass the tokens; a word count
+    would not be comparable with a token cap). `max_len` None takes the rollout's cap from the
+    `max_tokens` column the GRPO trainer passes (DAPO: L_max is the generation limit, 20,480);
+    `cache_len` None is a fifth of max_len (DAPO's 4,096 of 20,480).
+
+    >>> overlong_reward(100, 20)(["a", "b", "c"], completion_ids=[[1] * 80, [1] * 90, [1] * 101])
+    [0.0, -0.5, -1.0]
+    """
+    if (max_len is not None and max_len < 1) or (cache_len is not None and cache_len < 0) or \
+            (max_len is not None and cache_len is not None and cache_len > max_len):
+        raise ValueError("overlong reward: need max_len >= 1 and 0 <= cache_len <= max_len")
+
+    def overlong(completions: list, completion_ids: list | None = None,
+                 max_tokens: list | None = None, **_: Any) -> list[float]:
+        n = len(completions)
+        if completion_ids is None:
+            raise ValueError("overlong counts tokens: pass completion_ids (the GRPO trainer and TRL do)")
+        caps = [max_len] * n if max_len is not None else _column({"max_tokens": max_tokens}, "max_tokens", n)
+        scores = []
+        for ids, cap in zip(completion_ids, caps):
+            if cap is None:
+                raise ValueError("overlong needs max_len: build it with overlong_reward(max_len, "
+                                 "cache_len), or let the GRPO trainer pass its max_tokens")
+            cache = cache_len if cache_len is not None else cap // 5
+            free = cap - cache  # the expected maximum length: no penalty up to here
+            length = len(ids)
+            scores.append(0.0 if length <= free else -1.0 if length > cap else (free - length) / cache)
+        return scores
+
+    return overlong
+
+
+register("overlong")(overlong_reward())
 
 
 # -- weighted combinations ------------------------------------------------------------------

@@ -73,7 +73,6 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
@@ -85,11 +84,17 @@ from r1data.errors import ConfigError
 from r1data.rewards import RewardRouter
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
+# The loss and rollout pieces live in their own modules; their public names are re-exported
+# here, where recipes, tests and `grpo_rollout_vllm` have always imported them.
+from r1data.trainers.grpo_loss import (ADV_EPS, LossConfig, group_advantages,  # noqa: F401
+                                       grpo_loss, loss_denominator)
+from r1data.trainers.grpo_rollout import (Rollouts, completion_mask, concat_rollouts,  # noqa: F401
+                                          ends_on_stop, format_prompt, load_prompts, prompt_path,
+                                          rollout_transformers)
 from r1data.trainers.logprobs import PolicyLogps, token_logps
 from r1data.trainers.train_log import LOG_FILE, TrainLogger
 from r1data.verifiers.code import isolation_used
 
-ADV_EPS = 1e-4
 ZERO_VARIANCE_WARN = 0.9
 RewardFn = Callable[..., list]
 
@@ -121,9 +126,16 @@ class GRPOConfig:
         `stop` extra stop strings (e.g. "</answer>" for the R1-Zero template).
     prompts_per_step: B, prompts per rollout batch over all ranks (B·G outputs per step).
     rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (colocated, GPU only).
+    dynamic_sampling: DAPO's dynamic sampling: groups whose rewards are all equal are dropped
+        and each rank samples new prompts until it holds its B/ranks groups with signal.
+    max_refill_rounds: at most this many extra rollouts per step; when they run out, the
+        rank's share is completed with the zero-variance groups it drew (they add only the KL
+        term), so every step trains on B groups; `zero_variance_share` then shows it.
     # GRPO
     beta: KL coefficient (0 skips the reference model).
-    epsilon: clip range of the ratio.
+    epsilon: clip range of the ratio (the lower one when `loss.epsilon_high` is set).
+    loss: the objective's variant (`trainers/grpo_loss.py`, TRL's keys): loss_type,
+        epsilon_high, scale_rewards, importance_sampling_level, mask_truncated_completions.
     mu: passes over each batch of rollouts (μ).
     minibatches: optimizer steps per pass (the rollout batch split into this many parts).
     micro_batch: sequences per forward/backward (gradient accumulation inside a minibatch).
@@ -150,9 +162,12 @@ class GRPOConfig:
     sampling: SamplingConfig = field(default_factory=_rollout_defaults)
     prompts_per_step: int = 4
     rollout: str = "transformers"
+    dynamic_sampling: bool = False
+    max_refill_rounds: int = 4
     # GRPO
     beta: float = 0.001
     epsilon: float = 0.2
+    loss: LossConfig = field(default_factory=LossConfig)
     mu: int = 1
     minibatches: int = 1
     micro_batch: int = 8
@@ -185,240 +200,56 @@ class GRPOConfig:
                 raise ValueError(f"{name} must be at least 1")
         if (self.prompts_per_step * self.sampling.n) % self.minibatches:
             raise ValueError("prompts_per_step * sampling.n must be divisible by minibatches")
-        if self.beta < 0 or self.epsilon <= 0 or self.ref_refresh_every < 0:
-            raise ValueError("beta and ref_refresh_every must be >= 0, epsilon > 0")
+        if self.beta < 0 or self.epsilon <= 0 or self.ref_refresh_every < 0 or self.max_refill_rounds < 0:
+            raise ValueError("beta, ref_refresh_every and max_refill_rounds must be >= 0, epsilon > 0")
         if self.eval_every < 0 or (self.eval_every and not self.eval_prompts):
             raise ValueError("eval_every must be >= 0 and needs eval_prompts")
         RewardRouter.parse(self.rewards)  # a malformed expression fails here, before loading
 
 
 # --------------------------------------------------------------------------------------------
-# setup: prompts
-
-
-def prompt_path(spec: str) -> Path:
-    """An existing file/folder, or a prompt file bundled in r1data/data/prompts/."""
-    path = Path(spec).expanduser()
-    if path.exists():
-        return path
-    bundled = resources.files("r1data") / "data" / "prompts" / f"{spec}.jsonl"
-    if bundled.is_file():
-        return Path(str(bundled))
-    from r1data.io import InputError
-
-    raise InputError(f"no such prompt file or bundled prompt set: {spec}")
-
-
-def load_prompts(spec: str, rejected: Path | None, rewards: str | dict[str, str] = "accuracy",
-                 limit: int | None = None) -> list[Any]:
-    """Records some reward route can score; the others are written to `rejected` with the
-    reason (no route for their domain/kind, or no gold where the route needs one)."""
-    from r1data.io import InputError, RejectLog, read_records
-
-    kept = []
-    with RejectLog(rejected) as rejects:
-        for record in read_records(prompt_path(spec), rejects):
-            reason = RewardRouter.rejection(rewards, record)
-            if reason is not None:
-                rejects.add(spec, None, reason, record.to_dict())
-                continue
-            kept.append(record)
-            if limit and len(kept) >= limit:
-                break
-    if not kept:
-        raise InputError(f"{spec}: no prompt the configured rewards can score "
-                         f"(see {rejected})" if rejected else f"{spec}: no usable prompt")
-    return kept
-
-
-def format_prompt(record: Any, template: str, tokenizer: Any) -> str:
-    """The text the policy continues: R1's R1-Zero template, or the model's chat template."""
-    from r1data.templates import r1_zero
-
-    if template == "r1-zero":
-        return r1_zero(record.prompt)
-    messages = [m for m in record.messages if m["role"] != "assistant"] or [
-        {"role": "user", "content": record.prompt}]
-    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
-# --------------------------------------------------------------------------------------------
-# rollout
-
-
-@dataclass
-class Rollouts:
-    """B·G sampled outputs, row i = output i % G of prompt i // G; prompts left-padded."""
-
-    prompt_ids: torch.Tensor  # (N, P)
-    prompt_mask: torch.Tensor  # (N, P)
-    completion_ids: torch.Tensor  # (N, C)
-    completion_mask: torch.Tensor  # (N, C): 1 up to the end of each completion
-    texts: list[str]
-    truncated: list[bool]
-
-
-def completion_mask(completion_ids: torch.Tensor, eos_id: int, keep_eos: torch.Tensor | None = None,
-                    pad_id: int | None = None) -> torch.Tensor:
-    """1 for each sampled token, 0 for the padding after the completion ended.
-
-    A completion ends at its first EOS (included: the model must learn to stop), or before the
-    first `pad_id` when the pad token is not EOS (generation pads after a stop string with it),
-    whichever comes first. When pad == EOS the mask comes from positions only, and
-    `keep_eos[i] = False` excludes row i's first EOS (it was padding after a stop string).
-
-    >>> ids = torch.tensor([[5, 6, 2, 0, 0], [5, 0, 0, 0, 0], [5, 6, 7, 8, 9]])
-    >>> completion_mask(ids, eos_id=2, pad_id=0).tolist()
-    [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]]
-    """
-    width = completion_ids.size(1)
-    end = _first(completion_ids == eos_id)
-    end = end + (1 if keep_eos is None else keep_eos.long().to(end.device))
-    if pad_id is not None and pad_id != eos_id:
-        end = torch.minimum(end, _first(completion_ids == pad_id))
-    positions = torch.arange(width, device=completion_ids.device)
-    return (positions.unsqueeze(0) < end.clamp(max=width).unsqueeze(1)).long()
-
-
-def _first(hits: torch.Tensor) -> torch.Tensor:
-    """Per row, the index of the first True (the row's width when there is none)."""
-    return torch.where(hits.any(1), hits.int().argmax(1), hits.size(1))
-
-
-def ends_on_stop(tokenizer: Any, ids: list[int], stops: list[str]) -> bool:
-    """Whether the last token of `ids` completed a stop string (generation's own test: the
-    string occurs in the text and did not before that token)."""
-    if not stops or not ids:
-        return False
-    text = tokenizer.decode(ids, skip_special_tokens=True)
-    before = tokenizer.decode(ids[:-1], skip_special_tokens=True)
-    return any(s in text and s not in before for s in stops)
-
-
-@torch.no_grad()
-def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], template: str,
-                         sampling: SamplingConfig, seed: int, synced_gpus: bool = False) -> Rollouts:
-    """G samples per prompt with `policy.generate` (the colocated transformers backend).
-
-    `synced_gpus`: keep stepping until every rank is done (ZeRO-3 over several ranks gathers
-    weights collectively at each forward, so no rank may stop early)."""
-    from transformers import GenerationConfig
-
-    device = next(policy.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    batch = tokenizer(prompts, return_tensors="pt", padding=True,
-                      add_special_tokens=template == "r1-zero").to(device)
-    tokenizer.padding_side = side
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    config = GenerationConfig(
-        do_sample=True, temperature=sampling.temperature,
-        top_p=sampling.top_p, top_k=0, max_new_tokens=sampling.max_tokens,
-        num_return_sequences=sampling.n, pad_token_id=pad,
-        eos_token_id=tokenizer.eos_token_id, stop_strings=sampling.stop or None,
-    )
-    torch.manual_seed(seed)
-    was_training = policy.training
-    policy.eval()
-    out = policy.generate(**batch, generation_config=config, tokenizer=tokenizer,
-                          synced_gpus=synced_gpus)
-    policy.train(was_training)
-    n_prompt = batch["input_ids"].size(1)
-    completion_ids = out[:, n_prompt:]
-    if completion_ids.size(1) == 0:  # max_tokens reached nothing? keep shapes valid
-        completion_ids = torch.full((out.size(0), 1), pad, device=device)
-    eos, stops = tokenizer.eos_token_id, list(sampling.stop or [])
-    rows = completion_ids.tolist()
-    first_eos = _first(completion_ids == eos).tolist()
-    # With pad == EOS, an EOS right after a stop string is padding that generate wrote.
-    keep_eos = torch.tensor([not ends_on_stop(tokenizer, row[:e], stops)
-                             for row, e in zip(rows, first_eos)], device=device)
-    mask = completion_mask(completion_ids, eos, keep_eos, pad_id=pad)
-    lengths = mask.sum(1).tolist()
-    texts = [tokenizer.decode(row[:n], skip_special_tokens=True) for row, n in zip(rows, lengths)]
-    # Ran out of max_tokens: no EOS, no pad, and the last token did not complete a stop string.
-    truncated = [n == len(row) and eos not in row and not ends_on_stop(tokenizer, row, stops)
-                 for row, n in zip(rows, lengths)]
-    g = sampling.n
-    return Rollouts(batch["input_ids"].repeat_interleave(g, 0),
-                    batch["attention_mask"].repeat_interleave(g, 0),
-                    completion_ids, mask, texts, truncated)
-
-
-# --------------------------------------------------------------------------------------------
 # reward
 
 
-def score(texts: list[str], records: list[Any], group_size: int, rewards: RewardRouter
+def score(texts: list[str], records: list[Any], group_size: int, rewards: RewardRouter,
+          completion_ids: list[list[int]] | None = None, max_tokens: int | None = None
           ) -> tuple[torch.Tensor, dict[str, list]]:
     """Total reward per output (NaN where it is not applicable) and each term's values (None
     where a term did not score an output: another route, or cannot judge).
 
     Every function gets the completions and the prompt's columns, repeated per output:
     `fn(completions, prompt=[...], gold=[...], domain=[...], language=[...], metadata=[...],
-    id=[...])` (the `r1data.rewards` signature).
+    id=[...])` (the `r1data.rewards` signature), plus from the trainer `completion_ids` (each
+    output's tokens, as TRL passes them) and `max_tokens` (the rollout's cap), which
+    length-aware rewards such as `overlong` read.
     """
     rows = [r for r in records for _ in range(group_size)]
     columns = {"prompt": [r.prompt for r in rows], "gold": [r.gold for r in rows],
                "domain": [r.domain for r in rows], "language": [r.language for r in rows],
                "metadata": [r.metadata for r in rows], "id": [r.id for r in rows]}
+    if completion_ids is not None:
+        columns["completion_ids"] = completion_ids
+    if max_tokens is not None:
+        columns["max_tokens"] = [max_tokens] * len(rows)
     totals, components = rewards.score(texts, rows, **columns)
     total = torch.tensor([float("nan") if t is None else float(t) for t in totals],
                          dtype=torch.float64)
     return total, components
 
 
-# --------------------------------------------------------------------------------------------
-# advantage
+def signal_groups(rewards: torch.Tensor, group_size: int) -> list[int]:
+    """The groups whose judged rewards differ (DAPO's "0 < accuracy < 1", for any reward):
+    the only ones with a non-zero advantage. A group with fewer than two judged outputs has none.
 
-
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = ADV_EPS
-                     ) -> tuple[torch.Tensor, int]:
-    """A_i = (r_i - mean_group) / (std_group + eps), NaN rewards excluded and given A = 0.
-
-    Returns the advantages and the number of groups with zero variance (A = 0 throughout).
-
-    >>> adv, zero = group_advantages(torch.tensor([1.0, 0.0, 1.0, 1.0]), 2)
-    >>> [round(a, 3) for a in adv.tolist()], zero
-    ([0.707, -0.707, 0.0, 0.0], 1)
+    >>> signal_groups(torch.tensor([1.0, 0.0, 1.0, 1.0, 0.5, float("nan")]), 2)
+    [0]
     """
-    groups = rewards.view(-1, group_size).double()
-    valid = ~torch.isnan(groups)
-    count = valid.sum(1, keepdim=True)
-    mean = torch.where(valid, groups, 0).sum(1, keepdim=True) / count.clamp(min=1)
-    var = torch.where(valid, (groups - mean) ** 2, 0).sum(1, keepdim=True) / (count - 1).clamp(min=1)
-    std = var.sqrt()
-    adv = torch.where(valid, (groups - mean) / (std + eps), 0.0)
-    zero = int((std.squeeze(1) < 1e-8).sum())
-    return adv.view(-1).float(), zero
-
-
-# --------------------------------------------------------------------------------------------
-# loss
-
-
-def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, ref_logps: torch.Tensor | None,
-              advantages: torch.Tensor, mask: torch.Tensor, beta: float, epsilon: float
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """-(per-output mean over tokens of the clipped surrogate minus β·k3), one value per output.
-
-    The caller sums these and divides by the number of outputs in the batch (the 1/G).
-    """
-    ratio = torch.exp(logps - old_logps)
-    adv = advantages.unsqueeze(1)
-    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
-    per_token = -surrogate
-    kl = torch.zeros_like(logps)
-    if beta:
-        log_ref_over = ref_logps - logps
-        kl = torch.exp(log_ref_over) - log_ref_over - 1
-        per_token = per_token + beta * kl
-    mask = mask.to(per_token.dtype)
-    lengths = mask.sum(1).clamp(min=1)
-    per_output = (per_token * mask).sum(1) / lengths
-    with torch.no_grad():
-        clipped = ((ratio < 1 - epsilon) & (adv < 0)) | ((ratio > 1 + epsilon) & (adv > 0))
-        stats = {"kl": (kl * mask).sum(), "clipped": (clipped * mask).sum(), "tokens": mask.sum()}
-    return per_output, stats
+    kept = []
+    for i, group in enumerate(rewards.view(-1, group_size)):
+        judged = group[~torch.isnan(group)]
+        if judged.numel() > 1 and float(judged.std()) >= 1e-8:  # group_advantages' threshold
+            kept.append(i)
+    return kept
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,6 +345,8 @@ class GRPOTrainer:
         self._warned_zero_variance = False
         if config.resume:
             self._resume()
+            if self.vllm is not None and self.step:  # the engine still holds the initial weights
+                self.vllm.sync_weights(self.trainee)
 
     # -- data order: a fixed shuffle per epoch, so step k always sees the same prompts -------
 
@@ -535,7 +368,7 @@ class GRPOTrainer:
         per_rank = len(records) // self.dist.world_size
         return records[self.dist.rank * per_rank:(self.dist.rank + 1) * per_rank]
 
-    # -- one step: rollout, reward, advantage, μ × minibatches updates ------------------------
+    # -- rollout and reward: the step's groups, refilled under dynamic sampling ---------------
 
     def rollout(self, prompts: list[str], sampling: SamplingConfig, seed: int) -> Rollouts:
         with self.autocast:
@@ -544,18 +377,97 @@ class GRPOTrainer:
             return rollout_transformers(self.policy, self.tokenizer, prompts, self.config.template,
                                         sampling, seed, synced_gpus=self.synced_gpus)
 
+    def refill_records(self, step: int, round_: int, n: int) -> list[Any]:
+        """`n` prompts for refill round `round_` of `step` on this rank: a seeded draw from all
+        prompts (not the epoch's order, which stays the same with or without refills), so a
+        resumed run draws exactly what the lost steps drew."""
+        rng = random.Random(f"{self.config.runtime.seed}/{step}/{self.dist.rank}/{round_}")
+        return [self.prompts[i] for i in rng.sample(range(len(self.prompts)), min(n, len(self.prompts)))]
+
+    def sample_groups(self) -> tuple[list[Any], Rollouts, torch.Tensor, dict[str, list], dict[str, float]]:
+        """This rank's B/ranks groups of the step, rolled out and scored: (records, rollouts,
+        rewards, reward terms, counts).
+
+        Without dynamic sampling these are the step's prompts, sampled once. With it, groups
+        whose rewards are all equal are set aside and each refill round samples more prompts
+        (the share still missing, scaled by the share kept so far), until the rank holds
+        B/ranks groups with signal or `max_refill_rounds` are spent; then the groups set aside
+        complete the share, first drawn first. Surplus groups with signal are dropped.
+        Every rank runs the same number of rounds (a rank already full samples nothing, or
+        under ZeRO-3, where generation is a collective, one discarded prompt).
+        """
+        cfg, g = self.config, self.config.sampling.n
+        share = cfg.prompts_per_step // self.dist.world_size
+        records, drawn, keep, spare, parts = self.local_records(self.step), 0, [], [], []
+        counts = dict.fromkeys(("rollout_tokens", "time_rollout", "time_reward"), 0.0)
+        rounds = 0
+        for round_ in range(cfg.max_refill_rounds + 1 if cfg.dynamic_sampling else 1):
+            if round_ and distributed.all_reduce_sum(max(share - len(keep), 0), self.dist) == 0:
+                break
+            # Reproducible per step, rank and round (resume repeats exactly what was lost).
+            seed = cfg.runtime.seed * 1_000_003 + self.step * 1_009 + self.dist.rank + round_ * 100_003
+            if round_:
+                rounds = round_
+                short = share - len(keep)
+                n = min(share, max(short, math.ceil(short * drawn / max(len(keep), 1))))
+                records = self.refill_records(self.step, round_, n) if short > 0 else []
+                if not records and self.synced_gpus:
+                    self.rollout([format_prompt(self.prompts[0], cfg.template, self.tokenizer)],
+                                 cfg.sampling, seed)
+            if not records:
+                continue
+            t0 = time.perf_counter()
+            r = self.rollout([format_prompt(x, cfg.template, self.tokenizer) for x in records],
+                             cfg.sampling, seed)
+            t1 = time.perf_counter()
+            ids = [row[:n] for row, n in zip(r.completion_ids.tolist(), r.completion_mask.sum(1).tolist())]
+            rewards, terms = score(r.texts, records, g, self.rewards, ids, cfg.sampling.max_tokens)
+            counts["time_rollout"] += t1 - t0
+            counts["time_reward"] += time.perf_counter() - t1
+            counts["rollout_tokens"] += float(r.completion_mask.sum())
+            signal = signal_groups(rewards, g) if cfg.dynamic_sampling else range(len(records))
+            keep += [(len(parts), i) for i in signal]
+            spare += [(len(parts), i) for i in range(len(records)) if i not in signal]
+            parts.append((records, r, rewards, terms))
+            drawn += len(records)
+        counts.update(groups_drawn=drawn, groups_kept=min(len(keep), share), refill_rounds=rounds)
+        return (*self._join_groups(parts, (keep + spare)[:share]), counts)
+
+    def _join_groups(self, parts: list[tuple], chosen: list[tuple[int, int]]
+                     ) -> tuple[list[Any], Rollouts, torch.Tensor, dict[str, list]]:
+        """The chosen (round, group) pairs of several rounds as one batch, in order."""
+        g = self.config.sampling.n
+        if len(parts) == 1 and chosen == [(0, i) for i in range(len(parts[0][0]))]:
+            return parts[0]  # nothing dropped: the rollout as sampled
+        records, rollouts, rewards, names = [], [], [], {n: None for p in parts for n in p[3]}
+        terms: dict[str, list] = {name: [] for name in names}
+        for p, (recs, r, rew, part_terms) in enumerate(parts):
+            groups = [i for q, i in chosen if q == p]
+            rows = [i * g + j for i in groups for j in range(g)]
+            if not rows:
+                continue
+            records += [recs[i] for i in groups]
+            rollouts.append(r.select(rows))
+            rewards.append(rew[rows])
+            for name in terms:
+                values = part_terms.get(name, [None] * len(rew))
+                terms[name] += [values[i] for i in rows]
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
+            else self.tokenizer.eos_token_id
+        return records, concat_rollouts(rollouts, pad), torch.cat(rewards), terms
+
+    # -- one step: groups, advantage, μ × minibatches updates --------------------------------
+
     def train_step(self) -> dict[str, Any]:
         cfg, g = self.config, self.config.sampling.n
-        records = self.local_records(self.step)
-        texts = [format_prompt(r, cfg.template, self.tokenizer) for r in records]
-        # Rollouts reproducible per step and rank (resume repeats exactly what was lost).
-        seed = cfg.runtime.seed * 1_000_003 + self.step * 1_009 + self.dist.rank
-
-        t0 = time.perf_counter()
-        rollouts = self.rollout(texts, cfg.sampling, seed)
-        t1 = time.perf_counter()
-        rewards, components = score(rollouts.texts, records, g, self.rewards)
-        advantages, zero_groups = group_advantages(rewards, g)
+        records, rollouts, rewards, components, counts = self.sample_groups()
+        batch_std = None
+        if cfg.loss.scale_rewards == "batch":  # over every judged reward of the step, all ranks
+            every = [x for part in distributed.all_gather_objects(rewards.tolist(), self.dist)
+                     for x in part if not math.isnan(x)]
+            batch_std = float(torch.tensor(every, dtype=torch.float64).std()) if len(every) > 1 else 0.0
+        advantages, zero_groups = group_advantages(rewards, g, scale=cfg.loss.scale_rewards,
+                                                   batch_std=batch_std)
         t2 = time.perf_counter()
         with self.autocast:
             old_logps, ref_logps = self._fixed_logps(rollouts)
@@ -568,7 +480,7 @@ class GRPOTrainer:
         if self.vllm is not None:
             self.vllm.sync_weights(self.trainee)
         return self._metrics(rewards, components, zero_groups, len(records), rollouts, stats,
-                             (t1 - t0, t2 - t1, t3 - t2))
+                             counts, t3 - t2)
 
     @torch.no_grad()
     def refresh_reference(self) -> None:
@@ -592,29 +504,48 @@ class GRPOTrainer:
                 refs.append(token_logps(self.ref, *args)[0])
         return (torch.cat(olds) if olds else None), (torch.cat(refs) if refs else None)
 
+    def _loss_masks(self, r: Rollouts) -> tuple[torch.Tensor, list[float]]:
+        """The tokens the loss counts (all sampled ones, or without the truncated outputs) and
+        each minibatch's denominator (`grpo_loss.loss_denominator`)."""
+        cfg, world, loss = self.config, self.dist.world_size, self.config.loss
+        mask = r.completion_mask
+        if loss.mask_truncated_completions:
+            kept = torch.tensor([not t for t in r.truncated], device=mask.device)
+            mask = mask * kept.unsqueeze(1).to(mask.dtype)
+        per_mini = mask.size(0) // cfg.minibatches
+        denominators = []
+        for m in range(cfg.minibatches):
+            mine = float(mask[m * per_mini:(m + 1) * per_mini].sum())
+            tokens = distributed.all_reduce_sum(mine, self.dist) if loss.loss_type in ("dapo", "cispo") else mine
+            denominators.append(loss_denominator(loss.loss_type, per_mini * world, tokens, mine,
+                                                 cfg.sampling.max_tokens, world))
+        return mask, denominators
+
     def _update(self, r: Rollouts, advantages: torch.Tensor, old_logps: torch.Tensor | None,
                 ref_logps: torch.Tensor | None) -> dict[str, float]:
         cfg, world = self.config, self.dist.world_size
         per_mini = r.completion_ids.size(0) // cfg.minibatches  # this rank's outputs
+        loss_mask, denominators = self._loss_masks(r)
         sums = dict.fromkeys(("loss", "kl", "clipped", "tokens", "entropy", "grad_norm"), 0.0)
         self.trainee.train()
         for _ in range(cfg.mu):
             for m in range(cfg.minibatches):
                 micro = list(_chunks(per_mini, cfg.micro_batch, offset=m * per_mini))
                 for k, rows in enumerate(micro):
-                    mask = r.completion_mask[rows]
+                    mask = loss_mask[rows]
                     with distributed.no_sync(self.trainee, last=k == len(micro) - 1):
                         logps, entropy = token_logps(
                             self.trainee, r.prompt_ids[rows], r.prompt_mask[rows],
-                            r.completion_ids[rows], mask, cfg.sampling.temperature,
-                            with_entropy=cfg.log_entropy)
+                            r.completion_ids[rows], r.completion_mask[rows],
+                            cfg.sampling.temperature, with_entropy=cfg.log_entropy)
                         old = logps.detach() if old_logps is None else old_logps[rows]
                         ref = None if ref_logps is None else ref_logps[rows]
                         per_output, s = grpo_loss(logps, old, ref, advantages[rows], mask,
-                                                  cfg.beta, cfg.epsilon)
-                        # The 1/(B·G) of the objective over all ranks; DDP and DeepSpeed
-                        # average over ranks, so ×world makes their mean the global sum.
-                        loss = per_output.sum() / (per_mini * world)
+                                                  cfg.beta, cfg.epsilon, cfg.loss)
+                        # The objective's normalisation over all ranks (1/(B·G) for grpo);
+                        # DDP and DeepSpeed average over ranks, so ×world makes their mean
+                        # the global sum.
+                        loss = per_output.sum() / denominators[m]
                         self._backward(loss * world)
                     sums["loss"] += loss.item()
                     if entropy is not None:
@@ -693,12 +624,12 @@ class GRPOTrainer:
 
     # -- log -----------------------------------------------------------------------------------
 
-    def _metrics(self, rewards, components, zero_groups, groups, rollouts, stats, times
-                 ) -> dict[str, Any]:
-        rollout_s, reward_s, update_s = times
+    def _metrics(self, rewards, components, zero_groups, groups, rollouts, stats, counts,
+                 update_s) -> dict[str, Any]:
+        rollout_s, reward_s = counts["time_rollout"], counts["time_reward"]  # this rank's
         lengths = rollouts.completion_mask.sum(1).float()
         mine = (rewards.tolist(), components, lengths.tolist(), rollouts.truncated, zero_groups,
-                groups)
+                groups, counts)
         every = distributed.all_gather_objects(mine, self.dist)  # whole batch, all ranks
         rewards = torch.tensor([x for e in every for x in e[0]], dtype=torch.float64)
         lengths = torch.tensor([x for e in every for x in e[2]])
@@ -717,7 +648,10 @@ class GRPOTrainer:
             row[f"reward/{name}"] = sum(known) / len(known) if known else None
         if "accuracy" in names:
             row["accuracy"] = row["reward/accuracy"]
-        share = zero_groups / max(groups, 1)
+        share = zero_groups / max(groups, 1)  # of the groups trained on
+        sampled = {key: sum(e[6][key] for e in every)
+                   for key in ("groups_drawn", "groups_kept", "rollout_tokens")}
+        row.update(sampled, refill_rounds=max(e[6]["refill_rounds"] for e in every))
         row.update({
             "completion_length": float(lengths.mean()), "completion_length_max": float(lengths.max()),
             "truncated": sum(truncated) / len(truncated),
@@ -726,12 +660,17 @@ class GRPOTrainer:
             "unscored": int(torch.isnan(rewards).sum()), "grad_norm": stats["grad_norm"],
             "time/rollout": rollout_s, "time/reward": reward_s, "time/update": update_s,
             "time/step": rollout_s + reward_s + update_s,
-            "tokens_per_s/rollout": float(lengths.sum()) / max(rollout_s, 1e-9),
+            "tokens_per_s/rollout": sampled["rollout_tokens"] / max(rollout_s, 1e-9),
             "tokens_per_s/update": stats["update_tokens"] / max(update_s, 1e-9),
         })
         if stats["entropy"] is not None:
             row["entropy"] = stats["entropy"]
-        if share > ZERO_VARIANCE_WARN and self.dist.is_main:
+        if self.config.dynamic_sampling and sampled["groups_kept"] < groups and self.dist.is_main:
+            print(f"[r1data] warning: step {self.step}: dynamic sampling found {sampled['groups_kept']} "
+                  f"of {groups} groups with signal in {row['refill_rounds']} refill rounds; the rest "
+                  "are zero-variance groups (raise max_refill_rounds, or change the prompts)",
+                  file=sys.stderr, flush=True)
+        elif share > ZERO_VARIANCE_WARN and self.dist.is_main:
             print(f"[r1data] warning: step {self.step}: {zero_groups} of {groups} groups "
                   f"({share:.0%}) have zero reward variance and teach nothing; make the rewards "
                   "graded, the prompts harder/easier, or G larger", file=sys.stderr, flush=True)
