@@ -35,6 +35,9 @@ from r1data.record import META_DROP_FILTER, META_DROP_REASON, META_SCHEMA, Recor
 from .base import RECORD_KEY, TEXT_HASHES, normalized_hashes, record_of
 
 FORMATS = ("jsonl", "parquet")
+# what a chain may write kept/ as: verl is written as JSONL and converted once the chain has
+# finished (`io.convert_to_verl`), as datatrove's writers need one Parquet schema per file
+OUTPUT_FORMATS = (*FORMATS, "verl")
 ORDER = "__order__"  # a row's input position [file number, row number], in intermediate files
 
 

@@ -38,7 +38,7 @@ from typing import Any
 from r1data import io
 from r1data.record import META_CONTAMINATION
 
-from .adapters import FORMATS, DroppedRecordWriter, RecordReader, RecordWriter
+from .adapters import OUTPUT_FORMATS, DroppedRecordWriter, RecordReader, RecordWriter
 from .correctness_filter import CorrectnessFilter
 from .decontamination import DecontaminationFilter
 from .exact_dedup import ExactDedupFilter
@@ -82,7 +82,8 @@ class FilterChainConfig:
     exact_dedup: ExactDedupFilter. fuzzy_dedup: FuzzyPromptDedupFilter.
     # execution
     executor: local, ray or slurm. tasks: shards of the per-sample stages. workers: tasks run
-        at once. output_format: jsonl or parquet.
+        at once. output_format: jsonl, parquet, or verl (kept/ as Parquet in verl's prompt
+        layout, `schemas.to_verl`).
     slurm: SlurmPipelineExecutor arguments (partition and time are required for slurm).
     cpus_per_task / mem_per_cpu_gb: resources per task (ray, slurm).
     """
@@ -118,8 +119,9 @@ class FilterChainConfig:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.tasks < 1 or self.workers < 1:
             raise ValueError("tasks and workers must be at least 1")
-        if self.output_format not in FORMATS:
-            raise ValueError(f"output_format must be jsonl or parquet, got {self.output_format!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, got "
+                             f"{self.output_format!r}")
         if self.executor == "slurm" and not {"partition", "time"} <= set(self.slurm):
             raise ValueError("slurm needs slurm.partition and slurm.time")
 
@@ -158,7 +160,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     """The chain's stages as datatrove pipelines (steps), without executors."""
     output = Path(output)
     work = output / ".work"
-    fmt = config.output_format
+    fmt = "jsonl" if config.output_format == "verl" else config.output_format  # see _finish
     final_steps = []
     for name, cls in WHOLE_CORPUS_FILTERS.items():
         if getattr(config, name) is not None:
@@ -354,6 +356,8 @@ def _finish(config: FilterChainConfig, output: Path) -> dict[str, Any]:
     # kept/ exists even when nothing was kept: the next stage reads an empty folder, not the
     # stage folder's side files
     (output / "kept").mkdir(exist_ok=True)
+    if config.output_format == "verl":  # kept/ as verl reads it; dropped/ stays r1data records
+        io.convert_to_verl(output / "kept")
     stats = collect_stats(output, config)
     io.write_json(output / "stats.json", stats)
     write_contamination_report(output)

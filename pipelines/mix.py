@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from r1data.filters.base import normalize, text_hash
-from r1data.io import RejectLog, ShardWriter, read_records, shard_files
+from r1data.io import OUTPUT_FORMATS, RejectLog, ShardWriter, read_records, shard_files
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
 from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
@@ -64,7 +64,10 @@ class MixConfig:
     seed: seeds the sampling and the split.
     # statistics
     tokenizer: counts token lengths the records lack ("none" to skip).
+    # output
     shard_size: rows per output shard.
+    output_format: jsonl, parquet, or verl (Parquet in verl's prompt layout, the final
+        assistant turn in a `completion` column: see `schemas.to_verl`).
     """
 
     inputs: list[str] | str = field(default_factory=list)  # one str = a list of one
@@ -84,13 +87,17 @@ class MixConfig:
     seed: int = 0
     # statistics
     tokenizer: str = "smollm2-135m"
+    # output
     shard_size: int = 50_000
+    output_format: str = "jsonl"
 
     def __post_init__(self) -> None:
         if isinstance(self.inputs, str):
             self.inputs = [self.inputs]
         if not self.inputs:
             raise ValueError("mix needs at least one input")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {', '.join(OUTPUT_FORMATS)}")
         if self.group_by not in ("domain", "source"):
             raise ValueError(f"group_by must be 'domain' or 'source', got {self.group_by!r}")
         for name in ("reasoning_size", "non_reasoning_size", "total"):
@@ -297,8 +304,10 @@ def run(config: MixConfig, progress=None) -> StageSummary:
 
     # pass 2: write
     # a mix writes train/ and test/ where other stages write kept/
-    stage = StageOutput(out, shard_size=config.shard_size, kept_dir="train")
-    writers = {"train": stage.kept, "test": ShardWriter(out / "test", shard_size=config.shard_size)}
+    stage = StageOutput(out, shard_size=config.shard_size, kept_dir="train",
+                        fmt=config.output_format)
+    writers = {"train": stage.kept, "test": ShardWriter(out / "test", shard_size=config.shard_size,
+                                                        fmt=config.output_format)}
     written = Counter()
     with progress_bar(progress, "mixing") as report_progress:
         for index, record in _stream(config, RejectLog(None)):

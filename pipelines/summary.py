@@ -117,9 +117,10 @@ class StageOutput:
     """
 
     def __init__(self, folder: str | Path, *, shard_size: int = 10_000, kept_dir: str | None = KEPT,
-                 dropped_dir: str = DROPPED):
+                 dropped_dir: str = DROPPED, fmt: str = "jsonl"):
         self.folder = Path(folder)
-        self.kept = ShardWriter(self.folder / kept_dir, shard_size=shard_size) if kept_dir else None
+        self.kept = (ShardWriter(self.folder / kept_dir, shard_size=shard_size, fmt=fmt)
+                     if kept_dir else None)
         self.dropped_writer = ShardWriter(self.folder / dropped_dir, shard_size=shard_size)
         self.dropped: Counter[str] = Counter(_reasons(self.folder / dropped_dir))
         self.started = time.time()

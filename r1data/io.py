@@ -360,6 +360,55 @@ def write_parquet(records: Iterable[Record], path: str | Path) -> int:
     return len(rows)
 
 
+OUTPUT_FORMATS = ("jsonl", "parquet", "verl")  # verl: Parquet in verl's prompt layout
+
+
+def verl_table(records: Iterable[Record]):
+    """A pyarrow table of records in verl's prompt layout (`schemas.to_verl`). Parquet needs one
+    type per column: a gold that is not text (a list of answers, test cases) is stored as JSON
+    text, as Skywork-OR1 does, and `extra_info` too when its values differ in type across rows;
+    the reader decodes both."""
+    import pyarrow as pa
+
+    rows = [schemas.to_verl(r) for r in records]
+    for row in rows:
+        truth = row["reward_model"]["ground_truth"]
+        if truth is not None and not isinstance(truth, str):
+            row["reward_model"]["ground_truth"] = json.dumps(truth, ensure_ascii=False)
+        if not row["extra_info"]:
+            row["extra_info"] = None  # Parquet cannot store an object with no keys
+    try:
+        return pa.Table.from_pylist(rows)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        for row in rows:
+            row["extra_info"] = json.dumps(row["extra_info"], ensure_ascii=False, default=str)
+        return pa.Table.from_pylist(rows)
+
+
+def write_verl(records: Iterable[Record], path: str | Path) -> int:
+    """Write records as one verl Parquet file (atomically); returns how many."""
+    import pyarrow.parquet as pq
+
+    table = verl_table(records)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return table.num_rows
+
+
+def convert_to_verl(folder: str | Path) -> list[Path]:
+    """Rewrite every record JSONL file of `folder` as a verl Parquet file of the same name (for
+    writers that can only append JSONL, e.g. the filter chain's); returns the new files."""
+    written = []
+    for file in sorted(Path(folder).glob("*.jsonl")):
+        target = file.with_suffix(".parquet")
+        write_verl(read_records(file, RejectLog(None), ReadOptions()), target)
+        file.unlink()
+        written.append(target)
+    return written
+
+
 def _read_ids(path: Path) -> list[str]:
     if path.name.endswith(PARQUET_SUFFIXES):
         import pyarrow.parquet as pq
@@ -386,8 +435,8 @@ class ShardWriter:
 
     def __init__(self, folder: str | Path, *, shard_size: int = 10_000, fmt: str = "jsonl",
                  prefix: str = "part"):
-        if fmt not in ("jsonl", "parquet"):
-            raise ValueError(f"unknown output format {fmt!r}: use jsonl or parquet")
+        if fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
         if shard_size < 1:
             raise ValueError("shard_size must be at least 1")
         self.folder = Path(folder)
@@ -464,12 +513,13 @@ class ShardWriter:
         src = self._inprogress_path
         if not src.exists() or self._in_shard == 0:
             return
-        final = self.folder / f"{self.prefix}-{self._index:05d}.{self.fmt}"
+        suffix = "jsonl" if self.fmt == "jsonl" else "parquet"
+        final = self.folder / f"{self.prefix}-{self._index:05d}.{suffix}"
         if self.fmt == "jsonl":
             os.replace(src, final)
         else:
             records = [Record.from_dict(json.loads(line)) for line in open(src, encoding="utf-8")]
-            write_parquet(records, final)
+            (write_verl if self.fmt == "verl" else write_parquet)(records, final)
             src.unlink()
         self._finished.append(final)
         self._index += 1

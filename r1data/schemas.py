@@ -25,6 +25,13 @@ Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` map
                  area) (OpenMathReasoning, NuminaMath,
                  Alpaca, GSM8K; a row with no completion column is a prompt to generate from)
     s1k          s1K / s1K-1.1: question, thinking trajectory, attempt, solution as gold
+    verl         the RL frameworks' prompt sets (verl; DAPO-Math-17k, Skywork-OR1, DeepMath in
+                 verl form): a chat `prompt` list (system turn kept), `reward_model.ground_truth`
+                 -> gold (JSON text of a list or a dict is decoded: Skywork's `["17"]` is a list
+                 of acceptable answers), `ability` -> domain, `data_source` -> source,
+                 `extra_info` -> metadata. `to_verl` writes a record back in this layout.
+    openrlhf     OpenRLHF's prompt data: `--input_key` (`input`, or a chat list such as
+                 `context_messages`) and `--label_key` (`label`) -> gold, `datasource` -> source
 
 In every completion the chain of thought is split off at its markers (`split_markers`): `<think>`,
 OpenThoughts' `<|begin_of_thought|>`/`<|begin_of_solution|>`, and an `<answer>` wrapper around the
@@ -52,7 +59,8 @@ from r1data.record import (
     content_id,
 )
 
-LAYOUTS = ("record", "generations", "chat", "sharegpt", "preference", "columns", "s1k")
+LAYOUTS = ("record", "generations", "chat", "sharegpt", "preference", "columns", "s1k", "verl",
+           "openrlhf")
 
 # Fields a `--columns field=column` mapping may name.
 FIELDS = ("prompt", "input", "completion", "reasoning", "answer", "gold", "id", "prompt_id",
@@ -60,7 +68,8 @@ FIELDS = ("prompt", "input", "completion", "reasoning", "answer", "gold", "id", 
           "chosen", "rejected")  # the last two: preference pairs (r1data.preference)
 
 # Column guesses, most specific first.
-PROMPT_COLUMNS = ("prompt", "problem", "question", "instruction", "query", "input")
+PROMPT_COLUMNS = ("prompt", "problem", "question", "instruction", "query", "input",
+                  "context_messages")
 COMPLETION_COLUMNS = ("completion", "response", "output", "generated_solution", "attempt",
                       "solution")
 REASONING_COLUMNS = ("reasoning", "reasoning_content", "thinking")
@@ -69,6 +78,14 @@ GOLD_COLUMNS = ("gold", "expected_answer", "final_answer", "answer", "tests")
 ID_COLUMNS = ("id", "uuid")
 DOMAIN_COLUMNS = ("domain",)
 SOURCE_COLUMNS = ("source", "problem_source")
+# OpenRLHF's prompt data (`--input_key`/`--label_key`; `datasource` is what its reward
+# functions receive).
+OPENRLHF_PROMPTS = ("input", "context_messages")
+OPENRLHF_GOLD = ("label",)
+OPENRLHF_SOURCE = ("datasource",)
+# verl: the metadata key that keeps a `reward_model.style` other than "rule" (kept here, beside
+# the layout, rather than in record.py: only this layout reads and writes it).
+META_REWARD_STYLE = "reward_style"
 
 # Fields only r1data writes: an `id` plus one of these marks a row as r1data's own record.
 RECORD_ONLY = frozenset(("kind", "verdicts", "filters", "provenance", "prompt_id", "finish_reason",
@@ -167,27 +184,43 @@ _DEFAULT = ReadOptions()
 
 
 class ReadReport:
-    """What a read saw: rows per layout (per file) and records with a chain of thought."""
+    """What a read saw: rows per layout (per file), records with a chain of thought, and
+    records with a gold answer per layout."""
 
     def __init__(self):
         self.layouts: Counter[str] = Counter()
         self.by_file: dict[str, Counter[str]] = {}
         self.records = 0
         self.with_reasoning = 0
+        self.records_by_layout: Counter[str] = Counter()
+        self.with_gold: Counter[str] = Counter()
 
     def add(self, file: str, layout: str, records: list[Record]) -> None:
         self.layouts[layout] += 1
         self.by_file.setdefault(file, Counter())[layout] += 1
         self.records += len(records)
         self.with_reasoning += sum(1 for r in records if r.reasoning)
+        self.records_by_layout[layout] += len(records)
+        self.with_gold[layout] += sum(1 for r in records if has_gold(r.gold))
 
     def line(self) -> str:
         """`chat 10, sharegpt 2` (rows read in each layout, most first)."""
         return ", ".join(f"{name} {count:,}" for name, count in self.layouts.most_common()) or "none"
 
+    def gold_line(self) -> str:
+        """`verl 64 of 64, chat 0 of 10` (records with a gold answer, per layout)."""
+        return ", ".join(f"{name} {self.with_gold[name]:,} of {count:,}"
+                         for name, count in self.records_by_layout.most_common()) or "none"
+
     def to_dict(self) -> dict[str, Any]:
         return {"layouts": dict(self.layouts), "files": {f: dict(c) for f, c in self.by_file.items()},
-                "records": self.records, "with_reasoning": self.with_reasoning}
+                "records": self.records, "with_reasoning": self.with_reasoning,
+                "with_gold": dict(self.with_gold)}
+
+
+def has_gold(gold: Any) -> bool:
+    """Whether a gold answer is there (None, "" and [] are none)."""
+    return gold is not None and gold != "" and gold != []
 
 
 # -- markers ----------------------------------------------------------------------------------
@@ -339,7 +372,8 @@ def _from_conversation(turns: list[dict[str, Any]], row: dict[str, Any], used: s
 def _pick(row: dict[str, Any], options: ReadOptions, name: str, guesses: tuple[str, ...],
           used: set[str]) -> str | None:
     """The column holding field `name`: the mapped one, else the first guess present (and not
-    already used for another field)."""
+    already used for another field). A mapped nested path is in the row already
+    (`with_paths`)."""
     mapped = options.columns.get(name)
     if mapped is not None:
         if mapped not in row:
@@ -350,6 +384,105 @@ def _pick(row: dict[str, Any], options: ReadOptions, name: str, guesses: tuple[s
         if guess in row and guess not in used and row[guess] is not None:
             return guess
     return None
+
+
+def resolve(row: dict[str, Any], path: str, name: str = "field") -> Any:
+    """The value at `path` in a row: a column, or a dotted path through objects and lists
+    (`reward_model.ground_truth`, `turns.0.text`; JSON text on the way is decoded, as
+    columnar files store nested values that way). A missing step raises a `SchemaError` that
+    names the path, the reason the row goes to `rejected/`.
+
+    >>> resolve({"reward_model": {"ground_truth": "17"}}, "reward_model.ground_truth")
+    '17'
+    >>> resolve({"turns": [{"text": "Hi?"}]}, "turns.0.text")
+    'Hi?'
+    >>> resolve({"turns": []}, "turns.0.text", "prompt")
+    Traceback (most recent call last):
+    r1data.schemas.SchemaError: --columns prompt=turns.0.text: no item 0 in turns (0 items)
+    """
+    if path in row:  # a column whose name has dots is taken as it is
+        return row[path]
+    value: Any = row
+    walked: list[str] = []
+    for part in path.split("."):
+        if walked and isinstance(value, str):
+            value = _json_or_text(value)
+        where = ".".join(walked)
+        if isinstance(value, dict):
+            if part not in value or (not walked and part.startswith("__")):
+                raise SchemaError(
+                    f"--columns {name}={path}: no column {part!r} in the row (columns "
+                    f"{sorted(_visible(row))})" if not walked else
+                    f"--columns {name}={path}: no key {part!r} in {where}")
+            value = value[part]
+        elif isinstance(value, list):
+            if not part.lstrip("-").isdigit() or not -len(value) <= int(part) < len(value):
+                raise SchemaError(f"--columns {name}={path}: no item {part} in {where} "
+                                  f"({len(value)} items)")
+            value = value[int(part)]
+        else:
+            raise SchemaError(f"--columns {name}={path}: {where} is "
+                              f"{type(value).__name__}, not an object or a list")
+        walked.append(part)
+    return value
+
+
+def with_paths(row: dict[str, Any], options: ReadOptions) -> dict[str, Any]:
+    """The row, plus the value of every mapped nested path under the path as a key (so the
+    layouts read it as a column); the row itself is not changed."""
+    missing = {name: path for name, path in options.columns.items() if path not in row}
+    if not missing:
+        return row
+    row = dict(row)
+    for name, path in missing.items():
+        row[path] = resolve(row, path, name)
+    return row
+
+
+def _json_or_text(value: str) -> Any:
+    """JSON text decoded when it holds an object or a list, else the text as it is."""
+    text = value.strip()
+    if not text.startswith(("{", "[")):
+        return value
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return value
+
+
+# Where `_build` looks for the fields every layout shares, most specific first; a layout's own
+# names come before the shared ones.
+GUESSES = {"gold": GOLD_COLUMNS, "domain": DOMAIN_COLUMNS, "source": SOURCE_COLUMNS,
+           "id": ID_COLUMNS, "prompt_id": ("prompt_id",)}
+LAYOUT_GUESSES = {
+    "verl": {"domain": ("ability", *DOMAIN_COLUMNS), "source": ("data_source", *SOURCE_COLUMNS)},
+    "openrlhf": {"gold": (*OPENRLHF_GOLD, *GOLD_COLUMNS), "source": (*OPENRLHF_SOURCE,
+                                                                     *SOURCE_COLUMNS)},
+}
+
+
+def _domain(value: Any) -> str | None:
+    """A domain column's value as r1data's domain: lower case; "Mathematics -> Algebra" (DeepMath,
+    Big-Math, which keeps a list of them) and verl's "MATH" are math.
+
+    >>> _domain("MATH"), _domain(["Mathematics -> Algebra -> Linear Equations"]), _domain(3)
+    ('math', 'math', None)
+    """
+    if isinstance(value, list) and value:
+        value = value[0]
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip().lower()
+    return "math" if value.startswith("mathematics") else value
+
+
+def _math_area(row: dict[str, Any]) -> bool:
+    """Whether a column names the row's math area: OpenR1-Math's and OpenMathReasoning's
+    `problem_type`, MATH's `type` beside its `level`, DeepMath's `topic` ("Mathematics -> ...").
+    The domain that routes verification is then math."""
+    if row.get("problem_type") is not None or (row.get("type") is not None and "level" in row):
+        return True
+    return _domain(row.get("topic")) == "math"
 
 
 def _text_id(*texts: str) -> str:
@@ -379,25 +512,19 @@ def _build(row: dict[str, Any], used: set[str], options: ReadOptions, layout: st
         raise SchemaError("invalid_record: the prompt is empty")
     used = set(used)
     values: dict[str, Any] = {}
-    for name, guesses in (("gold", GOLD_COLUMNS), ("domain", DOMAIN_COLUMNS),
-                          ("source", SOURCE_COLUMNS), ("id", ID_COLUMNS),
-                          ("prompt_id", ("prompt_id",))):
+    for name, guesses in {**GUESSES, **LAYOUT_GUESSES.get(layout, {})}.items():
         if name in fields:
             continue
         column = _pick(row, options, name, guesses, used)
         if column is not None:
             values[name] = row[column]
             used.add(column)
-    if "domain" not in values and "problem_type" in row:
-        # OpenR1-Math and OpenMathReasoning name the math area (or how the answer was found) in
-        # `problem_type`, kept in metadata; the domain that routes verification is math.
-        values["domain"] = "math"
-    for name in ("domain", "source"):
-        if name in values and isinstance(values[name], str):
-            values[name] = values[name].strip().lower() if name == "domain" else values[name]
-        else:
-            values.pop(name, None)
     values.update(fields)
+    values["domain"] = _domain(values.get("domain")) or ("math" if _math_area(row) else None)
+    if not isinstance(values.get("source"), str):
+        values.pop("source", None)
+    if values["domain"] is None:
+        values.pop("domain")
     given = values.pop("id", None)
     given = str(given) if given not in (None, "") else None
     prompt_id = values.pop("prompt_id", None)
@@ -542,6 +669,70 @@ def _from_generations(row: dict[str, Any], options: ReadOptions) -> list[Record]
     return records
 
 
+def _from_verl(row: dict[str, Any], options: ReadOptions) -> list[Record]:
+    """A verl prompt row (see the module docstring); a `completion` column (r1data writes one
+    for a record that has an answer, see `to_verl`) is the assistant turn."""
+    used = {"reward_model", "extra_info", "completion"}
+    prompt, messages = _prompt_text(row, options, used)
+    reward = row.get("reward_model")
+    reward = _json_or_text(reward) if isinstance(reward, str) else reward
+    reward = reward if isinstance(reward, dict) else {}
+    extra = row.get("extra_info")
+    extra = _json_or_text(extra) if isinstance(extra, str) else extra
+    # a Parquet struct holds every key of every row: null stands for a key the row lacks
+    metadata = {k: v for k, v in extra.items() if v is not None} if isinstance(extra, dict) else {}
+    if reward.get("style") not in (None, "rule"):
+        metadata[META_REWARD_STYLE] = reward["style"]
+    fields = {} if "gold" in options.columns else {"gold": ground_truth(reward.get("ground_truth"))}
+    reasoning = answer = None
+    final = row.get("completion")
+    if isinstance(final, str):
+        text, reasoning, answer = assistant_turn(final)
+        messages = [*messages, {"role": "assistant", "content": text}]
+    return [_build(row, used, options, "verl", prompt=prompt, messages=messages,
+                   reasoning=reasoning, answer=answer, completion=isinstance(final, str),
+                   metadata=metadata, **fields)]
+
+
+def ground_truth(value: Any) -> Any:
+    """verl's `ground_truth` as a gold: JSON text of a list of texts (Skywork-OR1's acceptable
+    answers) or of an object (test cases) is decoded; other text, e.g. an interval "[1, 2]",
+    stays text.
+
+    >>> ground_truth('["17", "17.0"]'), ground_truth("[1, 2]"), ground_truth("17")
+    (['17', '17.0'], '[1, 2]', '17')
+    """
+    if not isinstance(value, str):
+        return value
+    decoded = _json_or_text(value)
+    if isinstance(decoded, dict) or (isinstance(decoded, list) and decoded and all(
+            isinstance(v, str) for v in decoded)):
+        return decoded
+    return value
+
+
+def to_verl(record: Record) -> dict[str, Any]:
+    """A record as a row of verl's prompt sets, which the `verl` layout reads back equal: the
+    turns before the final answer as `prompt`, gold, domain, source and metadata in verl's
+    columns. `id` and `prompt_id` are extra columns (verl passes extra columns through untouched),
+    and so is `completion`, the final assistant turn of a record that has one.
+    Left out: verdicts, filters, provenance, token counts, language."""
+    final = max((i for i, m in enumerate(record.messages) if m.get("role") == "assistant"),
+                default=None)
+    turns = record.messages[:final] if final is not None else record.messages
+    metadata = {k: v for k, v in record.metadata.items() if k not in (META_SCHEMA, META_REWARD_STYLE)}
+    row = {"data_source": record.source,
+           "prompt": [{"role": m["role"], "content": m["content"]} for m in turns]
+           or [{"role": "user", "content": record.prompt}],
+           "ability": record.domain,
+           "reward_model": {"style": record.metadata.get(META_REWARD_STYLE, "rule"),
+                            "ground_truth": record.gold},
+           "extra_info": metadata, "id": record.id, "prompt_id": record.prompt_id or record.id}
+    if final is not None:
+        row["completion"] = record.messages[final]["content"]
+    return row
+
+
 def _from_record(row: dict[str, Any]) -> list[Record]:
     record = Record.from_row(row) if isinstance(row.get("provenance"), str) else Record.from_dict(row)
     return [complete(record)]
@@ -560,6 +751,8 @@ def detect(columns: frozenset[str], options: ReadOptions = ReadOptions()) -> str
     >>> detect(frozenset({"problem", "generated_solution", "expected_answer"}))
     'columns'
     """
+    if "reward_model" in columns and "prompt" in columns and not options.schema:
+        return "verl"  # before `record`: r1data's own verl output has `id` and `prompt_id` too
     if "id" in columns and ("prompt" in columns or "messages" in columns) and columns & RECORD_ONLY:
         return "record"  # r1data's own output is never remapped by --columns or --schema
     if options.schema:
@@ -583,6 +776,8 @@ def detect(columns: frozenset[str], options: ReadOptions = ReadOptions()) -> str
         return "preference"
     if columns & set(S1K_REASONING) and "question" in columns:
         return "s1k"
+    if columns & set(OPENRLHF_GOLD) and columns & set(OPENRLHF_PROMPTS):
+        return "openrlhf"
     if columns & set(PROMPT_COLUMNS):
         return "columns"
     return None
@@ -596,6 +791,7 @@ def records_of_row(row: dict[str, Any], options: ReadOptions = ReadOptions(),
                    report: ReadReport | None = None) -> list[Record]:
     """The records of one raw row (several for a `generations` row). Raises `SchemaError` (or
     `RecordError`) with the reason the row is rejected."""
+    row = with_paths(row, options)
     keys = frozenset(k for k in row if not k.startswith("__"))
     seen = _DETECTED.setdefault(options, {})
     layout = seen.get(keys, "?")
@@ -617,6 +813,8 @@ def records_of_row(row: dict[str, Any], options: ReadOptions = ReadOptions(),
                                      content_key="value", roles=SHAREGPT_ROLES)
     elif layout == "generations":
         records = _from_generations(row, options)
+    elif layout == "verl":
+        records = _from_verl(row, options)
     elif layout == "preference":
         raise SchemaError("preference_pair: chosen/rejected rows are pairs; read them with "
                           "r1data.preference.read_pairs")

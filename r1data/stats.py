@@ -24,6 +24,7 @@ from typing import Any
 
 from r1data.io import RejectLog, read_records
 from r1data.record import REASONING, Record
+from r1data.schemas import ReadReport, has_gold
 
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 0.99, 1.0)
 CATEGORIES = ("domain", "kind", "language", "source")
@@ -37,7 +38,7 @@ def _schema():
 
     return {"id": pl.String, "domain": pl.String, "kind": pl.String, "language": pl.String,
             "source": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-            "finish_reason": pl.String, "has_reasoning": pl.Boolean}
+            "finish_reason": pl.String, "has_reasoning": pl.Boolean, "has_gold": pl.Boolean}
 
 
 def _count_tokens(texts: list[str], tokenizer) -> list[int]:
@@ -54,6 +55,7 @@ def _rows(records: list[Record], tokenizer) -> dict[str, list]:
         for name in ("id", *CATEGORIES, "prompt_tokens", "completion_tokens", "finish_reason"):
             columns[name].append(getattr(record, name))
         columns["has_reasoning"].append(bool(record.reasoning))
+        columns["has_gold"].append(has_gold(record.gold))
         if tokenizer is not None:
             if record.prompt_tokens is None:
                 todo_prompt.append(i)
@@ -111,7 +113,7 @@ def scan(path: str | Path, tokenizer=None):
         return None
     wanted = {"domain": pl.String, "kind": pl.String, "language": pl.String, "source": pl.String,
               "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
-              "finish_reason": pl.String, "reasoning": pl.String}
+              "finish_reason": pl.String, "reasoning": pl.String, "gold": pl.String}
     if tokenizer is not None:  # the texts, in case a count is missing
         wanted |= {"prompt": pl.String, "messages": pl.List(pl.Struct({"role": pl.String,
                                                                        "content": pl.String}))}
@@ -122,9 +124,13 @@ def scan(path: str | Path, tokenizer=None):
         have = lf.collect_schema()
         lf = lf.select([pl.col(c).cast(t) if c in have else pl.lit(None, t).alias(c)
                         for c, t in wanted.items()])
+    # gold comes as text whatever its JSON type (Parquet rows store it as JSON text): "null",
+    # "" and "[]" (or no gold at all) are no gold
+    no_gold = pl.col("gold").fill_null("null").str.strip_chars().is_in(["null", "", '""', "[]"])
     lf = lf.with_columns(
         [pl.col(c).fill_null(v) for c, v in DEFAULTS.items()]
-        + [(pl.col("reasoning").fill_null("") != "").alias("has_reasoning")])
+        + [(pl.col("reasoning").fill_null("") != "").alias("has_reasoning"),
+           (~no_gold).alias("has_gold")])
     if tokenizer is not None:
         lf = lf.with_columns(_counted("prompt_tokens", pl.col("prompt"), tokenizer),
                              _counted("completion_tokens", _last_assistant(), tokenizer))
@@ -169,6 +175,7 @@ def summarize(data) -> dict[str, Any]:
         pl.len().alias("rows"),
         (pl.col("finish_reason") == "length").sum().alias("truncated"),
         pl.col("has_reasoning").sum().alias("with_reasoning"),
+        pl.col("has_gold").sum().alias("with_gold"),
         *[pl.col(c).count().alias(f"{c}_count") for c in ("prompt_tokens", "completion_tokens")],
         *[pl.col(c).mean().alias(f"{c}_mean") for c in ("prompt_tokens", "completion_tokens")],
         # all quantiles of a column in one expression: one pass over its values, not six
@@ -195,14 +202,13 @@ def summarize(data) -> dict[str, Any]:
     out["completion_tokens"] = quantiles("completion_tokens")
     out["truncated"] = int(row["truncated"] or 0)
     out["with_reasoning"] = int(row["with_reasoning"] or 0)
+    out["with_gold"] = int(row["with_gold"] or 0)
     return out
 
 
 def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = None) -> dict[str, Any]:
     """`summarize` of a file or folder, with the layout(s) read and the rows set aside."""
     import polars as pl
-
-    from r1data.schemas import ReadReport
 
     rejects = rejects if rejects is not None else RejectLog(None)
     try:
@@ -213,6 +219,7 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
     if summary is not None:
         summary["rejected"] = 0
         summary["schema"] = f"record {summary['rows']:,}"
+        summary["gold"] = f"record {summary['with_gold']:,} of {summary['rows']:,}"
         return summary
     report = ReadReport()
     summary = summarize(frame(read_records(path, rejects, report=report), tokenizer))
@@ -220,6 +227,7 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
     # the input layout(s) read, and how many records came with a chain of thought
     summary["schema"] = report.line()
     summary["with_reasoning"] = report.with_reasoning
+    summary["gold"] = report.gold_line()  # records with a gold answer, per layout
     return summary
 
 
@@ -234,6 +242,8 @@ def render(summary: dict[str, Any], title: str = "r1data stats"):
     if "schema" in summary:
         table.add_row("schema", summary["schema"])
         table.add_row("with chain of thought", f"{summary['with_reasoning']:,}")
+    if "gold" in summary:
+        table.add_row("with gold answer", summary["gold"])
     if summary.get("rejected"):
         table.add_row("rejected rows", f"{summary['rejected']:,}")
     for key in ("kinds", "domains", "languages", "sources"):

@@ -51,7 +51,8 @@ def _is_code_gold(gold: Any) -> bool:
         return ("test" in gold and "entry_point" in gold) or ("inputs" in gold and "outputs" in gold) \
             or "asserts" in gold
     if isinstance(gold, list) and gold:
-        return all(isinstance(t, str) for t in gold) or all(
+        # a list of texts is tests only if they assert: ["17", "17.0"] lists acceptable answers
+        return all(isinstance(t, str) and "assert" in t for t in gold) or all(
             isinstance(t, dict) and "input" in t and "output" in t for t in gold)
     return False
 
@@ -73,6 +74,8 @@ def route(gold: Any, domain: str | None = None, metadata: dict | None = None) ->
         if (domain or "math") != "math" and _LETTER_GOLD.match(str(gold).strip()):
             return "choice"
         return "math"
+    if isinstance(gold, list) and gold and all(isinstance(g, str) for g in gold):
+        return "math"  # acceptable answers (verl's Skywork-OR1 ground truths): any one will do
     return None
 
 
@@ -98,7 +101,11 @@ def verify_answer(completion: str, gold: Any, *, domain: str | None = None,
     else:
         from r1data.verifiers import verify_math
 
-        verdict = verify_math(completion, str(gold), timeout=options.math_timeout)
+        golds = gold if isinstance(gold, list) else [gold]
+        for one in golds:  # the first acceptable answer it equals, else the last verdict
+            verdict = verify_math(completion, str(one), timeout=options.math_timeout)
+            if verdict.correct:
+                break
     verdict.details["verifier"] = kind or "none"
     return verdict
 

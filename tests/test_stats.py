@@ -39,7 +39,7 @@ def test_scan_of_own_records_equals_the_row_by_row_read(tmp_path, tokenizer, fmt
     assert stats.scan(folder, tokenizer) is not None  # the lazy scan, not the row path
     scanned = stats.file_stats(folder, tokenizer)
     by_rows = stats.summarize(stats.frame(read_records(folder), tokenizer))
-    assert {k: v for k, v in scanned.items() if k not in ("schema", "rejected")} == by_rows
+    assert {k: v for k, v in scanned.items() if k not in ("schema", "gold", "rejected")} == by_rows
     assert scanned["rows"] == 31 and scanned["schema"] == "record 31" and scanned["rejected"] == 0
     assert scanned["domains"] == {"math": 11, "chat": 10, "code": 10}
     assert scanned["kinds"] == {"reasoning": 21, "non_reasoning": 10}

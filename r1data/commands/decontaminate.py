@@ -18,7 +18,8 @@ def command(
     executor: str = typer.Option("local", help="local, ray or slurm."),
     tasks: int = typer.Option(1, help="Shards."),
     workers: int = typer.Option(1, help="Tasks run at once."),
-    output_format: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
+    output_format: str = typer.Option("jsonl", "--format", help="jsonl, parquet, or verl (kept/ as "
+                                 "Parquet in verl's prompt layout, which OpenRLHF also reads)."),
 ) -> None:
     """Drop samples whose prompt, reasoning or answer overlaps a bundled benchmark problem.
 

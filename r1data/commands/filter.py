@@ -13,7 +13,8 @@ def command(
     executor: str = typer.Option(None, help="local, ray or slurm (default: local)."),
     tasks: int = typer.Option(None, help="Shards of the per-sample stages."),
     workers: int = typer.Option(None, help="Tasks run at once."),
-    output_format: str = typer.Option(None, "--format", help="jsonl or parquet."),
+    output_format: str = typer.Option(None, "--format", help="jsonl, parquet, or verl (kept/ as "
+                                 "Parquet in verl's prompt layout, which OpenRLHF also reads)."),
     disable: list[str] = typer.Option([], help="Turn a filter off (repeatable): format, length, "
                                       "code_blocks, paragraphs, repetition, decontamination, "
                                       "language, minhash, exact_dedup, fuzzy_dedup."),

@@ -18,11 +18,12 @@ import typer
 
 Columns = Annotated[str, typer.Option(
     "--columns", help="Map input columns to record fields, e.g. prompt=question,reasoning="
-    "deepseek_thinking_trajectory,answer=deepseek_attempt,gold=solution (default: detected; "
+    "deepseek_thinking_trajectory,answer=deepseek_attempt,gold=solution; a column may be a "
+    "nested path: gold=reward_model.ground_truth, prompt=turns.0.text (default: detected; "
     "preference data: chosen=COL,rejected=COL).")]
 Schema = Annotated[str, typer.Option(
-    "--schema", help="Force the input layout: record, generations, chat, sharegpt, columns, s1k "
-    "(default: detected per row).")]
+    "--schema", help="Force the input layout: record, generations, chat, sharegpt, columns, s1k, "
+    "verl, openrlhf (default: detected per row).")]
 Split = Annotated[str, typer.Option(
     "--split", help="Split of a Hub dataset given as ORG/NAME (default: train).")]
 HubConfig = Annotated[str, typer.Option(

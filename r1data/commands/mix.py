@@ -33,6 +33,8 @@ def command(
     test_size: float = typer.Option(0.0, help="Share (<1) or number of prompts held out for test."),
     seed: int = typer.Option(0, help="Seeds the sampling and the split."),
     tokenizer: str = typer.Option("smollm2-135m", help="Counts token lengths the rows lack ('none')."),
+    output_format: str = typer.Option("jsonl", "--format", help="jsonl, parquet, or verl (Parquet "
+                                      "in verl's prompt layout)."),
 ) -> None:
     """Mix records into an SFT corpus at target sizes (R1: 600K reasoning + 200K non-reasoning).
 
@@ -52,6 +54,7 @@ def command(
         total=total, reasoning_share=reasoning_share, group_by=group_by,
         quotas=_pairs(quota, int, "--quota"), weights=_pairs(weight, float, "--weight"),
         max_duplication=max_duplication, test_size=test_size, seed=seed, tokenizer=tokenizer,
+        output_format=output_format,
     ))
     summary = mix.run(config, progress=True)
     console = Console()
