@@ -14,6 +14,16 @@ The loss minimised is -J. Over a batch of several prompts the 1/G mean becomes a
 B·G outputs of the batch (the same thing, since every group has G outputs); split into
 micro-batches and ranks, each micro-batch adds Σ_i (its outputs' per-output means) / (B·G), so
 the accumulated gradient is exactly the full-batch gradient of one process.
+That is `loss.loss_type: grpo`, the default. The variants users choose between since R1 (DAPO,
+Dr. GRPO, BNPO, CISPO, GSPO's sequence ratio, clip-higher, reward scaling, truncated-output
+masking) are `loss:` options with TRL's names; their formulas are in `trainers/grpo_loss.py`.
+The prompts and the sampler are in `trainers/grpo_rollout.py` (vLLM: `grpo_rollout_vllm.py`).
+
+Dynamic sampling (DAPO, `dynamic_sampling: true`): a group whose rewards are all equal has
+A = 0 and teaches nothing. Such groups are set aside and each rank samples more prompts, up to
+`max_refill_rounds` more rollouts, until it holds its B/ranks groups with signal (B counted over
+all ranks); if the rounds run out, the groups set aside complete the share and a warning says
+so. It goes through `rollout()`, so it works with either sampler.
 
 The μ loop: after a rollout the log-probs of the sampling policy (π_old) and of the frozen
 reference (π_ref) are computed once; the policy then takes μ × `minibatches` optimizer steps on
@@ -50,7 +60,8 @@ Deliberate choices, each where the papers leave it open:
 - The KL term uses π_ref from a frozen copy of the initial policy; β = 0 never loads it;
   `ref_refresh_every` N > 0 copies the policy into it every N steps (R1: every 400).
 
-Reads top to bottom: config, setup, rollout, reward, advantage, loss, step, eval, log, loop.
+Reads top to bottom: config, reward, setup, rollout and reward (with refills), advantage,
+loss, step, eval, log, loop.
 Outputs in `output.dir`: `final/` (the trained model, loads in `r1data generate`/`eval`),
 `checkpoints/step-N/`, `rejected.jsonl` (prompts no reward can score) and `log.jsonl`.
 Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
@@ -58,7 +69,9 @@ Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
     each term over the outputs it scored), accuracy (mean of the `accuracy` term when
     configured), completion_length, completion_length_max, truncated (fraction that hit
     max_tokens), kl, clip_fraction, entropy (when `log_entropy`), zero_variance_groups,
-    zero_variance_share, unscored, grad_norm, time/rollout, time/reward, time/update,
+    zero_variance_share (both of the groups trained on), groups_drawn (rolled out, refills
+    included), groups_kept (trained groups with signal), refill_rounds, rollout_tokens
+    (completion tokens sampled, dropped groups included), unscored, grad_norm, time/rollout, time/reward, time/update,
     time/step, tokens_per_s/rollout, tokens_per_s/update; every `eval_every` steps also
     eval/accuracy, eval/reward, eval/completion_length, eval/kl.
 """
@@ -267,7 +280,7 @@ class GRPOTrainer:
 
     def __init__(self, config: GRPOConfig, *, policy: Any = None, tokenizer: Any = None,
                  prompts: list[Any] | None = None, reward_fns: dict[str, RewardFn] | None = None,
-                 eval_prompts: list[Any] | None = None):
+                 eval_prompts: list[Any] | None = None, read_options: Any = None):
         from r1data.models import load_tokenizer, resolve
 
         self.config, rt = config, config.runtime
@@ -306,7 +319,7 @@ class GRPOTrainer:
         self.rewards = RewardRouter(config.rewards, reward_fns)
         rejected = self.out / "rejected.jsonl" if self.dist.is_main else None
         self.prompts = prompts if prompts is not None else load_prompts(
-            config.prompts, rejected, config.rewards)
+            config.prompts, rejected, config.rewards, read_options=read_options)
         self.eval_prompts = eval_prompts
         if self.eval_prompts is None and config.eval_every:
             self.eval_prompts = load_prompts(config.eval_prompts, None, config.rewards,
@@ -425,13 +438,14 @@ class GRPOTrainer:
             counts["time_rollout"] += t1 - t0
             counts["time_reward"] += time.perf_counter() - t1
             counts["rollout_tokens"] += float(r.completion_mask.sum())
-            signal = signal_groups(rewards, g) if cfg.dynamic_sampling else range(len(records))
+            signal = signal_groups(rewards, g)
             keep += [(len(parts), i) for i in signal]
             spare += [(len(parts), i) for i in range(len(records)) if i not in signal]
             parts.append((records, r, rewards, terms))
             drawn += len(records)
         counts.update(groups_drawn=drawn, groups_kept=min(len(keep), share), refill_rounds=rounds)
-        return (*self._join_groups(parts, (keep + spare)[:share]), counts)
+        chosen = (keep + spare)[:share] if cfg.dynamic_sampling else [(0, i) for i in range(share)]
+        return (*self._join_groups(parts, chosen), counts)
 
     def _join_groups(self, parts: list[tuple], chosen: list[tuple[int, int]]
                      ) -> tuple[list[Any], Rollouts, torch.Tensor, dict[str, list]]:
