@@ -223,3 +223,65 @@ def test_recomputed_logps_are_the_samplers():
         m = r.completion_mask[i].bool()
         assert torch.allclose(logps[i, m], alone[0, m], atol=1e-4)
     assert r.completion_mask.sum() > 0 and len(r.texts) == 4
+
+
+def _loss_before_the_variants(logps, old_logps, ref_logps, advantages, mask, beta, epsilon):
+    """grpo_loss as it was on main be4030e, before `loss:` existed (kept here verbatim)."""
+    ratio = torch.exp(logps - old_logps)
+    adv = advantages.unsqueeze(1)
+    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
+    per_token = -surrogate
+    kl = torch.zeros_like(logps)
+    if beta:
+        log_ref_over = ref_logps - logps
+        kl = torch.exp(log_ref_over) - log_ref_over - 1
+        per_token = per_token + beta * kl
+    mask = mask.to(per_token.dtype)
+    return (per_token * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+def test_loss_type_grpo_is_exactly_the_loss_before_the_variants(beta):
+    g = torch.Generator().manual_seed(1)
+    mask = torch.tensor([[1] * 6, [1] * 2 + [0] * 4, [1] * 5 + [0]])
+    base = -2 * torch.rand(3, 6, generator=g)
+    old, ref = base + 0.3 * torch.randn(3, 6, generator=g), base + 0.4 * torch.randn(3, 6, generator=g)
+    adv = torch.randn(3, generator=g)
+    now, before = base.clone().requires_grad_(), base.clone().requires_grad_()
+    ours = grpo_loss(now, old, ref, adv, mask, beta, 0.2)[0]  # the default LossConfig
+    theirs = _loss_before_the_variants(before, old, ref, adv, mask, beta, 0.2)
+    ours.sum().backward()
+    theirs.sum().backward()
+    assert torch.equal(ours, theirs) and torch.equal(now.grad, before.grad)
+
+
+def test_loss_options_load_from_a_recipe_and_bad_ones_fail():
+    config = from_dict(GRPOConfig, {"beta": 0.0, "dynamic_sampling": True, "max_refill_rounds": 2,
+                                    "loss": {"loss_type": "dapo", "epsilon_high": 0.28,
+                                             "scale_rewards": "none", "importance_sampling_level": "sequence",
+                                             "mask_truncated_completions": True}})
+    assert config.loss.loss_type == "dapo" and config.loss.epsilon_high == 0.28 and config.dynamic_sampling
+    with pytest.raises(ConfigError, match="loss.loss_typ"):
+        from_dict(GRPOConfig, {"loss": {"loss_typ": "dapo"}})
+    with pytest.raises(ConfigError, match="loss_type must be one of"):
+        from_dict(GRPOConfig, {"loss": {"loss_type": "ppo"}})
+    with pytest.raises(ConfigError, match="epsilon_high"):
+        from_dict(GRPOConfig, {"loss": {"loss_type": "cispo"}})
+    with pytest.raises(ConfigError, match="scale_rewards must be one of"):
+        from_dict(GRPOConfig, {"loss": {"scale_rewards": "std"}})
+
+
+def test_overlong_reward_reads_the_rollout_cap_and_token_counts():
+    from r1data.rewards import overlong_reward
+
+    records = [Record.from_prompt("q", gold="1")]
+    router = RewardRouter("overlong")
+    ids = [[7] * 10, [7] * 17, [7] * 20]  # cap 20, cache 4: free up to 16 tokens
+    total, _ = score(["a", "b", "c"], records, 3, router, completion_ids=ids, max_tokens=20)
+    assert total.tolist() == [0.0, -0.25, -1.0]
+    with pytest.raises(ValueError, match="completion_ids"):
+        score(["a"], records, 1, router)
+    with pytest.raises(ValueError, match="max_len"):
+        overlong_reward()(["a"], completion_ids=[[1]])
+    dapo = overlong_reward(20480, 4096)  # DAPO's L_max and L_cache
+    assert dapo(["x"] * 3, completion_ids=[[1] * 16384, [1] * 18432, [1] * 20480]) == [0.0, -0.5, -1.0]
