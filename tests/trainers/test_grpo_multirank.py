@@ -1,8 +1,10 @@
 """GRPO over several ranks: two gloo processes under torchrun (each sampling and scoring whole
 groups, gradients averaged by DDP) end with the same parameters as one process given the same
-groups; and under ZeRO-3 the weights gathered for the vLLM sync and the reference refresh are
+groups; a two-rank run with dynamic sampling keeps B groups with signal over both ranks, and
+killed after a checkpoint and resumed it ends where the uninterrupted run does; and under ZeRO-3 the weights gathered for the vLLM sync and the reference refresh are
 the policy's whole weights, not the empty shards a rank holds."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,15 +28,19 @@ def _one_process_env(monkeypatch):
     monkeypatch.setenv("MASTER_PORT", str(free_port()))
 
 
-def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
+def _two_ranks(out: Path, mode: str = "plain") -> subprocess.CompletedProcess:
     from r1data.trainers.distributed import free_port
 
-    out = tmp_path / "two"
-    out.mkdir()
-    done = subprocess.run(
+    out.mkdir(exist_ok=True)
+    return subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", str(free_port()), str(HERE / "grpo_ranks.py"), str(out), "0"],
+         "--master_port", str(free_port()), str(HERE / "grpo_ranks.py"), str(out), "0", mode],
         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
+    out = tmp_path / "two"
+    done = _two_ranks(out)
     assert done.returncode == 0, done.stderr[-3000:]
     two = torch.load(out / "weights.pt")
     log = (out / "log.jsonl").read_text().splitlines()
@@ -56,6 +62,35 @@ def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
     moved = max(float((v - initial[k]).abs().max()) for k, v in state.items())
     diff = max(float((v - two[k]).abs().max()) for k, v in state.items())
     assert diff < 1e-5 < moved / 10, (diff, moved)
+
+
+def test_two_ranks_with_dynamic_sampling_resume_after_a_kill_as_if_never_stopped(tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    done = _two_ranks(straight, "dynamic")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = [json.loads(line) for line in (straight / "log.jsonl").read_text().splitlines()]
+    # B = 4 groups over both ranks, each with signal, refilled where a rank drew flat prompts.
+    assert [r["groups_kept"] for r in log] == [4, 4, 4]
+    assert all(r["zero_variance_share"] == 0 for r in log)
+    assert sum(r["refill_rounds"] for r in log) >= 1 and sum(r["groups_drawn"] for r in log) > 12
+
+    done = _two_ranks(killed, "crash")
+    assert done.returncode != 0  # killed after step 2, whose checkpoint was never written
+    assert [p.name for p in (killed / "checkpoints").iterdir()] == ["step-1"]
+    done = _two_ranks(killed, "resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resuming from" in done.stdout + done.stderr
+
+    a, b = torch.load(straight / "weights.pt"), torch.load(killed / "weights.pt")
+    initial = grpo_ranks.models.tiny_model(seed=0)[0].state_dict()
+    moved = max(float((v - initial[k]).abs().max()) for k, v in a.items())
+    diff = max(float((v - b[k]).abs().max()) for k, v in a.items())
+    assert diff < 1e-5 < moved / 10, (diff, moved)  # the two-rank equality test's tolerance
+    resumed = [json.loads(line) for line in (killed / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in resumed] == [1, 2, 3]
+    for x, y in zip(log, resumed):
+        assert (x["groups_drawn"], x["rollout_tokens"], x["reward"]) == \
+            (y["groups_drawn"], y["rollout_tokens"], y["reward"])
 
 
 def test_zero3_gathers_whole_weights_for_sync_and_reference(tmp_path, monkeypatch):
