@@ -127,31 +127,36 @@ def verdict_entry(verdict: Verdict) -> dict[str, Any]:
     return {**verdict.to_dict(), "verifier": verdict.details.get("verifier", "none")}
 
 
+def _verdict(record: Record, options: VerifyOptions) -> Verdict:
+    try:
+        return verify_record(record, options)
+    except ValueError as exc:  # a gold the verifier rejects (malformed tests): say so, go on
+        return Verdict.undecided("bad_gold", error=str(exc)[:300])
+
+
 def _verify_dict(args: tuple[dict[str, Any], VerifyOptions]) -> dict[str, Any]:
     data, options = args
-    try:
-        verdict = verify_record(Record.from_dict(data), options)
-    except ValueError as exc:  # a gold the verifier rejects (malformed tests): say so, go on
-        verdict = Verdict.undecided("bad_gold", error=str(exc)[:300])
-    return verdict_entry(verdict)
+    return verdict_entry(_verdict(Record.from_dict(data), options))
 
 
-def _verify_batch(batch: list[Record], options: VerifyOptions) -> list[dict[str, Any]]:
-    """Verdict entries for a batch, in order: code records run concurrently on threads (each
-    only waits on its own sandboxed child, so threads are enough), the rest one by one."""
+def verify_batch(batch: list[Record], options: VerifyOptions | None = None) -> list[Verdict]:
+    """Verdicts for a batch, in order, each routed by `route`: code records run concurrently on
+    threads (each only waits on its own sandboxed child, so threads are enough), the rest one by
+    one. The one entry point for the stages, `r1data verify` and evaluation."""
     from concurrent.futures import ThreadPoolExecutor
 
-    entries: list[dict[str, Any] | None] = [None] * len(batch)
+    options = options or VerifyOptions()
+    verdicts: list[Verdict | None] = [None] * len(batch)
     code = [i for i, r in enumerate(batch) if route(r.gold, r.domain, r.metadata) == "code"]
     if len(code) > 1:
         with ThreadPoolExecutor(min(len(code), code_workers())) as pool:
-            for i, entry in zip(code, pool.map(
-                    lambda i: _verify_dict((batch[i].to_dict(), options)), code)):
-                entries[i] = entry
-    for i, record in enumerate(batch):
-        if entries[i] is None:
-            entries[i] = _verify_dict((record.to_dict(), options))
-    return entries
+            for i, verdict in zip(code, pool.map(lambda i: _verdict(batch[i], options), code)):
+                verdicts[i] = verdict
+    return [v if v is not None else _verdict(r, options) for r, v in zip(batch, verdicts)]
+
+
+def _verify_batch(batch: list[Record], options: VerifyOptions) -> list[dict[str, Any]]:
+    return [verdict_entry(v) for v in verify_batch(batch, options)]
 
 
 def code_workers() -> int:
@@ -247,12 +252,14 @@ def summary_table(summary: dict[str, Any], title: str = "r1data verify"):
 
 
 def verify_file(input: Any, output: Any, *, workers: int = 1, options: VerifyOptions | None = None,
-                fmt: str = "jsonl", on_record: Any = None, accept_plain: bool = False) -> dict[str, Any]:
+                fmt: str = "jsonl", on_record: Any = None, accept_plain: bool = False,
+                read_options: Any = None) -> dict[str, Any]:
     """Verify every record of `input` into the folder `output` (resumable: records already
     there are skipped), append each verdict to `Record.verdicts`, and write the summary to
     OUTPUT/verify_summary.json. Unreadable rows go to OUTPUT/rejected/unreadable.jsonl.
     `accept_plain`: first give plain step-by-step answers (no think block) R1's form, reasoning +
-    summary, as the stages' `accept_plain` does (for small teachers that never write think tags)."""
+    summary, as the stages' `accept_plain` does (for small teachers that never write think tags).
+    `read_options`: how `input` is laid out (`schemas.ReadOptions`, the command's --columns)."""
     from pathlib import Path
 
     from r1data.io import RejectLog, ShardWriter, read_records, shard_files, write_json
@@ -261,9 +268,9 @@ def verify_file(input: Any, output: Any, *, workers: int = 1, options: VerifyOpt
     with RejectLog(output / "rejected" / "unreadable.jsonl") as rejects, \
             ShardWriter(output, fmt=fmt) as writer:
         resumed = len(writer.done_ids)
-        todo = (r for r in read_records(input, rejects) if r.id not in writer)
+        todo = (r for r in read_records(input, rejects, read_options) if r.id not in writer)
         if accept_plain:
-            from r1data.pipelines.steps import accept_plain as reshape
+            from r1data.record import accept_plain as reshape
 
             todo = (r for r in todo if reshape(r) or True)
         for record, entry in verify_many(todo, workers=workers, options=options):

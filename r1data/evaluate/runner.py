@@ -6,6 +6,7 @@ back. The figures come from `metrics`; the file layout is described in `r1data.e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import sys
@@ -20,6 +21,7 @@ from r1data.backends.base import SamplingConfig
 from r1data.config import ConfigError
 from r1data.evaluate.metrics import benchmark_metrics, question_metrics
 from r1data.record import META_SAMPLE_INDEX, Record
+from r1data.verify import VerifyOptions, verify_batch
 
 SCHEMA = "r1data.eval/1"
 
@@ -105,9 +107,10 @@ class EvalConfig(sharding.Sharded):
 # -- questions, prompts and verdicts ------------------------------------------------------------
 
 def kind_of(benchmark: str) -> str:
-    """'math', 'choice' or 'code': which instruction, verifier and vote a benchmark gets."""
+    """'math', 'choice' or 'code': which instruction and vote a benchmark gets (the verifier
+    itself is chosen per item by `r1data.verify.route`)."""
     domain = bench.load(benchmark)[0]["domain"] if benchmark != "humaneval" else "code"
-    return {"math": "math", "science": "choice", "code": "code"}[domain]
+    return {d: kind for kind, d in bench.VERIFIER_DOMAINS.items()}[domain]
 
 
 def question_text(item: dict[str, Any], kind: str, instruction: str | None = None) -> str:
@@ -131,25 +134,19 @@ def question_records(benchmark: str, limit: int | None, instruction: str | None 
             for item in items]
 
 
-def verify_samples(question: Record, samples: list[Record], kind: str, timeout: float) -> list[dict]:
-    """One details entry per sample: its completion, extracted answer and verdict."""
-    from r1data.verifiers import verify_choice, verify_math
-    from r1data.verifiers.code import verify_code_many
-
+def verify_samples(question: Record, samples: list[Record], timeout: float) -> list[dict]:
+    """One details entry per sample: its completion, extracted answer and verdict, routed by
+    `r1data.verify` exactly as the stages and `r1data verify` route (the item's options and
+    setup code are what the choice and code verifiers read)."""
     item = question.metadata.get("item", {})
-    if kind == "math":
-        verdicts = [verify_math(s.completion, question.gold, timeout=timeout) for s in samples]
-    elif kind == "choice":
-        verdicts = [verify_choice(s.completion, question.gold, item.get("choices")) for s in samples]
-    else:
-        verdicts = verify_code_many(
-            [{"completion": s.completion, "tests": question.gold, "setup": item.get("setup", "")}
-             for s in samples], timeout=timeout)
+    options = VerifyOptions(math_timeout=timeout, code_timeout=timeout)
+    judged = [dataclasses.replace(s, gold=question.gold, domain=question.domain, metadata=item)
+              for s in samples]
     return [{
         "index": s.metadata[META_SAMPLE_INDEX], "completion": s.completion,
         "extracted": v.extracted, "correct": v.correct, "score": v.score, "reason": v.reason,
         "finish_reason": s.finish_reason, "completion_tokens": s.completion_tokens,
-    } for s, v in zip(samples, verdicts)]
+    } for s, v in zip(samples, verify_batch(judged, options))]
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -244,7 +241,7 @@ def score(name: str, questions: list[Record], samples: dict[str, list[Record]], 
         got = samples.get(question.id, [])
         if len(got) < n:
             raise RuntimeError(f"{name}/{question.id}: {len(got)} of {n} samples generated")
-        checked = verify_samples(question, got, kind, config.verify_timeout)
+        checked = verify_samples(question, got, config.verify_timeout)
         rows.append({"benchmark": name, "id": question.id, "question": question.prompt,
                      "gold": question.gold, "samples": checked,
                      **question_metrics(checked, config.ks, kind, config.verify_timeout)})

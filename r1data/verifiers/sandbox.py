@@ -31,10 +31,8 @@ inside a VM or a disposable container as well.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import select
 import selectors
 import shutil
 import signal
@@ -45,6 +43,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from r1data.verifiers.worker_pool import DeadlineReader, IdlePool
 
 NOBODY = 65534
 ISOLATIONS = ("bwrap", "unshare", "none")
@@ -250,8 +250,8 @@ class Sandbox:
         self.base_processes = 0 if _run_as_nobody() else _own_processes()
         if self.isolation == "none" and not allow_unsafe:
             raise SandboxUnavailable(REFUSAL)
-        self._idle: list[ForkServer] = []
-        self._lock = threading.Lock()
+        self._servers = IdlePool(lambda: ForkServer(self), alive=ForkServer.alive,
+                                 stop=ForkServer.close)
 
     def workdir(self) -> str:
         path = tempfile.mkdtemp(prefix="r1data-sandbox-")
@@ -292,26 +292,13 @@ class Sandbox:
 
     # -- many programs, one sandbox ----------------------------------------------------------
 
-    @contextlib.contextmanager
     def server(self):
         """A fork server of this sandbox for the caller's exclusive use (started on demand,
         returned to an idle pool afterwards; a broken one is dropped)."""
-        with self._lock:
-            server = self._idle.pop() if self._idle else None
-        if server is None or not server.alive():
-            server = ForkServer(self)
-        try:
-            yield server
-        finally:
-            if server.alive():
-                with self._lock:
-                    self._idle.append(server)
+        return self._servers.worker()
 
     def close(self) -> None:
-        with self._lock:
-            servers, self._idle = self._idle, []
-        for server in servers:
-            server.close()
+        self._servers.close()
 
 
 def _feed(pipe, data: bytes) -> None:
@@ -340,6 +327,7 @@ class ForkServer:
                                      stderr=subprocess.DEVNULL, cwd="/", start_new_session=True,
                                      env={"PATH": "/usr/local/bin:/usr/bin:/bin",
                                           "LANG": "C.UTF-8"}, **kwargs)
+        self.reader = DeadlineReader(self.proc.stdout.fileno())
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -373,22 +361,11 @@ class ForkServer:
     def _read_reply(self, deadline: float) -> dict:
         import json
 
-        fd = self.proc.stdout.fileno()
-
-        def exactly(n: int) -> bytes:
-            parts, got = [], 0
-            while got < n:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    raise TimeoutError("no answer")
-                data = os.read(fd, min(n - got, 1 << 20))
-                if not data:
-                    raise OSError("the fork server ended")
-                parts.append(data)
-                got += len(data)
-            return b"".join(parts)
-
-        return json.loads(exactly(int.from_bytes(exactly(8), "big")))
+        try:
+            size = int.from_bytes(self.reader.exactly(8, deadline), "big")
+            return json.loads(self.reader.exactly(size, deadline))
+        except EOFError:
+            raise OSError("the fork server ended") from None
 
     def close(self) -> None:
         try:

@@ -30,3 +30,17 @@ def test_every_filter_has_a_drop_case():
     dropping = {c["filter"] for c in CASES if c["expect"] != "kept"}
     assert dropping >= {"FormatFilter", "LengthFilter", "LanguageMixFilter", "LongParagraphFilter",
                         "CodeBlockFilter", "RepetitionFilter", "CorrectnessFilter"}
+
+
+FORMAT_CASES = yaml.safe_load((Path(__file__).parents[1] / "verifiers" / "cases" / "format.yaml")
+                              .read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("case", [c for c in FORMAT_CASES if c["style"] == "r1"],
+                         ids=lambda c: c["completion"][:40])
+def test_format_filter_keeps_exactly_what_the_format_reward_accepts(case):
+    """One rule where the filter and the reward meet: on every r1-style case of the format
+    verifier, a reasoning sample is kept by FormatFilter iff check_format accepts it."""
+    result = format_filter.FormatFilter().filter(document_of(make_record({"completion": case["completion"]})))
+    kept = result if isinstance(result, bool) else result[0]
+    assert kept == case["correct"]
