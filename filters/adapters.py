@@ -55,9 +55,9 @@ class RecordReader(PipelineStep):
                  rejected_folder: str | Path | None = None, options: io.ReadOptions | None = None):
         super().__init__()
         self.path = str(path)
-        # Taken now, in the command's process: a task on another process or node reads the
-        # user's input with the same --columns/--schema (r1data.schemas).
-        self.options = options or io.schemas.active_options()
+        # pickled with the step: a task on another process or node reads the user's input
+        # with the command's --columns/--schema (r1data.schemas)
+        self.options = options or io.DEFAULT_OPTIONS
         self.per_rank_files = per_rank_files
         self.merge_ranks = merge_ranks
         self.rejected_folder = str(rejected_folder) if rejected_folder else None

@@ -37,6 +37,7 @@ from typing import Any
 
 from r1data import io
 from r1data.record import META_CONTAMINATION
+from r1data.schemas import ReadOptions
 
 from .adapters import OUTPUT_FORMATS, DroppedRecordWriter, RecordReader, RecordWriter
 from .correctness_filter import CorrectnessFilter
@@ -156,8 +157,11 @@ def _dropped(output: Path, step_name: str, stage: str, reason: str, fmt: str):
                                filename=f"{stage}-${{rank}}")
 
 
-def build_stages(config: FilterChainConfig, input: str | Path, output: str | Path) -> list[Stage]:
-    """The chain's stages as datatrove pipelines (steps), without executors."""
+def build_stages(config: FilterChainConfig, input: str | Path, output: str | Path,
+                 read_options: ReadOptions | None = None) -> list[Stage]:
+    """The chain's stages as datatrove pipelines (steps), without executors. `read_options`:
+    how `input` is laid out (taken by the reader step, so a task on another process or node
+    reads it the same)."""
     output = Path(output)
     work = output / ".work"
     fmt = "jsonl" if config.output_format == "verl" else config.output_format  # see _finish
@@ -189,7 +193,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
             _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
             fmt, bool(final_steps), config.tasks, hashes)
     stages = [Stage("filter", [
-        RecordReader(input, rejected_folder=output / "rejected"),
+        RecordReader(input, rejected_folder=output / "rejected", options=read_options),
         *filters(per_sample, "filter"),
         RecordWriter(first_out, fmt, intermediate=later, text_hashes=hashes),
         *([signature] if signature else []),  # over the documents just written, in their order
@@ -207,12 +211,13 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     return stages
 
 
-def build_executors(config: FilterChainConfig, input: str | Path, output: str | Path) -> list:
+def build_executors(config: FilterChainConfig, input: str | Path, output: str | Path,
+                    read_options: ReadOptions | None = None) -> list:
     """One datatrove executor per stage, each depending on the previous one; `run()` on the last
     runs (or, for Slurm, submits) the whole chain."""
     output = Path(output)
     executors = []
-    for stage in build_stages(config, input, output):
+    for stage in build_stages(config, input, output, read_options):
         executors.append(_executor(config, stage, output / ".logs" / stage.name,
                                    executors[-1] if executors else None))
     return executors
@@ -262,7 +267,8 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
               executor: str | None = None, workers: int | None = None,
               on_stage: Callable[[str, int, int], None] | None = None,
               quiet: bool = True, wait: bool = False,
-              on_progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, Any]:
+              on_progress: Callable[[dict[str, int]], None] | None = None,
+              read_options: ReadOptions | None = None) -> dict[str, Any]:
     """Run the chain over `input` into `output` (layout in the module docstring); returns the
     stats dict also written to `output/stats.json`. Rerunning skips finished tasks.
 
@@ -279,8 +285,8 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
     io.detect_format(input)  # a missing or unreadable input is a one-line InputError
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    stages = build_stages(config, input, output)
-    executors = build_executors(config, input, output)
+    stages = build_stages(config, input, output, read_options)
+    executors = build_executors(config, input, output, read_options)
     if config.executor == "slurm":
         from r1data.launch import slurm
 

@@ -29,7 +29,8 @@ from pathlib import Path
 from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
-from r1data.io import ColumnMap, RejectLog, read_records
+from r1data.io import RejectLog, read_records
+from r1data.schemas import ReadOptions
 from r1data.record import Record, assistant_content
 from r1data.record import accept_plain as reshape_plain
 from r1data.templates import SPECIAL_TOKEN
@@ -134,8 +135,11 @@ def _tagged(record: Record, method: str) -> Record:
     return tagged
 
 
-def method_prompts(config: ColdStartConfig, method: str, rejects: RejectLog):
-    columns = ColumnMap(prompt=config.prompt_column, gold=config.gold_column)
+def method_prompts(config: ColdStartConfig, method: str, rejects: RejectLog,
+                   read_options: ReadOptions | None = None):
+    # the config's prompt_column/gold_column name columns the command's options leave open
+    columns = (read_options or ReadOptions()).mapped(prompt=config.prompt_column,
+                                                     gold=config.gold_column)
     if method == "refine":
         for i, draft in enumerate(sharding.take(read_records(config.refine_input, rejects), config.limit,
                                                 config.num_shards, config.shard_index)):
@@ -193,8 +197,10 @@ def shape(sample: Record, accept_plain: bool = False) -> tuple[Record, str | Non
 # -- the stage -----------------------------------------------------------------------------
 
 
-def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
-    """Collect, shape, verify and filter cold-start samples into `config.output`."""
+def run(config: ColdStartConfig, progress=None, backend=None,
+        read_options: ReadOptions | None = None) -> StageSummary:
+    """Collect, shape, verify and filter cold-start samples into `config.output`;
+    `read_options` say how `config.input` is laid out (the command's --columns, --schema)."""
     started = time.time()
     out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
@@ -206,7 +212,7 @@ def run(config: ColdStartConfig, progress=None, backend=None) -> StageSummary:
         with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
             for method in config.methods:
                 folder = steps.work_dir(out, f"prompts_{method}")
-                prompts[method] = steps.write_prompts(method_prompts(config, method, rejects), folder)
+                prompts[method] = steps.write_prompts(method_prompts(config, method, rejects, read_options), folder)
                 fewshot = config.fewshot if method == "few_shot" else None
                 template = "few-shot" if method == "few_shot" else "readable"
                 system = config.reflection_system if method == "reflection" else None

@@ -40,6 +40,7 @@ from typing import Any
 from r1data.filters.base import normalize, text_hash
 from r1data.io import OUTPUT_FORMATS, RejectLog, ShardWriter, read_records, shard_files
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
+from r1data.schemas import ReadOptions
 from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
 DUPLICATE_OF = "duplicate_of"  # metadata key on the extra copies of an up-sampled row
@@ -239,12 +240,12 @@ def _input_paths(inputs: list[str]) -> list[Path]:
     return out
 
 
-def _stream(config: MixConfig, rejects: RejectLog):
+def _stream(config: MixConfig, rejects: RejectLog, read_options: ReadOptions | None):
     index = 0
     for path in _input_paths(config.inputs):
         if path.is_dir() and not shard_files(path):
             continue  # a stage that kept nothing (the summary lists it under empty_inputs)
-        for record in read_records(path, rejects):
+        for record in read_records(path, rejects, read_options):
             yield index, record
             index += 1
 
@@ -252,7 +253,7 @@ def _stream(config: MixConfig, rejects: RejectLog):
 # -- the stage -----------------------------------------------------------------------------
 
 
-def run(config: MixConfig, progress=None) -> StageSummary:
+def run(config: MixConfig, progress=None, read_options: ReadOptions | None = None) -> StageSummary:
     """Build the mix into `config.output`; returns the summary (its `extra` holds the plan,
     the shortfalls, the up/down-sampling figures and the statistics). `progress`: True for a
     progress bar, or a callable `(done, total)`."""
@@ -265,7 +266,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
     seen_rows: set[int] = set()
     duplicates: set[int] = set()
     inputs = unusable = 0
-    for index, record in _stream(config, rejects):
+    for index, record in _stream(config, rejects, read_options):
         inputs += 1
         if _normalise(record) is None:  # (Record.from_dict already refused an unknown kind)
             unusable += 1
@@ -310,7 +311,7 @@ def run(config: MixConfig, progress=None) -> StageSummary:
                                                         fmt=config.output_format)}
     written = Counter()
     with progress_bar(progress, "mixing") as report_progress:
-        for index, record in _stream(config, RejectLog(None)):
+        for index, record in _stream(config, RejectLog(None), read_options):
             if report_progress is not None:
                 report_progress(index + 1, inputs)
             if _normalise(record) is None:

@@ -44,7 +44,8 @@ from pathlib import Path
 from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
-from r1data.io import ColumnMap, RejectLog, read_records
+from r1data.io import RejectLog, read_records
+from r1data.schemas import ReadOptions
 from r1data.record import NON_REASONING, Record, assistant_content
 from r1data.pipelines import steps
 from r1data.pipelines.recipe import package_path
@@ -260,15 +261,18 @@ def cot_prompt(record: Record) -> Record:
                   ROUTE_KEY: THINK})
 
 
-def run(config: NonReasoningConfig, progress=None, backend=None) -> StageSummary:
-    """Route, generate, shape and filter the non-reasoning samples into `config.output`."""
+def run(config: NonReasoningConfig, progress=None, backend=None,
+        read_options: ReadOptions | None = None) -> StageSummary:
+    """Route, generate, shape and filter the non-reasoning samples into `config.output`;
+    `read_options` say how `config.input` is laid out (the command's --columns, --schema)."""
     started = time.time()
     out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     own = StageOutput(out, kept_dir=None, dropped_dir=f"dropped/{STAGE}")
     routes: Counter = Counter()
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
         prompts, reused = [], []
-        rows = read_records(config.input, rejects, ColumnMap(prompt=config.prompt_column))
+        options = (read_options or ReadOptions()).mapped(prompt=config.prompt_column)
+        rows = read_records(config.input, rejects, options)
         for i, record in enumerate(sharding.take(rows, config.limit, config.num_shards, config.shard_index)):
             if config.limit is not None and i >= config.limit:
                 break

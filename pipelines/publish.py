@@ -280,9 +280,10 @@ def card(config: PublishConfig, stats: dict[str, Any], splits: list[str],
 # -- the stage -----------------------------------------------------------------------------
 
 
-def build(config: PublishConfig, progress=None) -> StageSummary:
+def build(config: PublishConfig, progress=None, read_options=None) -> StageSummary:
     """Write the Hub-ready folder (no network). `progress`: True for a progress bar, or a
-    callable `(rows_done)`."""
+    callable `(rows_done)`. `read_options`: how the input is laid out (the command's
+    --columns, --schema; r1data's own records are read as they are whatever they say)."""
     source = Path(config.input)
     if not source.exists():
         from r1data.io import InputError
@@ -311,7 +312,7 @@ def build(config: PublishConfig, progress=None) -> StageSummary:
 
     with progress_bar(progress, "writing Parquet shards") as report_progress:
         for split, folder in _splits(source).items():
-            rows, files = write_parquet_shards(tap(read_records(folder, rejects), split, report_progress),
+            rows, files = write_parquet_shards(tap(read_records(folder, rejects, read_options), split, report_progress),
                                                out / "data", split, config.shard_rows)
             if rows:
                 split_rows[split] = rows

@@ -49,7 +49,8 @@ from typing import Any
 from r1data import sharding
 from r1data.backends.base import SamplingConfig
 from r1data.filters.chain import FilterChainConfig
-from r1data.io import ColumnMap, RejectLog, read_records, write_json
+from r1data.io import RejectLog, read_records, write_json
+from r1data.schemas import ReadOptions
 from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record, accept_plain
 from r1data.pipelines import steps
 from r1data.pipelines.summary import StageOutput, StageSummary
@@ -251,8 +252,10 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
 # -- the stage -----------------------------------------------------------------------------
 
 
-def run(config: RejectionSamplingConfig, progress=None, backend=None) -> StageSummary:
+def run(config: RejectionSamplingConfig, progress=None, backend=None,
+        read_options: ReadOptions | None = None) -> StageSummary:
     """Run the stage into `config.output` (see the module docstring); returns its summary.
+    `read_options`: how `config.input` is laid out (the command's --columns, --schema).
 
     `backend`: an already open backend to use (e.g. shared between stages); else the teacher's
     is opened and closed here.
@@ -263,7 +266,8 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None) -> StageSu
     samples_dir = steps.work_dir(out, "samples")
     verified_dir = steps.work_dir(out, "verified")
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
-        columns = ColumnMap(prompt=config.prompt_column, gold=config.gold_column)
+        columns = (read_options or ReadOptions()).mapped(prompt=config.prompt_column,
+                                                         gold=config.gold_column)
         own = sharding.take(read_records(config.input, rejects, columns), config.limit,
                             config.num_shards, config.shard_index)
         n_prompts = prepare_prompts(own, config.domain,
@@ -332,13 +336,15 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 # -- the budget ----------------------------------------------------------------------------
 
 
-def plan(config: RejectionSamplingConfig, progress=None, backend=None) -> dict[str, Any]:
+def plan(config: RejectionSamplingConfig, progress=None, backend=None,
+         read_options: ReadOptions | None = None) -> dict[str, Any]:
     """Run a pilot on `pilot_prompts` prompts and extrapolate the cost of reaching
     `target_samples` kept samples; written to OUT/plan.json and returned."""
     pilot_out = steps.work_dir(config.output, "pilot")
     shutil.rmtree(pilot_out, ignore_errors=True)  # a fresh pilot: resumed samples measure no speed
     pilot = dataclasses.replace(config, output=str(pilot_out), limit=config.pilot_prompts)
-    figures = budget(run(pilot, progress=progress, backend=backend), config)
+    figures = budget(run(pilot, progress=progress, backend=backend, read_options=read_options),
+                     config)
     write_json(Path(config.output) / "plan.json", figures)
     return figures
 

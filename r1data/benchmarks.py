@@ -76,10 +76,10 @@ def _choice_item(item: dict[str, Any], extra: dict[str, Any]) -> None:
     item.update(choices=choices, gold=str(gold).strip())
 
 
-def register_file(path: Any, verifier: str = "math") -> str:
+def register_file(path: Any, verifier: str = "math", read_options: Any = None) -> str:
     """Read a user's benchmark file (any layout `r1data.schemas` reads: its prompt and gold
-    columns are detected or mapped with --columns) and register it under its file name; returns
-    that name, which `load` and `parse_names` then know."""
+    columns are detected, or mapped by `read_options`, the command's --columns) and register it
+    under its file name; returns that name, which `load` and `parse_names` then know."""
     from pathlib import Path
 
     from r1data.io import InputError, read_records
@@ -89,7 +89,7 @@ def register_file(path: Any, verifier: str = "math") -> str:
     name = Path(str(path)).name.split(".")[0] or "benchmark"
     name = f"{name}_file" if name in BENCHMARKS else name
     items, missing = [], 0
-    for record in read_records(path):
+    for record in read_records(path, None, read_options):
         gpqa = verifier == "choice" and "Correct Answer" in record.metadata
         if record.gold in (None, "", []) and not gpqa:
             missing += 1

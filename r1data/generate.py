@@ -32,6 +32,7 @@ from r1data import __version__, sharding, templates
 from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
 from r1data.failures import ERRORS_FILE, FailureLog
 from r1data.record import META_ERROR, Record
+from r1data.schemas import ReadOptions
 
 
 @dataclass
@@ -40,7 +41,9 @@ class GenerateConfig(sharding.Sharded):
 
     input: prompts: JSONL (.gz/.zst), Parquet, a `datasets.save_to_disk` folder, a shard folder.
     output: folder of record shards (`part-*.jsonl|parquet`), rejected/ and the summary.
-    prompt_column / id_column / gold_column: input column names (None: guessed, see io.ColumnMap).
+    read: how the input is laid out (`schemas.ReadOptions`: --columns, --schema, --split,
+        --hub-config; --prompt-column and its kind add to its columns). A field, not an
+        argument of `run`: a sharded run's tasks get this config as JSON (`r1data.launch`).
     limit: use only the first `limit` readable prompts.
     format / shard_size: output shard format ("jsonl" or "parquet") and records per shard.
 
@@ -61,10 +64,8 @@ class GenerateConfig(sharding.Sharded):
 
     input: str
     output: str
-    # input columns
-    prompt_column: str | None = None
-    id_column: str | None = None
-    gold_column: str | None = None
+    # input layout
+    read: ReadOptions = field(default_factory=ReadOptions)
     limit: int | None = None
     # output
     format: str = "jsonl"
@@ -230,12 +231,6 @@ def generate_records(
         failures.check(attempted, 0.0)
 
 
-def _columns(config: GenerateConfig):
-    from r1data import io
-
-    return io.ColumnMap(prompt=config.prompt_column, id=config.id_column, gold=config.gold_column)
-
-
 def _count_prompts(config: GenerateConfig) -> int | None:
     from itertools import islice
 
@@ -243,10 +238,10 @@ def _count_prompts(config: GenerateConfig) -> int | None:
 
     try:
         if config.num_shards > 1:  # the shard's own prompts: ids are needed, so records are read
-            rows = islice(io.read_records(config.input, None, _columns(config)), config.limit)
+            rows = islice(io.read_records(config.input, None, config.read), config.limit)
             total = sum(1 for _ in sharding.select(rows, config.num_shards, config.shard_index))
             return total
-        total = sum(1 for _ in io.iter_rows(config.input))
+        total = sum(1 for _ in io.iter_rows(config.input, None, config.read))
     except Exception:  # noqa: BLE001 - only the progress bar's total depends on it
         return None
     return min(total, config.limit) if config.limit is not None else total
@@ -279,7 +274,6 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     summary = GenerateSummary(output=str(out))
     fewshot = (templates.load_fewshot(config.fewshot, config.fewshot_k, seed=config.sampling.seed)
                if config.fewshot else None)
-    columns = _columns(config)
     writer = io.ShardWriter(out, shard_size=config.shard_size, fmt=config.format)
     rejects = io.RejectLog(out / "rejected" / "rejected.jsonl")
     failures = FailureLog(out / ERRORS_FILE)
@@ -287,7 +281,7 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
     owned = backend is None
     start = time.monotonic()
     try:
-        prompts = io.read_records(config.input, rejects, columns)
+        prompts = io.read_records(config.input, rejects, config.read)
         if config.limit is not None:
             prompts = islice(prompts, config.limit)
         prompts = sharding.select(prompts, config.num_shards, config.shard_index)  # after limit

@@ -14,14 +14,12 @@ nothing is written twice, finished shards are never touched.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import io
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".js
 PARQUET_SUFFIXES = (".parquet",)
 CSV_SUFFIXES = (".csv",)  # read only: benchmarks such as GPQA are published as CSV
 INPROGRESS = ".inprogress.jsonl"
+DEFAULT_OPTIONS = ReadOptions()  # every layout detected per row
 
 
 class InputError(Exception):
@@ -242,7 +241,7 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
     rejects = rejects if rejects is not None else RejectLog(None)
     fmt = detect_format(path)
     if fmt == "hub":
-        for row in _iter_hub(str(path), options or schemas.active_options()):
+        for row in _iter_hub(str(path), options or DEFAULT_OPTIONS):
             row["__file__"] = str(path)
             yield row
         return
@@ -252,7 +251,7 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
         raise InputError(f"no .jsonl or .parquet files in {path}")
     for file in files:
         if fmt == "datasets":
-            rows = _iter_datasets(file, (options or schemas.active_options()).split)
+            rows = _iter_datasets(file, (options or DEFAULT_OPTIONS).split)
         elif file.name.lower().endswith(PARQUET_SUFFIXES):
             rows = _iter_parquet(file)
         elif file.name.lower().endswith(CSV_SUFFIXES):
@@ -264,42 +263,15 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
             yield row
 
 
-@dataclass
-class ColumnMap:
-    """Which input columns hold what (the older `--prompt-column`/`--gold-column` options).
-
-    `None` means: guessed by `r1data.schemas`. Equivalent to `ReadOptions(columns={...})`.
-    """
-
-    prompt: str | None = None
-    gold: str | None = None
-    id: str | None = None
-    domain: str | None = None
-    source: str | None = None
-
-    def to_options(self, base: ReadOptions | None = None) -> ReadOptions:
-        base = base or ReadOptions()
-        named = {k: v for k, v in dataclasses.asdict(self).items() if v}
-        return dataclasses.replace(base, columns={**base.columns, **named})
-
-
-def _options(columns: ColumnMap | ReadOptions | None) -> ReadOptions:
-    """Explicit options, else those of the running command (`schemas.reading`)."""
-    if isinstance(columns, ReadOptions):
-        return columns
-    active = schemas.active_options()
-    return columns.to_options(active) if columns is not None else active
-
-
 def rows_to_records(row: dict[str, Any], options: ReadOptions | None = None,
                     report: ReadReport | None = None) -> list[Record]:
     """The records of one raw row, through the reading layer (`r1data.schemas`)."""
-    return schemas.records_of_row(row, options or schemas.active_options(), report)
+    return schemas.records_of_row(row, options or DEFAULT_OPTIONS, report)
 
 
-def row_to_record(row: dict[str, Any], columns: ColumnMap | ReadOptions | None = None) -> Record:
+def row_to_record(row: dict[str, Any], options: ReadOptions | None = None) -> Record:
     """The first record of a raw row (a `generations` row holds several: see rows_to_records)."""
-    records = schemas.records_of_row(row, _options(columns))
+    records = schemas.records_of_row(row, options or DEFAULT_OPTIONS)
     if not records:
         raise RecordError("the row holds no completion")
     return records[0]
@@ -311,16 +283,17 @@ def reject_reason(exc: Exception) -> str:
 
 
 def read_records(
-    path: str | Path, rejects: RejectLog | None = None,
-    columns: ColumnMap | ReadOptions | None = None, report: ReadReport | None = None,
+    path: str | Path, rejects: RejectLog | None = None, options: ReadOptions | None = None,
+    report: ReadReport | None = None,
 ) -> Iterator[Record]:
     """Stream records from any supported input; unreadable rows go to `rejects` with a reason.
 
-    `columns` names input columns (a ColumnMap, or ReadOptions with a forced layout); by default
-    the layout of each row is detected (`r1data.schemas`). `report` counts the layouts seen.
+    `options` says how the input is laid out (the command's `--columns`, `--schema`, `--split`,
+    `--hub-config`); by default the layout of each row is detected (`r1data.schemas`). `report`
+    counts the layouts seen.
     """
     rejects = rejects if rejects is not None else RejectLog(None)
-    options = _options(columns)
+    options = options or DEFAULT_OPTIONS
     for row in iter_rows(path, rejects, options):
         try:
             yield from schemas.records_of_row(row, options, report)

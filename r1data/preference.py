@@ -103,15 +103,12 @@ def pair_of_row(row: dict[str, Any], columns: dict[str, str] | None = None) -> P
 def read_pairs(path: str | Path, rejects=None, columns: dict[str, str] | None = None
                ) -> Iterator[PreferencePair]:
     """Stream the preference pairs of a file, folder or Hub dataset; rows that are not pairs go
-    to `rejects` (an `io.RejectLog`) with their reason. `columns` defaults to the running
-    command's `--columns` (prompt, chosen, rejected, id)."""
-    from r1data import schemas
+    to `rejects` (an `io.RejectLog`) with their reason. `columns` names the pair's columns
+    (prompt, chosen, rejected, id; a command's `--columns`); by default they are detected."""
     from r1data.io import RejectLog, iter_rows
 
     rejects = rejects if rejects is not None else RejectLog(None)
-    if columns is None:
-        columns = {k: v for k, v in schemas.active_options().columns.items()
-                   if k in ("prompt", "chosen", "rejected", "id")}
+    columns = {k: v for k, v in (columns or {}).items() if k in ("prompt", "chosen", "rejected", "id")}
     for row in iter_rows(path, rejects):
         try:
             yield pair_of_row(row, columns)

@@ -43,8 +43,6 @@ gives the same ids. All records of one prompt share `prompt_id`.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import json
 import re
@@ -134,6 +132,17 @@ class ReadOptions:
             raise SchemaError(f"--columns: unknown field {unknown[0]!r}; fields are "
                               f"{', '.join(FIELDS)}")
 
+    def mapped(self, **columns: str | None) -> "ReadOptions":
+        """These options with more columns named (those given as None are left out); the
+        older per-column options (`--prompt-column`, a config's `prompt_column`) build their
+        ReadOptions this way. A column the options already name wins.
+
+        >>> ReadOptions(columns={"gold": "ref"}).mapped(prompt="q", gold="answer", id=None).columns
+        {'prompt': 'q', 'gold': 'ref'}
+        """
+        named = {k: v for k, v in columns.items() if v}
+        return dataclasses.replace(self, columns={**named, **self.columns}) if named else self
+
     def __hash__(self) -> int:  # frozen with a dict field: hash what identifies it (once)
         cached = self.__dict__.get("_hash")
         if cached is None:
@@ -141,26 +150,6 @@ class ReadOptions:
                            self.config, self.require_completion))
             object.__setattr__(self, "_hash", cached)
         return cached
-
-
-# The running command's options. A command states once how its input is laid out, and every read
-# of that input (deep inside a pipeline) honours it without each stage's config carrying a copy.
-# r1data's own records are never remapped, so intermediate folders read the same under any options.
-_ACTIVE: contextvars.ContextVar[ReadOptions] = contextvars.ContextVar("r1data_read_options")
-
-
-def active_options() -> ReadOptions:
-    return _ACTIVE.get(_DEFAULT)
-
-
-@contextlib.contextmanager
-def reading(options: ReadOptions):
-    """Within this block, reads without explicit options use `options`."""
-    token = _ACTIVE.set(options)
-    try:
-        yield options
-    finally:
-        _ACTIVE.reset(token)
 
 
 def parse_columns(text: str | None) -> dict[str, str]:
@@ -178,9 +167,6 @@ def parse_columns(text: str | None) -> dict[str, str]:
             raise SchemaError(f"--columns: expected field=column, got {part.strip()!r}")
         mapping[name.strip()] = column.strip()
     return mapping
-
-
-_DEFAULT = ReadOptions()
 
 
 class ReadReport:

@@ -24,7 +24,7 @@ from typing import Any
 
 from r1data.io import RejectLog, read_records
 from r1data.record import REASONING, Record
-from r1data.schemas import ReadReport, has_gold
+from r1data.schemas import ReadOptions, ReadReport, has_gold
 
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 0.99, 1.0)
 CATEGORIES = ("domain", "kind", "language", "source")
@@ -206,8 +206,10 @@ def summarize(data) -> dict[str, Any]:
     return out
 
 
-def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = None) -> dict[str, Any]:
-    """`summarize` of a file or folder, with the layout(s) read and the rows set aside."""
+def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = None,
+               options: ReadOptions | None = None) -> dict[str, Any]:
+    """`summarize` of a file or folder, with the layout(s) read and the rows set aside;
+    `options`: how the input is laid out (the command's --columns, --schema)."""
     import polars as pl
 
     rejects = rejects if rejects is not None else RejectLog(None)
@@ -222,7 +224,7 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
         summary["gold"] = f"record {summary['with_gold']:,} of {summary['rows']:,}"
         return summary
     report = ReadReport()
-    summary = summarize(frame(read_records(path, rejects, report=report), tokenizer))
+    summary = summarize(frame(read_records(path, rejects, options, report), tokenizer))
     summary["rejected"] = rejects.count
     # the input layout(s) read, and how many records came with a chain of thought
     summary["schema"] = report.line()

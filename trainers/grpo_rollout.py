@@ -35,14 +35,15 @@ def prompt_path(spec: str) -> Path:
 
 
 def load_prompts(spec: str, rejected: Path | None, rewards: str | dict[str, str] = "accuracy",
-                 limit: int | None = None) -> list[Any]:
+                 limit: int | None = None, read_options: Any = None) -> list[Any]:
     """Records some reward route can score; the others are written to `rejected` with the
-    reason (no route for their domain/kind, or no gold where the route needs one)."""
+    reason (no route for their domain/kind, or no gold where the route needs one).
+    `read_options`: how the prompt file is laid out (the command's --columns, --schema)."""
     from r1data.io import InputError, RejectLog, read_records
 
     kept = []
     with RejectLog(rejected) as rejects:
-        for record in read_records(prompt_path(spec), rejects):
+        for record in read_records(prompt_path(spec), rejects, read_options):
             reason = RewardRouter.rejection(rewards, record)
             if reason is not None:
                 rejects.add(spec, None, reason, record.to_dict())

@@ -177,7 +177,8 @@ def packing_is_exact(model: torch.nn.Module, device: str, vocab: int) -> bool:
 
 
 def train(config: SFTConfig, *, model=None, tokenizer=None,
-          on_step: Callable[[int, dict[str, Any]], None] | None = None) -> SFTResult:
+          on_step: Callable[[int, dict[str, Any]], None] | None = None,
+          read_options: Any = None) -> SFTResult:
     """Run SFT as configured. `model`/`tokenizer` may be given (tests pass a tiny model);
     otherwise `config.model` is loaded. `on_step(step, metrics)` is called after each step."""
     started = time.time()
@@ -195,7 +196,7 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
         from r1data.models import load_tokenizer, resolve
 
         tokenizer = tokenizer or load_tokenizer(config.model)
-    conversations, rejected = load_conversations(data.path, data.split, data.limit)
+    conversations, rejected = load_conversations(data.path, data.split, data.limit, read_options)
     samples, too_long = tokenize_all(tokenizer, conversations, data.max_seq_len)
     rejected += too_long
     if dist.is_main:

@@ -45,18 +45,21 @@ class Sample:
 # -- loading ---------------------------------------------------------------------------------
 
 
-def load_conversations(source: str, split: str = "train", limit: int | None = None
+def load_conversations(source: str, split: str = "train", limit: int | None = None,
+                       read_options: Any = None
                        ) -> tuple[list[list[dict[str, str]]], list[dict[str, Any]]]:
     """(conversations, rejected rows with a `reason`) from a local path or a Hub dataset id, in
     any layout `r1data.schemas` reads (records, chat, ShareGPT, prompt/answer columns...): each
-    record's `messages`, built in R1's form where a row has only fields."""
+    record's `messages`, built in R1's form where a row has only fields. `read_options`: how
+    the data is laid out (the command's --columns, --schema, --split)."""
     import dataclasses
 
     from r1data import schemas
     from r1data.io import RejectLog, read_records
 
-    options = dataclasses.replace(schemas.active_options(), require_completion=True,
-                                  split=schemas.active_options().split or split)
+    read_options = read_options or schemas.ReadOptions()
+    options = dataclasses.replace(read_options, require_completion=True,
+                                  split=read_options.split or split)
     log = RejectLog(None, keep=True)
     conversations = []
     records = read_records(Path(source).expanduser() if Path(source).expanduser().exists()

@@ -20,6 +20,7 @@ def command(
     keep: opt.Keep = 1,
     domain: opt.Domain = "math",
     accept_plain: opt.AcceptPlain = False,
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Cold start (R1 2.3.1): few-shot long CoT, reflective answers, refined R1-Zero outputs.
 
@@ -39,4 +40,4 @@ def command(
         **teacher.shards,
         keep_per_prompt=keep, accept_plain=accept_plain,
     ))
-    Console().print(render([stage.run(config, progress=True)], title="r1data cold-start"))
+    Console().print(render([stage.run(config, progress=True, read_options=read_options)], title="r1data cold-start"))

@@ -20,6 +20,7 @@ def command(
     workers: int = typer.Option(1, help="Tasks run at once."),
     output_format: str = typer.Option("jsonl", "--format", help="jsonl, parquet, or verl (kept/ as "
                                  "Parquet in verl's prompt layout, which OpenRLHF also reads)."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Drop samples whose prompt, reasoning or answer overlaps a bundled benchmark problem.
 
@@ -40,4 +41,5 @@ def command(
     off = {name: None for name in [*PER_SAMPLE_FILTERS, *WHOLE_CORPUS_FILTERS, "minhash"]}
     data = {**off, "decontamination": {"benchmarks": names, "ngram": ngram, "min_ratio": min_ratio},
             "executor": executor, "tasks": tasks, "workers": workers, "output_format": output_format}
-    _run(cfg.from_dict(FilterChainConfig, data), input, output, "r1data decontaminate")
+    _run(cfg.from_dict(FilterChainConfig, data), input, output, "r1data decontaminate",
+         read_options=read_options)

@@ -34,6 +34,7 @@ def command(
     progress: bool = typer.Option(True, help="Show progress bars."),
     num_shards: NumShards = 1,
     shard_index: ShardIndex = 0,
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Evaluate a model on the bundled benchmarks under R1's protocol (pass@1 over k samples, cons@k).
 
@@ -61,7 +62,7 @@ def command(
         from r1data import benchmarks as bench
 
         try:
-            benchmarks = bench.register_file(benchmark_file, verifier)
+            benchmarks = bench.register_file(benchmark_file, verifier, read_options)
         except ValueError as exc:
             raise cfg.ConfigError(str(exc)) from None
     config = cfg.from_dict(evaluate.EvalConfig, {

@@ -25,6 +25,7 @@ def command(
                               "the summary as a local run does."),
     collect: bool = typer.Option(False, "--collect", help="slurm: submit nothing; wait for the jobs "
                                  "an earlier run submitted into OUTPUT and print the summary."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Filter records: readability (language mix, long paragraphs, code blocks, repetition),
     format, length, correctness, decontamination and dedup, as a datatrove chain.
@@ -46,11 +47,11 @@ def command(
     if correct_only or max_per_prompt:
         data["correctness"] = {**(data.get("correctness") or {}), "max_per_prompt": max_per_prompt}
     _run(cfg.from_dict(FilterChainConfig, data), input, output, "r1data filter", wait=wait,
-         collect=collect)
+         collect=collect, read_options=read_options)
 
 
 def _run(chain_config, input: Path, output: Path, title: str, wait: bool = False,
-         collect: bool = False) -> None:
+         collect: bool = False, read_options=None) -> None:
     """Run a chain with a progress display and print the summary table (shared with
     `r1data decontaminate`). On Slurm: submit, then wait (`wait`), or only wait (`collect`), or
     print the command that collects the results later."""
@@ -79,7 +80,7 @@ def _run(chain_config, input: Path, output: Path, title: str, wait: bool = False
                 stats = collect_chain(chain_config, output, on_progress=on_progress)
             else:
                 stats = run_chain(chain_config, input, output, on_stage=on_stage, wait=wait,
-                                  on_progress=on_progress)
+                                  on_progress=on_progress, read_options=read_options)
         except ChainIncomplete as exc:
             progress.stop()
             console.print(str(exc), style="red", soft_wrap=True, markup=False, highlight=False)

@@ -46,6 +46,7 @@ def command(
     gpus_per_task: GpusPerTask = 0,
     wait: Wait = False,
     collect: Collect = False,
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Sample a teacher (or checkpoint) n times per prompt into resumable record shards.
 
@@ -70,7 +71,7 @@ def command(
         "input": str(input), "output": str(output), "backend": backend, "model": model,
         "backend_options": options, "template": template, "batch_size": batch_size,
         "concurrency": concurrency, "max_error_rate": max_error_rate, "shard_size": shard_size, "format": format, "limit": limit,
-        "prompt_column": prompt_column, "id_column": id_column, "gold_column": gold_column,
+        "read": read_options.mapped(prompt=prompt_column, id=id_column, gold=gold_column),
         "system": system, "fewshot": str(fewshot) if fewshot else None, "fewshot_k": fewshot_k,
         "special_token": special_token, "num_shards": num_shards, "shard_index": shard_index,
         "sampling": {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,

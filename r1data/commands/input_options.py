@@ -3,9 +3,10 @@ reads input: `--columns`, `--schema`, `--split` and `--hub-config` (a Hub datase
 configuration; `--config` already names the YAML recipe of several commands).
 
 A command takes them with one decorator, `@reads_input`: the decorator adds the four options to
-the command's signature (typer reads `__signature__`) and runs the command's body inside
-`r1data.schemas.reading(...)`, so every read of the input, however deep in a pipeline, honours
-them. The options never remap r1data's own records (intermediate folders read the same).
+the command's signature (typer reads `__signature__`) and hands the command's body one
+`ReadOptions` as its `read_options` argument, which the command passes to the library that reads
+its input (no state in between: what reads the input is told how, as an argument). The options
+never remap r1data's own records (intermediate folders read the same).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def read_options(columns: str | None = None, schema: str | None = None, split: s
 
 
 def reads_input(command: Callable[..., Any] | None = None, *, require_completion: bool = False):
-    """Decorate a command so that it takes the input options and reads under them.
+    """Decorate a command so that it takes the input options and gets them, as one
+    `ReadOptions`, in its `read_options` argument.
 
     `require_completion`: rows without an assistant answer are rejected (SFT data) instead of
     being read as prompts.
@@ -51,20 +53,20 @@ def reads_input(command: Callable[..., Any] | None = None, *, require_completion
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from r1data import schemas
-
             values = {name: kwargs.pop(name, None) for name in _OPTIONS}
-            with schemas.reading(read_options(**values, require_completion=require_completion)):
-                return func(*args, **kwargs)
+            options = read_options(**values, require_completion=require_completion)
+            return func(*args, read_options=options, **kwargs)
 
         signature = inspect.signature(func)
         extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=annotation) for name, annotation in _OPTIONS.items()]
         params = [p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
                   if p.kind == inspect.Parameter.POSITIONAL_ONLY else p
-                  for p in signature.parameters.values()]
+                  for p in signature.parameters.values() if p.name != "read_options"]
         wrapper.__signature__ = signature.replace(parameters=[*params, *extra])
-        wrapper.__annotations__ = {**getattr(func, "__annotations__", {}), **_OPTIONS}
+        annotations = {k: v for k, v in getattr(func, "__annotations__", {}).items()
+                       if k != "read_options"}
+        wrapper.__annotations__ = {**annotations, **_OPTIONS}
         return wrapper
 
     return decorate(command) if command is not None else decorate

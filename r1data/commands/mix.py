@@ -35,6 +35,7 @@ def command(
     tokenizer: str = typer.Option("smollm2-135m", help="Counts token lengths the rows lack ('none')."),
     output_format: str = typer.Option("jsonl", "--format", help="jsonl, parquet, or verl (Parquet "
                                       "in verl's prompt layout)."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Mix records into an SFT corpus at target sizes (R1: 600K reasoning + 200K non-reasoning).
 
@@ -56,7 +57,7 @@ def command(
         max_duplication=max_duplication, test_size=test_size, seed=seed, tokenizer=tokenizer,
         output_format=output_format,
     ))
-    summary = mix.run(config, progress=True)
+    summary = mix.run(config, progress=True, read_options=read_options)
     console = Console()
     console.print(render([summary], title="r1data mix"))
     console.print(mix.plan_table(summary))

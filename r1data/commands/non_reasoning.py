@@ -19,6 +19,7 @@ def command(
     add_cot: bool = typer.Option(False, "--add-cot", help="With --from: the teacher writes a chain of thought for each kept answer of a non-trivial prompt."),
     direct_format: str = typer.Option("empty_think", help="Trivial prompts: empty_think or none."),
     max_trivial_words: int = typer.Option(3, help="Short prompts with no task are trivial up to this length."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """The non-reasoning half (R1 2.3.3): writing, factual QA, self-cognition, translation.
 
@@ -36,7 +37,7 @@ def command(
         direct_format=direct_format, reference_answers=from_file is not None, add_cot=add_cot,
         max_trivial_words=max_trivial_words, teacher=teacher.teacher, sampling=teacher.sampling,
     ))
-    summary = stage.run(config, progress=True)
+    summary = stage.run(config, progress=True, read_options=read_options)
     console = Console()
     console.print(render([summary], title="r1data non-reasoning"))
     console.print("routes: " + ", ".join(f"{k} {v}" for k, v in summary.extra["routes"].items()))

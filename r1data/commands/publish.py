@@ -16,6 +16,7 @@ def command(
     token_env: str = typer.Option("HF_TOKEN", help="Environment variable holding the token."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the folder only; no network."),
     tokenizer: str = typer.Option("smollm2-135m", help="Counts token lengths the rows lack ('none')."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, dataset card, plots) and push it.
 
@@ -34,7 +35,7 @@ def command(
         private=private, branch=branch, license=license, token_env=token_env, dry_run=dry_run,
         tokenizer=tokenizer,
     ))
-    summary = publish.build(config, progress=True)
+    summary = publish.build(config, progress=True, read_options=read_options)
     console = Console()
     console.print(render([summary], title="r1data publish"))
     console.print(f"dataset folder: {config.folder}")

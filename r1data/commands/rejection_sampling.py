@@ -27,6 +27,7 @@ def command(
     plan: bool = typer.Option(False, "--plan", help="Run a small pilot and print the budget of the full run."),
     pilot_prompts: int = typer.Option(16, help="Prompts in the --plan pilot."),
     target: int = typer.Option(600_000, help="Kept samples the full run should yield (for --plan)."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Rejection sampling (R1 2.3.3): n samples per prompt, verify, filter, keep up to k correct.
 
@@ -54,6 +55,6 @@ def command(
     ))
     console = Console()
     if plan:
-        console.print(stage.plan_table(stage.plan(config, progress=True)))
+        console.print(stage.plan_table(stage.plan(config, progress=True, read_options=read_options)))
         return
-    console.print(render([stage.run(config, progress=True)], title="r1data rejection-sampling"))
+    console.print(render([stage.run(config, progress=True, read_options=read_options)], title="r1data rejection-sampling"))

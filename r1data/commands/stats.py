@@ -11,6 +11,7 @@ def command(
     tokenizer: str = typer.Option("smollm2-135m", help="Tokenizer for token counts the file lacks."),
     json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
     rejected: Path = typer.Option(None, help="Where unreadable rows go (default: none kept)."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Row count, domains, kinds, languages, sources and token-length quantiles of a file."""
     from rich.console import Console
@@ -19,7 +20,7 @@ def command(
 
     tok = models.load_tokenizer(tokenizer) if tokenizer != "none" else None
     with io.RejectLog(rejected) as rejects:
-        summary = stats.file_stats(path, tok, rejects)
+        summary = stats.file_stats(path, tok, rejects, read_options)
     Console().print(stats.render(summary, title=f"r1data stats: {path}"))
     if summary["rejected"]:
         Console(stderr=True).print(f"[yellow]{summary['rejected']} unreadable rows skipped"

@@ -17,6 +17,7 @@ def command(
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over even if checkpoints exist."),
     local_rank: int = typer.Option(-1, "--local_rank", hidden=True,
                                    help="Set by the deepspeed launcher."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Reinforcement learning with GRPO (DeepSeekMath/R1), rule rewards and reward models.
 
@@ -49,7 +50,7 @@ def command(
     cfg = from_dict(GRPOConfig, raw)
 
     started = time.time()
-    trainer = GRPOTrainer(cfg)
+    trainer = GRPOTrainer(cfg, read_options=read_options)
     start_step = trainer.step
     result = trainer.train()
     if not trainer.dist.is_main:

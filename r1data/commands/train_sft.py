@@ -17,6 +17,7 @@ def command(
     no_resume: bool = typer.Option(False, "--no-resume", help="Start over even if checkpoints exist."),
     local_rank: int = typer.Option(-1, "--local_rank", hidden=True,
                                    help="Set by the deepspeed launcher."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Supervised fine-tuning (R1 distillation) on chat conversations, with assistant-only loss.
 
@@ -49,7 +50,7 @@ def command(
         raw["resume"] = False
     cfg = from_dict(SFTConfig, raw)
 
-    result = train(cfg)
+    result = train(cfg, read_options=read_options)
     if result.model_dir is None:  # not rank 0
         return
     table = Table(title=f"r1data train sft: {cfg.model}")

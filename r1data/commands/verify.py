@@ -18,6 +18,7 @@ def command(
                                            "(bubblewrap or unshare): resource limits only."),
     output_format: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     accept_plain: bool = typer.Option(False, help="Also accept plain step-by-step answers (no think block), for small teachers: give them R1's form, reasoning + summary, before verifying."),
+    read_options: "schemas.ReadOptions | None" = None,  # from @reads_input
 ) -> None:
     """Verify generated records: math, code (sandboxed) and multiple choice, routed by gold.
 
@@ -44,6 +45,7 @@ def command(
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("verifying", total=None)
         summary = verify.verify_file(input, output, workers=workers, options=options,
+                                         read_options=read_options,
                                      fmt=output_format, accept_plain=accept_plain,
                                      on_record=lambda _: progress.advance(task))
     Console().print(verify.summary_table(summary, title=f"r1data verify: {input}"))

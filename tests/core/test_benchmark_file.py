@@ -24,8 +24,7 @@ def test_gpqa_layout_becomes_multiple_choice_items_with_a_letter_gold(tmp_path):
         writer.writeheader()
         writer.writerows(GPQA)
     options = schemas.ReadOptions(columns=schemas.parse_columns("prompt=Question,id=Record ID"))
-    with schemas.reading(options):
-        name = bench.register_file(path, "choice")
+    name = bench.register_file(path, "choice", options)
     items = bench.load(name)
     assert name == "gpqa_diamond" and [i["id"] for i in items] == ["rec0", "rec1", "rec2"]
     for item, row in zip(items, GPQA):
@@ -43,8 +42,7 @@ def test_livecodebench_layout_keeps_its_stdin_stdout_cases(tmp_path):
                                 "public_test_cases": json.dumps(cases), "difficulty": "easy"}) + "\n")
     options = schemas.ReadOptions(columns=schemas.parse_columns(
         "prompt=question_content,gold=public_test_cases,id=question_id"))
-    with schemas.reading(options):
-        [item] = bench.load(bench.register_file(path, "code"))
+    [item] = bench.load(bench.register_file(path, "code", options))
     assert (item["id"], item["domain"], item["gold"]) == ("abc1", "code", cases)
 
 

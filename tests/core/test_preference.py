@@ -69,7 +69,6 @@ def test_command_line_columns_name_the_pair_columns(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps({"q": "Q?", "good": "yes", "bad": "no"}) + "\n")
     options = schemas.ReadOptions(columns=schemas.parse_columns("prompt=q,chosen=good,rejected=bad"))
-    with schemas.reading(options):
-        [pair] = read_pairs(path)
+    [pair] = read_pairs(path, columns=options.columns)
     assert (pair.prompt_text, pair.chosen[0]["content"], pair.rejected[0]["content"]) == (
         "Q?", "yes", "no")
