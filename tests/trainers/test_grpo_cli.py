@@ -45,6 +45,27 @@ def test_cpu_recipe_trains_and_the_result_generates(tmp_path):
     assert len(written) == 1
 
 
+def test_dapo_cpu_recipe_runs_dynamic_sampling_and_logs_it(tmp_path):
+    """The DAPO recipe's first step on a tiny random model, its budget cut (8 tokens, 1 refill
+    round) to keep the test short: the model answers nothing right, so every group has zero
+    variance, the refill round runs out and the step trains on what it drew, and says so."""
+    model, tokenizer = models.tiny_model(seed=0)
+    model.save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    text = (REPO / "trainers" / "recipes" / "grpo_dapo_smollm2_135m_cpu.yaml").read_text()
+    recipe = tmp_path / "dapo.yaml"
+    recipe.write_text(text.replace("max_tokens: 48", "max_tokens: 8")
+                      .replace("max_refill_rounds: 3", "max_refill_rounds: 1"))
+    out = tmp_path / "run"
+    done = _r1data("train", "grpo", "--config", recipe, "--model", tmp_path / "tiny",
+                   "--output", out, "--max-steps", 1, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert row["refill_rounds"] == 1 and row["groups_kept"] == 0 and row["zero_variance_share"] == 1.0
+    assert row["groups_drawn"] == 4 + 4 and row["rollout_tokens"] > 0
+    assert "dynamic sampling found 0 of 4 groups" in done.stderr
+
+
 def test_bad_recipe_is_one_line_and_exit_2(tmp_path):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text(RECIPE.read_text() + "\nlearning_rate: 1.0\n")

@@ -285,3 +285,13 @@ def test_overlong_reward_reads_the_rollout_cap_and_token_counts():
         overlong_reward()(["a"], completion_ids=[[1]])
     dapo = overlong_reward(20480, 4096)  # DAPO's L_max and L_cache
     assert dapo(["x"] * 3, completion_ids=[[1] * 16384, [1] * 18432, [1] * 20480]) == [0.0, -0.5, -1.0]
+
+
+def test_dapo_recipes_load_with_dapos_numbers():
+    dapo = load(GRPOConfig, RECIPES / "grpo_dapo.yaml")
+    assert (dapo.epsilon, dapo.loss.epsilon_high, dapo.beta, dapo.loss.loss_type) == (0.2, 0.28, 0.0, "dapo")
+    assert (dapo.sampling.n, dapo.prompts_per_step, dapo.sampling.max_tokens) == (16, 512, 20480)
+    assert dapo.dynamic_sampling and dapo.optim.lr == 1e-6 and dapo.rewards == "2 * accuracy + overlong"
+    cpu = load(GRPOConfig, RECIPES / "grpo_dapo_smollm2_135m_cpu.yaml")
+    assert cpu.dynamic_sampling and cpu.loss.loss_type == "dapo" and cpu.loss.mask_truncated_completions
+    assert cpu.rollout == "transformers" and cpu.model == "smollm2-135m"
