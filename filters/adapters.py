@@ -39,6 +39,8 @@ FORMATS = ("jsonl", "parquet")
 # finished (`io.convert_to_verl`), as datatrove's writers need one Parquet schema per file
 OUTPUT_FORMATS = (*FORMATS, "verl")
 ORDER = "__order__"  # a row's input position [file number, row number], in intermediate files
+# the reader's counters of input text no field read (see RecordReader._report)
+UNREAD, UNREAD_CHARS, SOLUTION_AS = "unread_text_", "unread_chars_", "solution_as_"
 
 
 def document_of(record: Record) -> Document:
@@ -148,10 +150,11 @@ class RecordReader(PipelineStep):
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         rejected = (Path(self.rejected_folder) / f"{rank:05d}.jsonl") if self.rejected_folder else None
+        report = io.ReadReport()  # what no field read reaches the chain's stats (_report)
         with io.RejectLog(rejected) as rejects:
             for row in self._rows(self._files(rank), rank, world_size, rejects):
                 try:
-                    records = io.rows_to_records(row, self.options)
+                    records = io.rows_to_records(row, self.options, report)
                 except (RecordError, TypeError, ValueError) as exc:
                     raw = {k: v for k, v in row.items() if not k.startswith("__")}
                     rejects.add(row.get("__file__", self.path), row.get("__line__"),
@@ -167,6 +170,16 @@ class RecordReader(PipelineStep):
                     yield doc
             if rejects.count:
                 self.stat_update("rejected", value=rejects.count)
+        self._report(report)
+
+    def _report(self, report: io.ReadReport) -> None:
+        """The long texts no field read, and what a `solution` beside a gold was read as, as
+        this step's counters (`chain.collect_stats` turns them into the summary's lines)."""
+        for column, (rows, chars) in report.unread.items():
+            self.stat_update(f"{UNREAD}{column}", value=rows)
+            self.stat_update(f"{UNREAD_CHARS}{column}", value=chars)
+        for role, count in report.solution_as.items():
+            self.stat_update(f"{SOLUTION_AS}{role}", value=count)
 
 
 def _record_schema():

@@ -37,9 +37,10 @@ from typing import Any
 
 from r1data import io
 from r1data.record import META_CONTAMINATION
-from r1data.schemas import ReadOptions
+from r1data.schemas import ReadOptions, unread_line
 
-from .adapters import OUTPUT_FORMATS, DroppedRecordWriter, RecordReader, RecordWriter
+from .adapters import (OUTPUT_FORMATS, SOLUTION_AS, UNREAD, UNREAD_CHARS, DroppedRecordWriter,
+                       RecordReader, RecordWriter)
 from .correctness_filter import CorrectnessFilter
 from .decontamination import DecontaminationFilter
 from .exact_dedup import ExactDedupFilter
@@ -400,6 +401,30 @@ def _step_stats(logging_dir: Path) -> dict[str, dict[str, int]]:
     return merged
 
 
+def _reader_stats(stats: dict[str, Any], counters: dict[str, int]) -> None:
+    """Add one reader task's counters to `stats`: the input layouts read (r1data.schemas), the
+    long-text columns no field read (`unread_text`: rows and mean length) and what a `solution`
+    beside a gold was read as (`solution_as`)."""
+    for key, count in counters.items():
+        for prefix, name in (("schema_", "schema"), (SOLUTION_AS, "solution_as")):
+            if key.startswith(prefix):
+                found = stats.setdefault(name, {})
+                found[key[len(prefix):]] = found.get(key[len(prefix):], 0) + count
+        if key.startswith(UNREAD):
+            column = key[len(UNREAD):]
+            entry = stats.setdefault("unread_text", {}).setdefault(column, {"rows": 0, "chars": 0})
+            entry["rows"] += count
+            entry["chars"] += counters.get(f"{UNREAD_CHARS}{column}", 0)
+
+
+def unread_lines(stats: dict[str, Any]) -> list[str]:
+    """The summary's lines for the long-text columns no field read (see `_reader_stats`)."""
+    reference = bool((stats.get("solution_as") or {}).get("reference"))
+    return [unread_line(column, e["rows"], e["chars"], reference)
+            for column, e in sorted((stats.get("unread_text") or {}).items(),
+                                    key=lambda kv: -kv[1]["rows"])]
+
+
 def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, Any]:
     """{"input", "rejected", "kept", "dropped", "filters": {name: {"seen", "kept", "dropped",
     "reasons"}}} from the stages' datatrove stats."""
@@ -413,10 +438,7 @@ def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, An
             if step_name.endswith(RecordReader.name) and stage == "filter":
                 stats["input"] += counters.get("documents", 0)
                 stats["rejected"] += counters.get("rejected", 0)
-                for key, count in counters.items():  # the input layouts read (r1data.schemas)
-                    if key.startswith("schema_"):
-                        layouts = stats.setdefault("schema", {})
-                        layouts[key[len("schema_"):]] = layouts.get(key[len("schema_"):], 0) + count
+                _reader_stats(stats, counters)
             if "dropped" not in counters and "forwarded" not in counters:
                 continue
             name = step_name.split(": ", 1)[-1]
@@ -473,4 +495,9 @@ def stats_table(stats: dict[str, Any], title: str = "r1data filter"):
     if stats.get("schema"):
         table.add_row("input layouts", ", ".join(f"{k} {v}" for k, v in sorted(
             stats["schema"].items(), key=lambda kv: -kv[1])), "", "", "")
+    if stats.get("solution_as"):
+        table.add_row("solution beside a gold", ", ".join(
+            f"read as {k} {v}" for k, v in stats["solution_as"].items()), "", "", "")
+    for line in unread_lines(stats):
+        table.add_row("[yellow]unread text column", f"[yellow]{line}", "", "", "")
     return table

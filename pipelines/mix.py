@@ -40,7 +40,7 @@ from typing import Any
 from r1data.filters.base import normalize, text_hash
 from r1data.io import OUTPUT_FORMATS, RejectLog, ShardWriter, read_records, shard_files
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
-from r1data.schemas import ReadOptions
+from r1data.schemas import ReadOptions, ReadReport
 from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
 DUPLICATE_OF = "duplicate_of"  # metadata key on the extra copies of an up-sampled row
@@ -240,12 +240,15 @@ def _input_paths(inputs: list[str]) -> list[Path]:
     return out
 
 
-def _stream(config: MixConfig, rejects: RejectLog, read_options: ReadOptions | None):
+def _stream(config: MixConfig, rejects: RejectLog, read_options: ReadOptions | None,
+            report: ReadReport | None = None):
+    """(index, record) of every input row; without `report`, a long text no field read is
+    reported on stderr (`io.read_records`): the first pass does, the second fills a report."""
     index = 0
     for path in _input_paths(config.inputs):
         if path.is_dir() and not shard_files(path):
             continue  # a stage that kept nothing (the summary lists it under empty_inputs)
-        for record in read_records(path, rejects, read_options):
+        for record in read_records(path, rejects, read_options, report):
             yield index, record
             index += 1
 
@@ -310,8 +313,9 @@ def run(config: MixConfig, progress=None, read_options: ReadOptions | None = Non
     writers = {"train": stage.kept, "test": ShardWriter(out / "test", shard_size=config.shard_size,
                                                         fmt=config.output_format)}
     written = Counter()
+    seen = ReadReport()
     with progress_bar(progress, "mixing") as report_progress:
-        for index, record in _stream(config, RejectLog(None), read_options):
+        for index, record in _stream(config, RejectLog(None), read_options, seen):
             if report_progress is not None:
                 report_progress(index + 1, inputs)
             if _normalise(record) is None:
@@ -342,6 +346,7 @@ def run(config: MixConfig, progress=None, read_options: ReadOptions | None = Non
         targets=config.targets(), splits=dict(written), repeated_rows=repeated,
         left_out_rows=sum(p["left_out"] for p in plan), unreadable_rows=rejects.count,
         max_duplication=config.max_duplication, statistics=statistics,
+        unread_text=seen.unread_lines(),
     ))
     summary.kept = sum(written.values())
     summary.write(out)

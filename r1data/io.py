@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -32,6 +33,7 @@ PARQUET_SUFFIXES = (".parquet",)
 CSV_SUFFIXES = (".csv",)  # read only: benchmarks such as GPQA are published as CSV
 INPROGRESS = ".inprogress.jsonl"
 DEFAULT_OPTIONS = ReadOptions()  # every layout detected per row
+_log = logging.getLogger(__name__)
 
 
 class InputError(Exception):
@@ -290,16 +292,22 @@ def read_records(
 
     `options` says how the input is laid out (the command's `--columns`, `--schema`, `--split`,
     `--hub-config`); by default the layout of each row is detected (`r1data.schemas`). `report`
-    counts the layouts seen.
+    counts the layouts seen and the long texts no field read; without one, those texts are
+    reported here, on stderr, once the input has been read: no command drops a column of text
+    without a word.
     """
     rejects = rejects if rejects is not None else RejectLog(None)
     options = options or DEFAULT_OPTIONS
+    seen = report if report is not None else ReadReport()
     for row in iter_rows(path, rejects, options):
         try:
-            yield from schemas.records_of_row(row, options, report)
+            yield from schemas.records_of_row(row, options, seen)
         except (RecordError, TypeError, ValueError) as exc:
             raw = {k: v for k, v in row.items() if not k.startswith("__")}
             rejects.add(row.get("__file__", str(path)), row.get("__line__"), reject_reason(exc), raw)
+    if report is None:
+        for line in seen.unread_lines():
+            _log.warning("%s: input column %s", path, line)
 
 
 # -- writing ---------------------------------------------------------------------------------

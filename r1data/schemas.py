@@ -81,6 +81,16 @@ SOURCE_COLUMNS = ("source", "problem_source")
 OPENRLHF_PROMPTS = ("input", "context_messages")
 OPENRLHF_GOLD = ("label",)
 OPENRLHF_SOURCE = ("datasource",)
+SOLUTION_ROLES = ("reference", "sample")
+# Numbered completion columns (DeepMath-103K's r1_solution_1..3): several samples of one prompt,
+# read as `generations` is. Answers are not among them: `answer_2` is a second gold, not a sample.
+NUMBERED = re.compile(r"^(?P<base>.*?(?:solution|response|generation|completion|output|attempt"
+                      r"|trace|cot).*?)_?(?P<n>\d+)$", re.IGNORECASE)
+# Text at least this long in a column that no field read is reported (`ReadReport.unread`):
+# a chain of thought or a worked solution, not a label or an id.
+LONG_TEXT = 200
+META_SAMPLE_COLUMN = "sample_column"  # the numbered column a sample was read from
+
 # verl: the metadata key that keeps a `reward_model.style` other than "rule" (kept here, beside
 # the layout, rather than in record.py: only this layout reads and writes it).
 META_REWARD_STYLE = "reward_style"
@@ -116,6 +126,9 @@ class ReadOptions:
     split / config: the split and configuration of a Hub dataset (`--input ORG/NAME`).
     require_completion: reject a row with no assistant answer (SFT data) instead of reading it
         as a prompt.
+    solution: what a `solution` column beside a gold answer is: "reference" (MATH, GSM8K,
+        NuminaMath: the worked solution of the prompt, kept in metadata) or "sample" (a corpus
+        whose solution is the text to train on: read as the completion). `--solution`.
     """
 
     schema: str | None = None
@@ -123,10 +136,13 @@ class ReadOptions:
     split: str | None = None
     config: str | None = None
     require_completion: bool = False
+    solution: str = "reference"
 
     def __post_init__(self):
         if self.schema is not None and self.schema not in LAYOUTS:
             raise SchemaError(f"unknown --schema {self.schema!r}: use one of {', '.join(LAYOUTS)}")
+        if self.solution not in SOLUTION_ROLES:
+            raise SchemaError(f"--solution {self.solution!r}: use one of {', '.join(SOLUTION_ROLES)}")
         unknown = sorted(set(self.columns) - set(FIELDS))
         if unknown:
             raise SchemaError(f"--columns: unknown field {unknown[0]!r}; fields are "
@@ -147,7 +163,7 @@ class ReadOptions:
         cached = self.__dict__.get("_hash")
         if cached is None:
             cached = hash((self.schema, tuple(sorted(self.columns.items())), self.split,
-                           self.config, self.require_completion))
+                           self.config, self.require_completion, self.solution))
             object.__setattr__(self, "_hash", cached)
         return cached
 
@@ -180,14 +196,44 @@ class ReadReport:
         self.with_reasoning = 0
         self.records_by_layout: Counter[str] = Counter()
         self.with_gold: Counter[str] = Counter()
+        self.unread: dict[str, list[int]] = {}  # column -> [rows, characters]
+        self.solution_as: Counter[str] = Counter()  # "reference" / "sample": rows read so
 
-    def add(self, file: str, layout: str, records: list[Record]) -> None:
+    def add(self, file: str, layout: str, records: list[Record],
+            row: dict[str, Any] | None = None) -> None:
         self.layouts[layout] += 1
         self.by_file.setdefault(file, Counter())[layout] += 1
         self.records += len(records)
         self.with_reasoning += sum(1 for r in records if r.reasoning)
         self.records_by_layout[layout] += len(records)
         self.with_gold[layout] += sum(1 for r in records if has_gold(r.gold))
+        if row is not None and records:
+            self._unread(row, records[0].metadata)
+            if layout in ("columns", "openrlhf") and solution_beside_gold(row):
+                kept = records[0].metadata.get("solution") is row["solution"]
+                self.solution_as["reference" if kept else "sample"] += 1
+
+    def _unread(self, row: dict[str, Any], metadata: dict[str, Any]) -> None:
+        """Count the long texts of `row` that no field read: they are in the record's metadata
+        as they were (the same object), where no filter, verifier or trainer looks."""
+        for key, value in row.items():
+            if isinstance(value, str) and len(value) >= LONG_TEXT and metadata.get(key) is value:
+                counts = self.unread.setdefault(key, [0, 0])
+                counts[0] += 1
+                counts[1] += len(value)
+
+    def unread_lines(self) -> list[str]:
+        """One line per unread long-text column: rows, mean length, the option that reads it."""
+        return [unread_line(column, rows, chars, bool(self.solution_as["reference"]))
+                for column, (rows, chars) in sorted(self.unread.items(), key=lambda kv: -kv[1][0])]
+
+    def solution_line(self) -> str | None:
+        """What a `solution` beside a gold answer was read as, when the input had one."""
+        if not self.solution_as:
+            return None
+        return ", ".join(f"{role} {count:,}" for role, count in self.solution_as.most_common()) + (
+            " (switch with --solution sample)" if "reference" in self.solution_as else
+            " (switch with --solution reference)")
 
     def line(self) -> str:
         """`chat 10, sharegpt 2` (rows read in each layout, most first)."""
@@ -201,7 +247,20 @@ class ReadReport:
     def to_dict(self) -> dict[str, Any]:
         return {"layouts": dict(self.layouts), "files": {f: dict(c) for f, c in self.by_file.items()},
                 "records": self.records, "with_reasoning": self.with_reasoning,
-                "with_gold": dict(self.with_gold)}
+                "with_gold": dict(self.with_gold), "solution_as": dict(self.solution_as),
+                "unread": {k: {"rows": r, "mean_chars": round(c / r)}
+                           for k, (r, c) in self.unread.items()}}
+
+
+def unread_line(column: str, rows: int, chars: int, solution_is_reference: bool) -> str:
+    """How a long-text column no field read is reported, with the option that reads it.
+
+    >>> unread_line("explanation", 2, 900, False)
+    'explanation: 2 rows, mean 450 chars, not read (read it with --columns completion=explanation)'
+    """
+    hint = ("--solution sample" if column == "solution" and solution_is_reference
+            else f"--columns completion={column}")
+    return f"{column}: {rows:,} rows, mean {chars / rows:,.0f} chars, not read (read it with {hint})"
 
 
 def has_gold(gold: Any) -> bool:
@@ -599,11 +658,15 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
     if options.columns.get("answer") and "completion" not in options.columns:
         options = dataclasses.replace(options, columns={**options.columns,
                                                         "completion": options.columns["answer"]})
+    numbered = [] if "completion" in options.columns else numbered_columns(row)
+    if numbered:
+        return _numbered_samples(row, options, layout, used, prompt, messages, numbered)
     completion_col = _pick(row, options, "completion", COMPLETION_COLUMNS, used)
     if (completion_col == "solution" and "completion" not in options.columns
-            and any(row.get(c) is not None for c in GOLD_COLUMNS)):
+            and options.solution == "reference" and solution_beside_gold(row)):
         # MATH, GSM8K, NuminaMath-1.5: a `solution` beside an `answer` is the reference worked
-        # solution of a prompt (kept in metadata), not a sample to train on.
+        # solution of a prompt (kept in metadata), not a sample to train on (`--solution sample`
+        # says otherwise; `stats` says which was read)
         completion_col = None
     if completion_col is None or not isinstance(row[completion_col], str):
         if options.require_completion:
@@ -615,6 +678,45 @@ def _from_columns(row: dict[str, Any], options: ReadOptions, layout: str) -> lis
     messages = [*messages, {"role": "assistant", "content": text}]
     return [_build(row, used, options, layout, prompt=prompt, messages=messages,
                    reasoning=reasoning, answer=answer, completion=True)]
+
+
+def solution_beside_gold(row: dict[str, Any]) -> bool:
+    """Whether a row has a `solution` text and a gold answer column."""
+    return isinstance(row.get("solution"), str) and any(row.get(c) is not None
+                                                         for c in GOLD_COLUMNS)
+
+
+def numbered_columns(row: dict[str, Any]) -> list[str]:
+    """The numbered completion columns of a row (`r1_solution_1`, `r1_solution_2`, ...) in
+    number order: those of the base with the most text columns.
+
+    >>> numbered_columns({"question": "q", "r1_solution_2": "b", "r1_solution_1": "a", "answer_1": "7"})
+    ['r1_solution_1', 'r1_solution_2']
+    """
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for key, value in row.items():
+        match = NUMBERED.match(key) if isinstance(value, str) else None
+        if match:
+            groups.setdefault(match["base"].rstrip("_").lower(), []).append((int(match["n"]), key))
+    if not groups:
+        return []
+    best = max(groups.values(), key=len)
+    return [key for _, key in sorted(best)]
+
+
+def _numbered_samples(row: dict[str, Any], options: ReadOptions, layout: str, used: set[str],
+                      prompt: str, messages: list[dict[str, str]], numbered: list[str]
+                      ) -> list[Record]:
+    """One record per numbered completion column, samples of one prompt (as `generations`)."""
+    used |= set(numbered)
+    records = []
+    for i, column in enumerate(numbered):
+        text, reasoning, answer = assistant_turn(row[column])
+        records.append(_build(row, used, options, layout, prompt=prompt,
+                              messages=[*messages, {"role": "assistant", "content": text}],
+                              reasoning=reasoning, answer=answer, completion=True, sample=i,
+                              metadata={META_SAMPLE_COLUMN: column}))
+    return records
 
 
 def _from_generations(row: dict[str, Any], options: ReadOptions) -> list[Record]:
@@ -807,5 +909,5 @@ def records_of_row(row: dict[str, Any], options: ReadOptions = ReadOptions(),
     else:
         records = _from_columns(row, options, layout)
     if report is not None:
-        report.add(str(row.get("__file__", "")), layout, records)
+        report.add(str(row.get("__file__", "")), layout, records, row)
     return records

@@ -230,6 +230,9 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
     summary["schema"] = report.line()
     summary["with_reasoning"] = report.with_reasoning
     summary["gold"] = report.gold_line()  # records with a gold answer, per layout
+    summary["unread_text"] = report.unread_lines()  # long texts no field read, with the option
+    if report.solution_line():
+        summary["solution_as"] = report.solution_line()
     return summary
 
 
@@ -246,6 +249,10 @@ def render(summary: dict[str, Any], title: str = "r1data stats"):
         table.add_row("with chain of thought", f"{summary['with_reasoning']:,}")
     if "gold" in summary:
         table.add_row("with gold answer", summary["gold"])
+    if summary.get("solution_as"):
+        table.add_row("solution beside a gold read as", summary["solution_as"])
+    for line in summary.get("unread_text") or []:
+        table.add_row("[yellow]unread text column", f"[yellow]{line}")
     if summary.get("rejected"):
         table.add_row("rejected rows", f"{summary['rejected']:,}")
     for key in ("kinds", "domains", "languages", "sources"):

@@ -1,8 +1,8 @@
 """The options that say how the user's input is laid out, declared once for every command that
-reads input: `--columns`, `--schema`, `--split` and `--hub-config` (a Hub dataset's
-configuration; `--config` already names the YAML recipe of several commands).
+reads input: `--columns`, `--schema`, `--split`, `--hub-config` (a Hub dataset's
+configuration; `--config` already names the YAML recipe of several commands) and `--solution`.
 
-A command takes them with one decorator, `@reads_input`: the decorator adds the four options to
+A command takes them with one decorator, `@reads_input`: the decorator adds the options to
 the command's signature (typer reads `__signature__`) and hands the command's body one
 `ReadOptions` as its `read_options` argument, which the command passes to the library that reads
 its input (no state in between: what reads the input is told how, as an argument). The options
@@ -30,16 +30,24 @@ Split = Annotated[str, typer.Option(
 HubConfig = Annotated[str, typer.Option(
     "--hub-config", help="Configuration (subset) of a Hub dataset given as ORG/NAME.")]
 
-_OPTIONS = {"columns": Columns, "schema": Schema, "split": Split, "hub_config": HubConfig}
+Solution = Annotated[str, typer.Option(
+    "--solution", help="A `solution` column beside a gold answer is a reference (kept in "
+    "metadata) or a sample to train on (read as the completion): reference or sample "
+    "(default: reference; `r1data stats` says which was read).")]
+
+_OPTIONS = {"columns": Columns, "schema": Schema, "split": Split, "hub_config": HubConfig,
+            "solution": Solution}
 
 
 def read_options(columns: str | None = None, schema: str | None = None, split: str | None = None,
-                 hub_config: str | None = None, require_completion: bool = False):
+                 hub_config: str | None = None, solution: str | None = None,
+                 require_completion: bool = False):
     """`ReadOptions` from the command-line values (a bad value is a one-line SchemaError)."""
     from r1data import schemas
 
     return schemas.ReadOptions(schema=schema, columns=schemas.parse_columns(columns), split=split,
-                               config=hub_config, require_completion=require_completion)
+                               config=hub_config, require_completion=require_completion,
+                               solution=solution or "reference")
 
 
 def reads_input(command: Callable[..., Any] | None = None, *, require_completion: bool = False):
