@@ -21,7 +21,6 @@ whatever the number of tasks: intermediate files carry each row's input position
 from __future__ import annotations
 
 import heapq
-import json
 from pathlib import Path
 
 from datatrove.data import Document
@@ -78,50 +77,13 @@ class RecordReader(PipelineStep):
             return files
         return [path]
 
-    def _count(self, file: Path) -> int:
-        """Rows in one input file, counted without parsing them."""
-        fmt = io.detect_format(file)
-        if fmt == "jsonl":
-            with io._open_binary(file) as fh:
-                return sum(1 for line in fh if line.strip())
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            return pq.ParquetFile(file).metadata.num_rows
-        return sum(1 for _ in io.iter_rows(file, None, self.options))  # a Hub dataset: streamed
-
     def _file_rows(self, file: Path, file_no: int, first: int, stop: float,
                    rejects: io.RejectLog):
-        """Raw rows number `first` to `stop` (excluded) of one file, with their input position."""
-        if io.detect_format(file) != "jsonl":
-            for index, row in enumerate(io.iter_rows(file, rejects, self.options)):
-                if index >= stop:
-                    return
-                if index >= first:
-                    row[ORDER] = [file_no, index]
-                    yield row
-            return
-        with io._open_binary(file) as fh:  # other ranks' lines are skipped without parsing
-            index = -1
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                index += 1
-                if index < first:
-                    continue
-                if index >= stop:
-                    return
-                try:
-                    row = json.loads(line)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    rejects.add(str(file), lineno, f"bad_json: {exc}", line)
-                    continue
-                if not isinstance(row, dict):
-                    rejects.add(str(file), lineno, f"not_an_object: {type(row).__name__}", line)
-                    continue
-                row["__file__"], row["__line__"] = str(file), lineno
-                row[ORDER] = [file_no, index]
-                yield row
+        """Raw rows number `first` to `stop` (excluded) of one file, with their input position
+        (other ranks' JSONL lines are skipped unparsed: `io.rows_between`)."""
+        for row in io.rows_between(file, first, stop, rejects, self.options):
+            row[ORDER] = [file_no, row[io.ROW]]
+            yield row
 
     def _rows(self, files: list[Path], rank: int, world_size: int, rejects: io.RejectLog):
         """This rank's raw rows: a contiguous block of the input, so that lower ranks hold
@@ -139,7 +101,7 @@ class RecordReader(PipelineStep):
             for file_no, file in enumerate(files):
                 yield from self._file_rows(file, file_no, 0, float("inf"), rejects)
             return
-        counts = [self._count(file) for file in files]
+        counts = [io.count_rows(file, self.options) for file in files]
         total = sum(counts)
         low, high = total * rank // world_size, total * (rank + 1) // world_size
         start = 0

@@ -122,3 +122,22 @@ def test_parquet_shards_resume(tmp_path):
     io.write_records(records[:5], out, shard_size=4, fmt="parquet")
     assert io.write_records(records, out, shard_size=4, fmt="parquet") == 4
     assert sorted(r.id for r in io.read_records(out)) == sorted(r.id for r in records)
+
+
+def test_rows_between_reads_one_block_and_skips_the_other_lines_unparsed(tmp_path):
+    """What a task of a sharded filter chain reads (`filters.adapters`): its block of rows, with
+    their numbers; a broken line outside the block is never parsed, so never rejected twice."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"prompt": "a"}\nnot json\n\n{"prompt": "c"}\n{"prompt": "d"}\n')
+    assert io.count_rows(path) == 4  # the blank line is no row
+    with io.RejectLog(None, keep=True) as rejects:
+        rows = list(io.rows_between(path, 2, 4, rejects))
+    assert [(r["prompt"], r[io.ROW], r["__line__"]) for r in rows] == [("c", 2, 4), ("d", 3, 5)]
+    assert rejects.count == 0
+    with io.RejectLog(None, keep=True) as rejects:
+        assert [r["prompt"] for r in io.rows_between(path, 0, 2, rejects)] == ["a"]
+    assert [e["line"] for e in rejects.entries] == [2]
+    parquet = tmp_path / "rows.parquet"
+    io.write_parquet(list(io.read_records(path))[:3], parquet)
+    assert io.count_rows(parquet) == 3
+    assert [r[io.ROW] for r in io.rows_between(parquet, 1, 9)] == [1, 2]

@@ -1,15 +1,10 @@
-"""Streaming readers and resumable, atomic sharded writers for records.
+"""Streaming readers of records: memory does not grow with the input.
 
-Readers stream JSONL (plain, .gz, .zst), Parquet, CSV, `datasets.save_to_disk` folders, Hub
-datasets (`ORG/NAME`) and folders of shards: memory does not grow with the file. A row that cannot be read (bad JSON, invalid UTF-8,
-not an object, a missing or mistyped field) never stops a run: it goes to a `RejectLog` with its
-file, line number and reason, and the caller's summary reports the count.
-
-`ShardWriter` writes `part-00000.jsonl` (or `.parquet`) shards. The shard being filled is an
-append-only `*.inprogress.jsonl` file flushed after every record; it becomes a finished shard by an
-atomic rename. After a crash (SIGKILL included) the next run recovers the complete lines of the
-in-progress file, drops a torn last line, and skips every id already written: nothing is lost,
-nothing is written twice, finished shards are never touched.
+They read JSONL (plain, .gz, .zst), Parquet, CSV, `datasets.save_to_disk` folders, Hub datasets
+(`ORG/NAME`) and folders of shards, and hand each raw row to the reading layer
+(`r1data.schemas`), which recognises its layout. A row that cannot be read (bad JSON, invalid
+UTF-8, not an object, a missing or mistyped field) never stops a run: it goes to a `RejectLog`
+with its file, line number and reason, and the caller's summary reports the count.
 """
 
 from __future__ import annotations
@@ -18,9 +13,8 @@ import gzip
 import io
 import json
 import logging
-import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +25,8 @@ from r1data.schemas import ReadOptions, ReadReport
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".ndjson")
 PARQUET_SUFFIXES = (".parquet",)
 CSV_SUFFIXES = (".csv",)  # read only: benchmarks such as GPQA are published as CSV
-INPROGRESS = ".inprogress.jsonl"
+INPROGRESS = ".inprogress.jsonl"  # the shard a ShardWriter is filling (never read as data)
+ROW = "__row__"  # a raw row's 0-based number in its file (rows_between)
 DEFAULT_OPTIONS = ReadOptions()  # every layout detected per row
 _log = logging.getLogger(__name__)
 
@@ -145,7 +140,8 @@ class RejectLog:
         self.close()
 
 
-def _open_binary(path: Path):
+def open_binary(path: Path):
+    """A binary stream of a file, decompressed (.gz, .zst), that iterates over lines."""
     name = path.name.lower()
     if name.endswith(".gz"):
         return gzip.open(path, "rb")
@@ -157,11 +153,20 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def _iter_jsonl(path: Path, rejects: RejectLog) -> Iterator[dict[str, Any]]:
-    with _open_binary(path) as stream:
+def _iter_jsonl(path: Path, rejects: RejectLog, first: int = 0,
+                stop: float = float("inf")) -> Iterator[dict[str, Any]]:
+    """Rows `first` to `stop` (excluded) of a JSONL file; the lines before `first` are skipped
+    without being parsed (a task of a sharded run reads only its own block)."""
+    index = -1
+    with open_binary(path) as stream:
         for lineno, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
+            index += 1
+            if index < first:
+                continue
+            if index >= stop:
+                return
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -175,7 +180,7 @@ def _iter_jsonl(path: Path, rejects: RejectLog) -> Iterator[dict[str, Any]]:
             if not isinstance(row, dict):
                 rejects.add(str(path), lineno, f"not_an_object: {type(row).__name__}", text)
                 continue
-            row["__line__"] = lineno
+            row["__line__"], row[ROW] = lineno, index
             yield row
 
 
@@ -265,6 +270,38 @@ def iter_rows(path: str | Path, rejects: RejectLog | None = None,
             yield row
 
 
+def rows_between(file: str | Path, first: int, stop: float, rejects: RejectLog | None = None,
+                 options: ReadOptions | None = None) -> Iterator[dict[str, Any]]:
+    """Raw rows number `first` to `stop` (excluded) of one input file, each with its number in
+    `ROW`: the block of a file one task of a sharded run reads (`filters.adapters`). JSONL lines
+    outside the block are skipped unparsed."""
+    rejects = rejects if rejects is not None else RejectLog(None)
+    if detect_format(file) == "jsonl":
+        for row in _iter_jsonl(Path(file), rejects, first, stop):
+            row["__file__"] = str(file)
+            yield row
+        return
+    for index, row in enumerate(iter_rows(file, rejects, options)):
+        if index >= stop:
+            return
+        if index >= first:
+            row[ROW] = index
+            yield row
+
+
+def count_rows(file: str | Path, options: ReadOptions | None = None) -> int:
+    """Rows of one input file, counted without parsing them where the format allows."""
+    fmt = detect_format(file)
+    if fmt == "jsonl":
+        with open_binary(Path(file)) as fh:
+            return sum(1 for line in fh if line.strip())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(file).metadata.num_rows
+    return sum(1 for _ in iter_rows(file, None, options))  # a Hub dataset: streamed
+
+
 def rows_to_records(row: dict[str, Any], options: ReadOptions | None = None,
                     report: ReadReport | None = None) -> list[Record]:
     """The records of one raw row, through the reading layer (`r1data.schemas`)."""
@@ -308,237 +345,3 @@ def read_records(
     if report is None:
         for line in seen.unread_lines():
             _log.warning("%s: input column %s", path, line)
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write a JSON report atomically (a crash leaves the old file or the new, never half)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode())
-
-
-def write_parquet(records: Iterable[Record], path: str | Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [r.to_row() for r in records]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows), tmp)
-    os.replace(tmp, path)
-    return len(rows)
-
-
-OUTPUT_FORMATS = ("jsonl", "parquet", "verl")  # verl: Parquet in verl's prompt layout
-
-
-def verl_table(records: Iterable[Record]):
-    """A pyarrow table of records in verl's prompt layout (`schemas.to_verl`). Parquet needs one
-    type per column: a gold that is not text (a list of answers, test cases) is stored as JSON
-    text, as Skywork-OR1 does, and `extra_info` too when its values differ in type across rows;
-    the reader decodes both."""
-    import pyarrow as pa
-
-    rows = [schemas.to_verl(r) for r in records]
-    for row in rows:
-        truth = row["reward_model"]["ground_truth"]
-        if truth is not None and not isinstance(truth, str):
-            row["reward_model"]["ground_truth"] = json.dumps(truth, ensure_ascii=False)
-        if not row["extra_info"]:
-            row["extra_info"] = None  # Parquet cannot store an object with no keys
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        for row in rows:
-            row["extra_info"] = json.dumps(row["extra_info"], ensure_ascii=False, default=str)
-        return pa.Table.from_pylist(rows)
-
-
-def write_verl(records: Iterable[Record], path: str | Path) -> int:
-    """Write records as one verl Parquet file (atomically); returns how many."""
-    import pyarrow.parquet as pq
-
-    table = verl_table(records)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return table.num_rows
-
-
-def convert_to_verl(folder: str | Path) -> list[Path]:
-    """Rewrite every record JSONL file of `folder` as a verl Parquet file of the same name (for
-    writers that can only append JSONL, e.g. the filter chain's); returns the new files."""
-    written = []
-    for file in sorted(Path(folder).glob("*.jsonl")):
-        target = file.with_suffix(".parquet")
-        write_verl(read_records(file, RejectLog(None), ReadOptions()), target)
-        file.unlink()
-        written.append(target)
-    return written
-
-
-def _read_ids(path: Path) -> list[str]:
-    if path.name.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
-
-        return [str(i) for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
-    ids = []
-    with _open_binary(path) as fh:
-        for line in fh:
-            if line.strip():
-                ids.append(str(json.loads(line)["id"]))
-    return ids
-
-
-class ShardWriter:
-    """Resumable sharded record writer (see the module docstring).
-
-    >>> import tempfile
-    >>> out = tempfile.mkdtemp()
-    >>> with ShardWriter(out, shard_size=2) as w:
-    ...     _ = [w.write(Record.from_prompt(p)) for p in ["a", "b", "c"]]
-    >>> sorted(p.name for p in Path(out).iterdir())
-    ['part-00000.jsonl', 'part-00001.jsonl']
-    """
-
-    def __init__(self, folder: str | Path, *, shard_size: int = 10_000, fmt: str = "jsonl",
-                 prefix: str = "part"):
-        if fmt not in OUTPUT_FORMATS:
-            raise ValueError(f"unknown output format {fmt!r}: use {', '.join(OUTPUT_FORMATS)}")
-        if shard_size < 1:
-            raise ValueError("shard_size must be at least 1")
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.shard_size = shard_size
-        self.fmt = fmt
-        self.prefix = prefix
-        self.done_ids: set[str] = set()
-        self.written = 0  # records written by this writer (not counting resumed ones)
-        self._finished = sorted(
-            p for p in self.folder.glob(f"{prefix}-*") if p.name.endswith((".jsonl", ".parquet"))
-            and not p.name.endswith(INPROGRESS)
-        )
-        for shard in self._finished:
-            self.done_ids.update(_read_ids(shard))
-        self._index = len(self._finished)
-        self._fh = None
-        self._in_shard = 0
-        self._recover_inprogress()
-
-    @property
-    def _inprogress_path(self) -> Path:
-        return self.folder / f"{self.prefix}-{self._index:05d}{INPROGRESS}"
-
-    def _recover_inprogress(self) -> None:
-        path = self._inprogress_path
-        if not path.exists():
-            return
-        good = bytearray()
-        with open(path, "rb") as fh:
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break  # torn write from a crash: the record will be produced again
-                try:
-                    rid = str(json.loads(line)["id"])
-                except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
-                    break
-                if rid in self.done_ids:
-                    continue
-                self.done_ids.add(rid)
-                good.extend(line)
-                self._in_shard += 1
-        _atomic_write_bytes(path, bytes(good))
-        if self._in_shard >= self.shard_size:
-            self._finish_shard()
-
-    def __contains__(self, rid: str) -> bool:
-        return rid in self.done_ids
-
-    def write(self, record: Record) -> bool:
-        """Append a record; returns False (and writes nothing) when its id is already written."""
-        if record.id in self.done_ids:
-            return False
-        if self._fh is None:
-            self._fh = open(self._inprogress_path, "ab")
-        line = json.dumps(record.to_dict(), ensure_ascii=False, default=str) + "\n"
-        self._fh.write(line.encode("utf-8"))
-        self._fh.flush()
-        self.done_ids.add(record.id)
-        self.written += 1
-        self._in_shard += 1
-        if self._in_shard >= self.shard_size:
-            self._finish_shard()
-        return True
-
-    def write_many(self, records: Iterable[Record]) -> int:
-        return sum(self.write(r) for r in records)
-
-    def _finish_shard(self) -> None:
-        if self._fh is not None:
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
-        src = self._inprogress_path
-        if not src.exists() or self._in_shard == 0:
-            return
-        suffix = "jsonl" if self.fmt == "jsonl" else "parquet"
-        final = self.folder / f"{self.prefix}-{self._index:05d}.{suffix}"
-        if self.fmt == "jsonl":
-            os.replace(src, final)
-        else:
-            records = [Record.from_dict(json.loads(line)) for line in open(src, encoding="utf-8")]
-            (write_verl if self.fmt == "verl" else write_parquet)(records, final)
-            src.unlink()
-        self._finished.append(final)
-        self._index += 1
-        self._in_shard = 0
-
-    def close(self) -> None:
-        """Finish the last, partly filled shard."""
-        self._finish_shard()
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, exc_type: Any, *exc: Any) -> None:
-        # On an exception the in-progress shard stays as it is: the next run resumes from it.
-        if exc_type is None:
-            self.close()
-        elif self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    @property
-    def shards(self) -> list[Path]:
-        return list(self._finished)
-
-
-def write_records(records: Iterable[Record], folder: str | Path, **kwargs: Any) -> int:
-    """Write records to a fresh or resumed shard folder; returns how many were newly written."""
-    with ShardWriter(folder, **kwargs) as writer:
-        return writer.write_many(records)
-
-
-def to_dataset(records: Iterable[Record]):
-    """A `datasets.Dataset` with one column per record field (JSON_FIELDS as JSON text)."""
-    import datasets
-
-    return datasets.Dataset.from_list([r.to_row() for r in records])
-
-
-def from_dataset(dataset) -> Iterator[Record]:
-    for row in dataset:
-        yield Record.from_row(row)
