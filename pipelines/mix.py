@@ -283,23 +283,7 @@ def run(config: MixConfig, progress=None, read_options: ReadOptions | None = Non
         groups[(record.kind, getattr(record, config.group_by) or "unknown")].append(index)
         prompt_of[index] = key
 
-    # the plan
-    copies: dict[int, int] = {}
-    plan: list[dict[str, Any]] = []
-    shortfall: dict[str, int] = {}
-    for kind, target in config.targets().items():
-        available = {g: len(rows) for (k, g), rows in sorted(groups.items()) if k == kind}
-        alloc = allocate(target, available, config)
-        for group, take in alloc.items():
-            rng = random.Random(f"{config.seed}/{kind}/{group}")
-            copies.update(copies_for(groups[(kind, group)], take, rng))
-            plan.append({"kind": kind, "group": group, "available": available[group], "taken": take,
-                         "repeated": max(0, take - available[group]),
-                         "left_out": max(0, available[group] - take)})
-        got = sum(alloc.values())
-        if target is not None and got < target:
-            shortfall[kind] = target - got
-
+    copies, plan, shortfall = _plan(config, groups)
     # the split, by normalised prompt
     prompts = sorted({prompt_of[i] for i in copies}, key=lambda p: (_hash01(config.seed, p), p))
     n_test = (round(config.test_size * len(prompts)) if config.test_size < 1 else
@@ -351,6 +335,27 @@ def run(config: MixConfig, progress=None, read_options: ReadOptions | None = Non
     summary.kept = sum(written.values())
     summary.write(out)
     return summary
+
+
+def _plan(config: MixConfig, groups: dict[tuple[str, str], list[int]]
+          ) -> tuple[dict[int, int], list[dict[str, Any]], dict[str, int]]:
+    """(copies to take of each row index, the plan per kind and group, the shortfall per kind)."""
+    copies: dict[int, int] = {}
+    plan: list[dict[str, Any]] = []
+    shortfall: dict[str, int] = {}
+    for kind, target in config.targets().items():
+        available = {g: len(rows) for (k, g), rows in sorted(groups.items()) if k == kind}
+        alloc = allocate(target, available, config)
+        for group, take in alloc.items():
+            rng = random.Random(f"{config.seed}/{kind}/{group}")
+            copies.update(copies_for(groups[(kind, group)], take, rng))
+            plan.append({"kind": kind, "group": group, "available": available[group], "taken": take,
+                         "repeated": max(0, take - available[group]),
+                         "left_out": max(0, available[group] - take)})
+        got = sum(alloc.values())
+        if target is not None and got < target:
+            shortfall[kind] = target - got
+    return copies, plan, shortfall
 
 
 def _statistics(out: Path, config: MixConfig) -> dict[str, Any]:
