@@ -358,8 +358,6 @@ class GRPOTrainer:
         self._warned_zero_variance = False
         if config.resume:
             self._resume()
-            if self.vllm is not None and self.step:  # the engine still holds the initial weights
-                self.vllm.sync_weights(self.trainee)
 
     # -- data order: a fixed shuffle per epoch, so step k always sees the same prompts -------
 
@@ -725,6 +723,8 @@ class GRPOTrainer:
             kept = [line for line in log.read_text(encoding="utf-8").splitlines()
                     if line.strip() and json.loads(line)["step"] <= self.step]
             log.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        if self.vllm is not None:  # the engine was built with the weights before the restore
+            self.vllm.sync_weights(self.trainee)
         if self.dist.is_main:
             print(f"[r1data] resuming from {latest} (step {self.step} of {self.config.max_steps})")
 

@@ -68,3 +68,32 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
     for ra, rb in zip(log_a, log_b):
         assert ra["reward"] == rb["reward"] and ra["loss"] == rb["loss"] and ra["lr"] == rb["lr"]
     assert (tmp_path / "b" / "final" / "config.json").exists()
+
+
+def test_resume_hands_the_restored_weights_to_the_vllm_engine(tmp_path):
+    """With `rollout: vllm` the engine is built before the checkpoint is restored; resuming
+    must sync it, or the first resumed rollouts would sample from the initial policy. The
+    engine here records what `sync_weights` is given (vLLM itself needs a GPU)."""
+    import dataclasses
+
+    first = _trainer(tmp_path)
+    first.config.max_steps = 2
+    first.train()  # checkpoint at step 2 is not written (the last step); write one
+    first.save_checkpoint()
+    trained = {k: v.clone() for k, v in first.policy.state_dict().items()}
+
+    class Engine:
+        synced = None
+
+        def sync_weights(self, trainee):
+            self.synced = {k.removeprefix("lm."): v.clone()
+                           for k, v in getattr(trainee, "module", trainee).state_dict().items()}
+
+    model, tokenizer = models.tiny_model(seed=0)
+    again = GRPOTrainer(dataclasses.replace(_config(tmp_path), resume=False), policy=model,
+                        tokenizer=tokenizer, prompts=PROMPTS, reward_fns={"vowels": vowel_share})
+    again.vllm = Engine()
+    again._resume()
+    assert again.step == 2 and again.vllm.synced is not None
+    for name, value in trained.items():
+        assert torch.equal(again.vllm.synced[name], value), name
