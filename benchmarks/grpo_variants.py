@@ -1,7 +1,7 @@
 """GRPO's loss variants with and without dynamic sampling, at the same rollout-token budget, on the
 demo task (one-step arithmetic word problems, the embedded SmolLM2-135M-Instruct on CPU).
 
-    python benchmarks/grpo_variants.py --seeds 0 1 2 [--token-budget 40000] [--heldout 64]
+    python benchmarks/grpo_variants.py --seeds 0 1 2 [--token-budget 20000] [--heldout 64]
         [--out benchmarks/results/grpo_variants]
 
 Arms: loss_type grpo (DeepSeekMath), dapo (token-level mean, clip-higher 0.28) and dr_grpo (no
@@ -147,9 +147,10 @@ def plot(summary: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--token-budget", type=int, default=40_000)
+    parser.add_argument("--token-budget", type=int, default=20_000)
     parser.add_argument("--heldout", type=int, default=64)
     parser.add_argument("--prompts-per-step", type=int, default=8)
     parser.add_argument("--g", type=int, default=8)

@@ -71,8 +71,9 @@ Log keys (one JSON object per step in `log.jsonl`, plotted by `r1data report`):
     max_tokens), kl, clip_fraction, entropy (when `log_entropy`), zero_variance_groups,
     zero_variance_share (both of the groups trained on), groups_drawn (rolled out, refills
     included), groups_kept (trained groups with signal), refill_rounds, rollout_tokens
-    (completion tokens sampled, dropped groups included), unscored, grad_norm, time/rollout, time/reward, time/update,
-    time/step, tokens_per_s/rollout, tokens_per_s/update; every `eval_every` steps also
+    (completion tokens sampled, dropped groups included), unscored, grad_norm, time/rollout,
+    time/reward, time/update, time/step, tokens_per_s/rollout (rollout_tokens per second),
+    tokens_per_s/update; every `eval_every` steps also
     eval/accuracy, eval/reward, eval/completion_length, eval/kl.
 """
 
@@ -528,7 +529,9 @@ class GRPOTrainer:
         denominators = []
         for m in range(cfg.minibatches):
             mine = float(mask[m * per_mini:(m + 1) * per_mini].sum())
-            tokens = distributed.all_reduce_sum(mine, self.dist) if loss.loss_type in ("dapo", "cispo") else mine
+            # dapo/cispo divide by the tokens of all ranks; the others need no collective
+            global_tokens = loss.loss_type in ("dapo", "cispo")
+            tokens = distributed.all_reduce_sum(mine, self.dist) if global_tokens else mine
             denominators.append(loss_denominator(loss.loss_type, per_mini * world, tokens, mine,
                                                  cfg.sampling.max_tokens, world))
         return mask, denominators

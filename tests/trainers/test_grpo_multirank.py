@@ -1,8 +1,9 @@
 """GRPO over several ranks: two gloo processes under torchrun (each sampling and scoring whole
 groups, gradients averaged by DDP) end with the same parameters as one process given the same
 groups; a two-rank run with dynamic sampling keeps B groups with signal over both ranks, and
-killed after a checkpoint and resumed it ends where the uninterrupted run does; and under ZeRO-3 the weights gathered for the vLLM sync and the reference refresh are
-the policy's whole weights, not the empty shards a rank holds."""
+killed after a checkpoint and resumed it ends where the uninterrupted run does; and under
+ZeRO-3 the weights gathered for the vLLM sync and the reference refresh are the policy's whole
+weights, not the empty shards a rank holds."""
 
 import json
 import os
@@ -126,10 +127,10 @@ def test_zero3_gathers_whole_weights_for_sync_and_reference(tmp_path, monkeypatc
                 self.weights[name] = value.detach().clone()
 
     receiver = Receiver()
-    worker = type("W", (), {"model_runner": type("R", (), {"model": receiver})()})()
-    llm = type("LLM", (), {"reset_prefix_cache": lambda self: None})()
-    llm.llm_engine = type("E", (), {})()
-    llm.llm_engine.model_executor = type("X", (), {"driver_worker": worker})()
+    # The engine's side of the sync: the worker's `reload_weights` consumes the weights.
+    llm = type("LLM", (), {
+        "collective_rpc": lambda self, method, kwargs: receiver.load_weights(kwargs["weights_iterator"]),
+        "apply_model": lambda self, fn: None, "reset_prefix_cache": lambda self: None})()
     rollout = VLLMRollout.__new__(VLLMRollout)
     rollout.llm = llm
     rollout.sync_weights(zero3.engine)

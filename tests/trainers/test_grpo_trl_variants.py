@@ -167,7 +167,8 @@ def test_advantages_and_truncation_mask_equal_trl(trl_trainer, scale_rewards, ma
 
     eos = trl_trainer.processing_class.eos_token_id
     # Outputs 0, 2 and 4 ran out of tokens (no EOS); the others stopped. Group 1 is all equal.
-    completion_ids = [[11, 12, 13, 14], [11, eos], [11, 12, 13, 14], [21, 22, eos], [21, 22, 23, 24], [9, eos]]
+    completion_ids = [[11, 12, 13, 14], [11, eos], [11, 12, 13, 14],
+                      [21, 22, eos], [21, 22, 23, 24], [9, eos]]
     rewards = [1.0, 0.0, 0.5, 2.0, 2.0, 2.0]
     adv, mask, tokens = _trl_scored(trl_trainer, rewards, completion_ids, scale_rewards, mask_truncated)
 
