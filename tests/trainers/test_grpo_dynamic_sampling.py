@@ -73,3 +73,22 @@ def test_variants_train_through_the_trainer(tmp_path, loss_type):
     config.max_steps = 2
     trainer.train()
     assert trainer.step == 2
+
+
+def test_truncated_outputs_leave_the_loss_and_its_token_count(tmp_path):
+    import torch
+
+    from r1data.trainers.grpo_loss import LossConfig
+    from r1data.trainers.grpo_rollout import Rollouts
+
+    trainer, _ = _run(tmp_path, LIVE, steps=1, rounds=0, dynamic=False)
+    ones = torch.ones(4, 3, dtype=torch.long)
+    r = Rollouts(ones, ones, ones, torch.tensor([[1, 1, 1], [1, 0, 0], [1, 1, 1], [1, 1, 0]]),
+                 ["a"] * 4, [True, False, True, False])
+    trainer.config.loss = LossConfig(loss_type="dapo", mask_truncated_completions=True)
+    mask, denominators = trainer._loss_masks(r)
+    assert mask.tolist() == [[0, 0, 0], [1, 0, 0], [0, 0, 0], [1, 1, 0]] and denominators == [3.0]
+    trainer.config.loss = LossConfig(loss_type="dapo")
+    assert trainer._loss_masks(r)[1] == [9.0]
+    trainer.config.loss = LossConfig(loss_type="dr_grpo", mask_truncated_completions=True)
+    assert trainer._loss_masks(r)[1] == [4 * 6]  # outputs × max_tokens: truncated rows still count
