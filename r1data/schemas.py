@@ -19,10 +19,12 @@ Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` map
                  `r1data.preference`, not as records
     columns      named columns: problem/question/instruction(+input) -> prompt;
                  solution/response/output/generated_solution/attempt -> completion (a
-                 `solution` beside a gold column is a reference solution, kept in metadata);
+                 `solution` beside a gold column is a reference solution, kept in metadata,
+                 unless `ReadOptions.solution` is "sample"); numbered completion columns
+                 (DeepMath's r1_solution_1..3) -> one sample each, sharing the prompt_id;
                  answer/expected_answer/final_answer/gold -> gold; source/problem_source ->
-                 source; domain -> domain (math where a `problem_type` column names the math
-                 area) (OpenMathReasoning, NuminaMath,
+                 source; domain -> domain (math where `problem_type`, `topic` or MATH's `type`
+                 names a math area) (OpenMathReasoning, NuminaMath, DeepScaleR, Big-Math,
                  Alpaca, GSM8K; a row with no completion column is a prompt to generate from)
     s1k          s1K / s1K-1.1: question, thinking trajectory, attempt, solution as gold
     verl         the RL frameworks' prompt sets (verl; DAPO-Math-17k, Skywork-OR1, DeepMath in
@@ -36,6 +38,10 @@ Layouts (`LAYOUTS`; `--schema NAME` forces one, `--columns field=column,...` map
 In every completion the chain of thought is split off at its markers (`split_markers`): `<think>`,
 OpenThoughts' `<|begin_of_thought|>`/`<|begin_of_solution|>`, and an `<answer>` wrapper around the
 answer; a completion with no marker is all answer (reasoning None).
+
+Nothing is dropped silently: the columns no field read stay in the record's metadata, and
+`ReadReport` counts the long texts among them (`unread_lines`), which `stats`, the filter chain
+and `io.read_records` report with the option that would read them.
 
 Ids: a row's `id` (or `uuid`) is kept; otherwise the id is a stable content id, so rereading a file
 gives the same ids. All records of one prompt share `prompt_id`.
