@@ -392,7 +392,8 @@ class GRPOTrainer:
     def refill_records(self, step: int, round_: int, n: int) -> list[Any]:
         """`n` prompts for refill round `round_` of `step` on this rank: a seeded draw from all
         prompts (not the epoch's order, which stays the same with or without refills), so a
-        resumed run draws exactly what the lost steps drew."""
+        resumed run draws exactly what the lost steps drew. A prompt the step already drew may
+        come again; its new group is sampled with another seed."""
         rng = random.Random(f"{self.config.runtime.seed}/{step}/{self.dist.rank}/{round_}")
         return [self.prompts[i] for i in rng.sample(range(len(self.prompts)), min(n, len(self.prompts)))]
 
@@ -432,7 +433,8 @@ class GRPOTrainer:
             r = self.rollout([format_prompt(x, cfg.template, self.tokenizer) for x in records],
                              cfg.sampling, seed)
             t1 = time.perf_counter()
-            ids = [row[:n] for row, n in zip(r.completion_ids.tolist(), r.completion_mask.sum(1).tolist())]
+            lengths = r.completion_mask.sum(1).tolist()
+            ids = [row[:length] for row, length in zip(r.completion_ids.tolist(), lengths)]
             rewards, terms = score(r.texts, records, g, self.rewards, ids, cfg.sampling.max_tokens)
             counts["time_rollout"] += t1 - t0
             counts["time_reward"] += time.perf_counter() - t1
