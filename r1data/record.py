@@ -81,8 +81,10 @@ def assistant_content(reasoning: str | None, answer: str | None) -> str:
     return f"{THINK_OPEN}\n{reasoning.strip()}\n{THINK_CLOSE}\n\n{answer.strip()}"
 
 
-def split_completion(completion: str) -> tuple[str | None, str]:
-    """Split a completion into (reasoning, answer) at the first closing think tag.
+def split_completion(completion: str, open_tag: str = THINK_OPEN, close_tag: str = THINK_CLOSE
+                     ) -> tuple[str | None, str]:
+    """Split a completion into (reasoning, answer) at the first closing think tag (or the given
+    pair of reasoning markers: `r1data.schemas.split_markers` passes OpenThoughts' ones).
 
     A completion with an opening tag but no closing one is all reasoning and no answer (it was
     cut off); one with no think block at all is all answer.
@@ -95,14 +97,14 @@ def split_completion(completion: str) -> tuple[str | None, str]:
     (None, '4')
     """
     text = completion
-    start = text.find(THINK_OPEN)
-    end = text.find(THINK_CLOSE)
+    start = text.find(open_tag)
+    end = text.find(close_tag)
     if end == -1:
         if start == -1:
             return None, text.strip()
-        return text[start + len(THINK_OPEN):].strip(), ""
-    begin = start + len(THINK_OPEN) if -1 < start < end else 0
-    return text[begin:end].strip(), text[end + len(THINK_CLOSE):].strip()
+        return text[start + len(open_tag):].strip(), ""
+    begin = start + len(open_tag) if -1 < start < end else 0
+    return text[begin:end].strip(), text[end + len(close_tag):].strip()
 
 
 @dataclass(slots=True)

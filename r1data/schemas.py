@@ -59,8 +59,8 @@ from typing import Any
 import xxhash
 
 from r1data.record import (
-    META_SAMPLE_INDEX, META_SCHEMA, META_TURN_EXTRAS, NON_REASONING, Record, RecordError, assistant_content,
-    content_id,
+    META_SAMPLE_INDEX, META_SCHEMA, META_TURN_EXTRAS, NON_REASONING, THINK_CLOSE, THINK_OPEN, Record,
+    RecordError, assistant_content, content_id, split_completion,
 )
 
 LAYOUTS = ("record", "generations", "chat", "sharegpt", "preference", "columns", "s1k", "verl",
@@ -293,19 +293,12 @@ def split_markers(text: str) -> tuple[str | None, str]:
     >>> split_markers("just 4")
     (None, 'just 4')
     """
-    start, end = text.find("<think>"), text.find("</think>")
-    if start != -1 or end != -1:  # R1's own form first: the common case costs two scans
-        if end == -1:  # cut off while thinking
-            return text[start + len("<think>"):].strip(), ""
-        begin = start + len("<think>") if -1 < start < end else 0
-        return text[begin:end].strip(), _strip_answer_tag(text[end + len("</think>"):])
+    # One splitter for every marker pair (record.split_completion); R1's own form first.
+    if THINK_OPEN in text or THINK_CLOSE in text:
+        reasoning, rest = split_completion(text)
+        return reasoning, _strip_answer_tag(rest)
     if THOUGHT_OPEN in text or THOUGHT_CLOSE in text:
-        start = text.find(THOUGHT_OPEN)
-        start = start + len(THOUGHT_OPEN) if start != -1 else 0
-        end = text.find(THOUGHT_CLOSE)
-        if end == -1:
-            return text[start:].strip(), ""
-        reasoning, rest = text[start:end].strip(), text[end + len(THOUGHT_CLOSE):]
+        reasoning, rest = split_completion(text, THOUGHT_OPEN, THOUGHT_CLOSE)
         if SOLUTION_OPEN in rest:
             rest = rest.split(SOLUTION_OPEN, 1)[1].split(SOLUTION_CLOSE, 1)[0]
         return reasoning, _strip_answer_tag(rest)

@@ -22,6 +22,7 @@ Deliberate choices, and where they depart from common practice:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -32,8 +33,11 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+from transformers import AutoModelForCausalLM
 
 from r1data.config import to_dict
+from r1data.io import InputError
+from r1data.models import load_tokenizer, resolve
 from r1data.trainers import distributed
 from r1data.trainers.checkpoint import (checkpoint_dirs, load_checkpoint, save_checkpoint,
                                         save_final_model)
@@ -192,54 +196,17 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     use_deepspeed = runtime.zero_stage > 0
 
     # --- data: conversations -> tokenized samples; rejects written aside with their reason
-    if model is None or tokenizer is None:
-        from r1data.models import load_tokenizer, resolve
-
-        tokenizer = tokenizer or load_tokenizer(config.model)
-    conversations, rejected = load_conversations(data.path, data.split, data.limit, read_options)
-    samples, too_long = tokenize_all(tokenizer, conversations, data.max_seq_len)
-    rejected += too_long
-    if dist.is_main:
-        _write_rejected(out, rejected)
-    if not samples:
-        from r1data.io import InputError
-
-        raise InputError(f"{data.path}: no usable conversation ({_count(rejected)})")
+    tokenizer = tokenizer or load_tokenizer(config.model)
+    samples, rejected = _load_samples(config, tokenizer, dist, out, read_options)
 
     # --- model
-    if model is None:
-        from transformers import AutoModelForCausalLM
-
-        # Plain torch keeps fp32 master weights and gets bf16 from autocast; DeepSpeed keeps its
-        # own fp32 master copy in the optimizer, so its model loads in the training dtype.
-        model = AutoModelForCausalLM.from_pretrained(
-            resolve(config.model), dtype=dtype if use_deepspeed else torch.float32,
-            attn_implementation=config.attn_implementation)
-    model.config.use_cache = False
-    if runtime.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.to(device)
-    model.train()
+    model = _prepare_model(config, model, device, dtype, use_deepspeed)
     net = CausalLMLoss(model)
 
     # --- batching plan: a fixed number of micro-batches per optimizer step across all ranks
     group = data.grad_accum * dist.world_size
-    packing = data.packing and packing_is_exact(net, device, len(tokenizer))
-    if data.packing and not packing and dist.is_main:
-        print(f"[r1data] {config.attn_implementation} attention does not keep packed samples "
-              "apart on this model: training on padded, length-grouped batches instead")
-    lengths = [len(s) for s in samples]
-    plans: dict[int, list] = {}
-
-    def plan(epoch: int) -> list:
-        if epoch not in plans:
-            plans.clear()
-            plans[epoch] = plan_epoch(lengths, seed=runtime.seed, epoch=epoch, packing=packing,
-                                      max_seq_len=data.max_seq_len,
-                                      micro_batch_size=data.micro_batch_size, group=group)
-        return plans[epoch]
-
-    steps_per_epoch = len(plan(0)) // group
+    packing, plan = _batching_plan(config, net, device, len(tokenizer), samples, group, dist)
+    steps_per_epoch = len(plan(epoch=0)) // group
     total_steps = config.max_steps or math.ceil(data.epochs * steps_per_epoch)
 
     # --- optimizer, schedule, engine
@@ -255,12 +222,7 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     trainee = engine or distributed.wrap_ddp(net, dist, device)
 
     # --- resume: weights, optimizer, scheduler, RNG and the data position
-    start = 0
-    if config.resume and checkpoint_dirs(out):
-        latest = checkpoint_dirs(out)[-1]
-        start = load_checkpoint(latest, engine or net, optimizer, scheduler, dist)["step"]
-        if dist.is_main:
-            print(f"[r1data] resuming from {latest} (step {start} of {total_steps})")
+    start = _resume(config, out, engine or net, optimizer, scheduler, dist, total_steps)
 
     logger = TrainLogger(config.output, total_steps, dist, start, config=to_dict(config))
     autocast = torch.autocast(device.split(":")[0], dtype=dtype,
@@ -270,41 +232,17 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     for step in range(start, total_steps):
         t0 = time.time()
         epoch, index = divmod(step, steps_per_epoch)
-        mine = plan(epoch)[index * group:(index + 1) * group][dist.rank::dist.world_size]
+        mine = plan(epoch=epoch)[index * group:(index + 1) * group][dist.rank::dist.world_size]
         batches = [collate(samples, rows, tokenizer.pad_token_id, packing) for rows in mine]
         n_labels = distributed.all_reduce_sum(sum(label_count(b) for b in batches), dist)
-        loss_sum, tokens = 0.0, 0
-        for k, batch in enumerate(batches):
-            batch = {key: v.to(device) for key, v in batch.items()}
-            # DDP all-reduces once, on the step's last micro-batch.
-            with distributed.no_sync(trainee, last=k == len(batches) - 1):
-                with autocast:
-                    loss = trainee(batch)
-                if engine is not None:
-                    # DeepSpeed divides by grad_accum and averages over ranks: undo both, so
-                    # the step's gradient is that of the summed loss over the global label count.
-                    engine.backward(loss / n_labels * data.grad_accum * dist.world_size)
-                    engine.step()
-                else:
-                    # DDP averages over ranks: x world_size makes it the global sum.
-                    (loss / n_labels * dist.world_size).backward()
-            loss_sum += float(loss.detach())
-            tokens += batch["input_ids"].numel()
-        if engine is not None:
-            grad_norm = float(engine.get_global_grad_norm() or 0.0)
-        else:
-            grad_norm = clip_grad_norm(net, optim.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+        loss_sum, tokens = _backward_all(batches, trainee, engine, autocast, device, n_labels,
+                                         data.grad_accum, dist.world_size)
+        grad_norm = _optimizer_step(engine, net, optimizer, scheduler, optim.max_grad_norm)
         seconds = time.time() - t0
-        metrics = {
-            "loss": distributed.all_reduce_sum(loss_sum, dist) / n_labels,
-            "lr": scheduler.get_last_lr()[0],
-            "grad_norm": grad_norm,
-            "tokens_per_s": distributed.all_reduce_sum(tokens, dist) / seconds,
-            "label_tokens": int(n_labels), "epoch": step / steps_per_epoch,
-        }
+        metrics = {"loss": distributed.all_reduce_sum(loss_sum, dist) / n_labels,
+                   "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
+                   "tokens_per_s": distributed.all_reduce_sum(tokens, dist) / seconds,
+                   "label_tokens": int(n_labels), "epoch": step / steps_per_epoch}
         logger.log(step + 1, metrics)
         if on_step is not None:
             on_step(step + 1, metrics)
@@ -321,6 +259,100 @@ def train(config: SFTConfig, *, model=None, tokenizer=None,
     model_dir = save_final_model(model, tokenizer, out, dist, state_dict=state, dtype=dtype)
     return SFTResult(model_dir, logger.history, len(samples), _count(rejected),
                      total_steps, packing, time.time() - started)
+
+
+def _load_samples(config: SFTConfig, tokenizer: Any, dist: Any, out: Path, read_options: Any
+                  ) -> tuple[list, list]:
+    """Tokenized samples, and the rejected conversations (written aside by the main rank)."""
+    data = config.data
+    conversations, rejected = load_conversations(data.path, data.split, data.limit, read_options)
+    samples, too_long = tokenize_all(tokenizer, conversations, data.max_seq_len)
+    rejected += too_long
+    if dist.is_main:
+        _write_rejected(out, rejected)
+    if not samples:
+        raise InputError(f"{data.path}: no usable conversation ({_count(rejected)})")
+    return samples, rejected
+
+
+def _batching_plan(config: SFTConfig, net: Any, device: str, vocab: int, samples: list, group: int,
+                   dist: Any) -> tuple[bool, Callable[..., list]]:
+    """(packing, plan): whether samples are packed (only where attention keeps them apart), and
+    `plan(epoch=e)`, epoch e's micro-batches, one epoch's plan kept at a time."""
+    data = config.data
+    packing = data.packing and packing_is_exact(net, device, vocab)
+    if data.packing and not packing and dist.is_main:
+        print(f"[r1data] {config.attn_implementation} attention does not keep packed samples "
+              "apart on this model: training on padded, length-grouped batches instead")
+    plan = functools.lru_cache(maxsize=1)(functools.partial(
+        plan_epoch, [len(s) for s in samples], seed=config.runtime.seed, packing=packing,
+        max_seq_len=data.max_seq_len, micro_batch_size=data.micro_batch_size, group=group))
+    return packing, plan
+
+
+def _prepare_model(config: SFTConfig, model: Any, device: str, dtype: torch.dtype,
+                   use_deepspeed: bool) -> Any:
+    """The given model or `config.model`, on `device`, in training mode. Plain torch keeps fp32
+    master weights and gets bf16 from autocast; DeepSpeed keeps its own fp32 master copy in the
+    optimizer, so its model loads in the training dtype."""
+    model = model or AutoModelForCausalLM.from_pretrained(
+        resolve(config.model), dtype=dtype if use_deepspeed else torch.float32,
+        attn_implementation=config.attn_implementation)
+    model.config.use_cache = False
+    if config.runtime.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.to(device)
+    model.train()
+    return model
+
+
+def _optimizer_step(engine: Any, net: Any, optimizer: Any, scheduler: Any, max_grad_norm: float
+                    ) -> float:
+    """Clip, step and clear; the gradient norm before clipping. DeepSpeed stepped already."""
+    if engine is not None:
+        return float(engine.get_global_grad_norm() or 0.0)
+    grad_norm = clip_grad_norm(net, max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+def _resume(config: SFTConfig, out: Path, module: Any, optimizer: Any, scheduler: Any, dist: Any,
+            total_steps: int) -> int:
+    """The step to start from: the latest checkpoint's (weights, optimizer, scheduler, RNG and
+    data position restored), or 0."""
+    if not (config.resume and checkpoint_dirs(out)):
+        return 0
+    latest = checkpoint_dirs(out)[-1]
+    start = load_checkpoint(latest, module, optimizer, scheduler, dist)["step"]
+    if dist.is_main:
+        print(f"[r1data] resuming from {latest} (step {start} of {total_steps})")
+    return start
+
+
+def _backward_all(batches: list, trainee: Any, engine: Any, autocast: Any, device: str,
+                  n_labels: float, grad_accum: int, world_size: int) -> tuple[float, int]:
+    """Forward and backward over one step's micro-batches: (summed loss, tokens seen). The
+    gradient is that of the summed loss over the global label count, whatever averages the
+    engine does."""
+    loss_sum, tokens = 0.0, 0
+    for k, batch in enumerate(batches):
+        batch = {key: v.to(device) for key, v in batch.items()}
+        # DDP all-reduces once, on the step's last micro-batch.
+        with distributed.no_sync(trainee, last=k == len(batches) - 1):
+            with autocast:
+                loss = trainee(batch)
+            if engine is not None:
+                # DeepSpeed divides by grad_accum and averages over ranks: undo both.
+                engine.backward(loss / n_labels * grad_accum * world_size)
+                engine.step()
+            else:
+                # DDP averages over ranks: x world_size makes it the global sum.
+                (loss / n_labels * world_size).backward()
+        loss_sum += float(loss.detach())
+        tokens += batch["input_ids"].numel()
+    return loss_sum, tokens
 
 
 def _local_rank() -> int:

@@ -246,19 +246,78 @@ def _clean(paths):
                     pass
 
 
-def _run_one(header, buf, sweep, encode, me):
-    import base64
-    import fcntl
-    import select
-    import signal
-    import tempfile
-    import time
+class _ChildStreams:
+    """The server's ends of a child's pipes: stdin fed without blocking, stdout, stderr and the
+    result records (fd 3) collected up to `cap` bytes in all."""
 
-    limits = header["limits"]
-    tmp = tempfile.mkdtemp(prefix="run-", dir="/tmp")
-    os.chmod(tmp, 0o700)
-    pipes = {name: os.pipe() for name in ("stdin", "stdout", "stderr", "results")}
-    start = time.monotonic()
+    def __init__(self, pipes, stdin, cap):
+        import fcntl
+
+        for name, (r, w) in pipes.items():
+            os.close(r if name == "stdin" else w)
+        self.stdin_w = pipes["stdin"][1]
+        self.readers = {pipes[n][0]: n for n in ("stdout", "stderr", "results")}
+        for fd in [self.stdin_w, *self.readers]:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+        self.pending = memoryview(stdin.encode())
+        self.chunks = {n: [] for n in self.readers.values()}
+        self.total, self.cap = 0, cap
+        if not len(self.pending):
+            self._close_stdin()
+
+    def _close_stdin(self):
+        if self.stdin_w is not None:
+            os.close(self.stdin_w)
+            self.stdin_w = None
+
+    def feed(self):
+        try:
+            self.pending = self.pending[os.write(self.stdin_w, self.pending[:1 << 16]):]
+        except BlockingIOError:
+            pass
+        except BrokenPipeError:  # the program stopped reading: the rest is not wanted
+            self.pending = self.pending[:0]
+        if not len(self.pending):
+            self._close_stdin()
+
+    def read(self, fd):
+        """Take what `fd` has: True when data came, None when none is there yet, False once it
+        is closed (or broken)."""
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return False
+        if not data:
+            del self.readers[fd]
+            os.close(fd)
+            return False
+        self.chunks[self.readers[fd]].append(data)
+        self.total += len(data)
+        return True
+
+    @property
+    def limited(self):
+        return self.total > self.cap
+
+    def drain(self):
+        """What was written before the end, bounded, then every descriptor closed."""
+        for fd in list(self.readers):
+            while not self.limited and fd in self.readers and self.read(fd) is True:
+                pass
+            if fd in self.readers:
+                os.close(fd)
+        self._close_stdin()
+
+    def encoded(self):
+        import base64
+
+        return {name: base64.b64encode(b"".join(parts)[:self.cap]).decode()
+                for name, parts in self.chunks.items()}
+
+
+def _fork_child(pipes, buf, header, tmp, encode):
     pid = os.fork()
     if pid == 0:
         try:
@@ -270,58 +329,51 @@ def _run_one(header, buf, sweep, encode, me):
             _child(buf, header, tmp, encode)
         finally:
             os._exit(70)
-    memoryview(buf)[:] = bytes(len(buf))
-    for name, (r, w) in pipes.items():
-        os.close(r if name == "stdin" else w)
-    stdin_w = pipes["stdin"][1]
-    readers = {pipes[n][0]: n for n in ("stdout", "stderr", "results")}
-    for fd in [stdin_w, *readers]:
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-    pending = memoryview(header.get("stdin", "").encode())
-    if not len(pending):
-        os.close(stdin_w)
-        stdin_w = None
-    chunks = {n: [] for n in readers.values()}
-    total, cap = 0, limits["output_bytes"]
-    deadline = start + limits["wall_s"]
+    return pid
+
+
+def _wait(pid, streams, deadline):
+    """(exit status or None, timed out): pump the child's pipes until it ends, its time runs
+    out or its output passes the cap."""
+    import select
+    import time
+
     pidfd = os.pidfd_open(pid)
-    status, timed_out, limited = None, False, False
-    while status is None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        watch = [pidfd, *readers]
-        ready_r, ready_w, _ = select.select(watch, [stdin_w] if stdin_w is not None else [], [],
-                                            min(left, 1.0))
-        if ready_w:
-            try:
-                pending = pending[os.write(stdin_w, pending[:1 << 16]):]
-            except BlockingIOError:
-                pass
-            except BrokenPipeError:  # the program stopped reading: the rest is not wanted
-                pending = pending[:0]
-            if not len(pending):
-                os.close(stdin_w)
-                stdin_w = None
-        for fd in ready_r:
-            if fd == pidfd:
-                _, status = os.waitpid(pid, 0)
-                continue
-            try:
-                data = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not data:
-                del readers[fd]
-                os.close(fd)
-                continue
-            chunks[readers[fd]].append(data)
-            total += len(data)
-            if total > cap:
-                limited = True
-        if limited:
-            break
+    status = None
+    try:
+        while status is None and not streams.limited:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, True
+            writers = [streams.stdin_w] if streams.stdin_w is not None else []
+            ready_r, ready_w, _ = select.select([pidfd, *streams.readers], writers, [], min(left, 1.0))
+            if ready_w:
+                streams.feed()
+            for fd in ready_r:
+                if fd == pidfd:
+                    _, status = os.waitpid(pid, 0)
+                else:
+                    streams.read(fd)
+        return status, False
+    finally:
+        os.close(pidfd)
+
+
+def _run_one(header, buf, sweep, encode, me):
+    import signal
+    import tempfile
+    import time
+
+    limits = header["limits"]
+    tmp = tempfile.mkdtemp(prefix="run-", dir="/tmp")
+    os.chmod(tmp, 0o700)
+    pipes = {name: os.pipe() for name in ("stdin", "stdout", "stderr", "results")}
+    start = time.monotonic()
+    pid = _fork_child(pipes, buf, header, tmp, encode)
+    memoryview(buf)[:] = bytes(len(buf))
+    streams = _ChildStreams(pipes, header.get("stdin", ""), limits["output_bytes"])
+    status, timed_out = _wait(pid, streams, start + limits["wall_s"])
+    limited = streams.limited
     wall = time.monotonic() - start
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -335,29 +387,14 @@ def _run_one(header, buf, sweep, encode, me):
         _, status = os.waitpid(pid, 0)
     if sweep:
         _sweep(me)
-    for fd, name in list(readers.items()):  # what was written before the end, bounded
-        while total <= cap:
-            try:
-                data = os.read(fd, 1 << 16)
-            except (BlockingIOError, OSError):
-                break
-            if not data:
-                break
-            chunks[name].append(data)
-            total += len(data)
-        os.close(fd)
-    if stdin_w is not None:
-        os.close(stdin_w)
-    os.close(pidfd)
+    streams.drain()
     _clean([tmp] + (["/tmp", "/dev/shm"] if sweep else []))
     if not sweep:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
-    code = os.waitstatus_to_exitcode(status)
-    out = {name: base64.b64encode(b"".join(parts)[:cap]).decode() for name, parts in chunks.items()}
-    return {"returncode": code, "timed_out": timed_out, "output_limited": limited and not timed_out,
-            "wall_s": wall, **out}
+    return {"returncode": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
+            "output_limited": limited and not timed_out, "wall_s": wall, **streams.encoded()}
 
 
 def serve(sweep):
