@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from r1data import models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +47,7 @@ def test_cpu_recipe_trains_and_the_result_generates(tmp_path):
     assert len(written) == 1
 
 
+@pytest.mark.slow  # a CLI run with the math verifier: ~55 s on 2 cores
 def test_dapo_cpu_recipe_runs_dynamic_sampling_and_logs_it(tmp_path):
     """The DAPO recipe's first step on a tiny random model, its budget cut (8 tokens, 1 refill
     round) to keep the test short: the model answers nothing right, so every group has zero

@@ -65,6 +65,7 @@ def test_two_ranks_equal_one_process(tmp_path, monkeypatch):
     assert diff < 1e-5 < moved / 10, (diff, moved)
 
 
+@pytest.mark.slow  # three two-rank launches: ~90 s on 2 cores
 def test_two_ranks_with_dynamic_sampling_resume_after_a_kill_as_if_never_stopped(tmp_path):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     done = _two_ranks(straight, "dynamic")
