@@ -30,7 +30,7 @@ from typing import Any
 
 from r1data import __version__, sharding, templates
 from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
-from r1data.failures import ERRORS_FILE, FailureLog
+from r1data.failures import ERRORS_FILE, FailureLog, GenerationFailed
 from r1data.record import META_ERROR, Record
 from r1data.schemas import ReadOptions
 
@@ -350,6 +350,24 @@ def _write_summary(path: Path, summary: GenerateSummary, config: GenerateConfig,
                      tokens_per_second=total.tokens_per_second,
                      runs=before.get("runs", 1) + 1, last_run=summary.to_dict())
     io.write_json(path, saved)
+
+
+def run_and_report(config: GenerateConfig, *, progress: bool = True) -> GenerateSummary:
+    """`run`, then its summary table on stdout (also when samples failed and `GenerationFailed`
+    ends the run with exit code 3) and a line on stderr for rejected prompt rows."""
+    from rich.console import Console
+
+    try:
+        summary = run(config, progress=progress)
+    except GenerationFailed as exc:
+        Console().print(render_summary(exc.summary))
+        raise
+    Console().print(render_summary(summary))
+    if summary.prompts_rejected:
+        rejected = Path(config.output) / "rejected" / "rejected.jsonl"
+        Console(stderr=True).print(f"[yellow]{summary.prompts_rejected} prompt rows rejected "
+                                   f"(see {rejected})")
+    return summary
 
 
 def render_summary(summary: GenerateSummary):

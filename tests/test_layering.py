@@ -105,3 +105,18 @@ def test_lower_layers_never_import_the_application():
     upward = [_where(graph, m, t) for m in graph if not m.startswith(APPLICATION)
               for t in graph.successors(m) if t.startswith(APPLICATION)]
     assert not upward, "\n".join(upward)
+
+
+MAX_FUNCTION_LINES = 80
+
+
+def test_no_function_over_80_lines():
+    """A function longer than a screen holds several ideas: split it into named steps."""
+    long = []
+    for module, path in _modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "\n".join(long)

@@ -3,7 +3,7 @@ from pathlib import Path
 import typer
 
 from r1data.commands.input_options import reads_input
-from r1data.commands.stage_options import NumShards, ShardIndex
+from r1data.commands.stage_options import NumShards, ShardIndex, backend_options
 
 
 @reads_input
@@ -52,8 +52,7 @@ def command(
         a, b = (evaluate.load_results(p) for p in compare)
         console.print(evaluate.render_compare(evaluate.compare(a, b), str(compare[0]), str(compare[1])))
         return
-    options = {"base_url": base_url} if backend == "openai" and base_url else {}
-    options.update({k: v for k, v in (("device", device), ("dtype", dtype)) if v})
+    options = backend_options(backend, base_url=base_url, device=device, dtype=dtype)
     try:
         ks = [int(k) for k in pass_k.split(",") if k.strip()] if pass_k else None
     except ValueError:

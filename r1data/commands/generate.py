@@ -4,7 +4,7 @@ import typer
 
 from r1data.commands.input_options import reads_input
 from r1data.commands.stage_options import (Collect, Executor, GpusPerTask, NumShards, Serve, ShardIndex,
-                                           SlurmArgs, Wait)
+                                           SlurmArgs, Wait, backend_options)
 
 
 @reads_input
@@ -56,21 +56,16 @@ def command(
     retries are not written (OUTPUT/errors/errors.jsonl lists them): the run exits with code 3
     and rerunning the same command retries them.
     """
-    from rich.console import Console
+    from r1data.config import from_dict
+    from r1data.generate import GenerateConfig, run_and_report
 
-    from r1data import config as cfg
-    from r1data.failures import GenerationFailed
-    from r1data.generate import GenerateConfig, render_summary, run
-
-    options = {"base_url": base_url} if backend == "openai" and base_url else {}
-    if device or dtype:
-        options.update({k: v for k, v in (("device", device), ("dtype", dtype)) if v})
-    if tensor_parallel_size:
-        options["tensor_parallel_size"] = tensor_parallel_size
-    config = cfg.from_dict(GenerateConfig, {
+    options = backend_options(backend, base_url=base_url, device=device, dtype=dtype,
+                              tensor_parallel_size=tensor_parallel_size)
+    config = from_dict(GenerateConfig, {
         "input": str(input), "output": str(output), "backend": backend, "model": model,
         "backend_options": options, "template": template, "batch_size": batch_size,
-        "concurrency": concurrency, "max_error_rate": max_error_rate, "shard_size": shard_size, "format": format, "limit": limit,
+        "concurrency": concurrency, "max_error_rate": max_error_rate, "shard_size": shard_size,
+        "format": format, "limit": limit,
         "read": read_options.mapped(prompt=prompt_column, id=id_column, gold=gold_column),
         "system": system, "fewshot": str(fewshot) if fewshot else None, "fewshot_k": fewshot_k,
         "special_token": special_token, "num_shards": num_shards, "shard_index": shard_index,
@@ -83,13 +78,4 @@ def command(
         run_sharded(config, executor, serve=serve, sbatch=slurm, gpus_per_task=gpus_per_task,
                     wait=wait, collect=collect)
         return
-    console = Console()
-    try:
-        summary = run(config, progress=progress)
-    except GenerationFailed as exc:
-        console.print(render_summary(exc.summary))
-        raise
-    console.print(render_summary(summary))
-    if summary.prompts_rejected:
-        Console(stderr=True).print(f"[yellow]{summary.prompts_rejected} prompt rows rejected "
-                                   f"(see {output / 'rejected' / 'rejected.jsonl'})")
+    run_and_report(config, progress=progress)

@@ -37,6 +37,16 @@ SlurmArgs = Annotated[list[str], typer.Option("--slurm", help="sbatch option as 
 GpusPerTask = Annotated[float, typer.Option("--gpus-per-task", help="slurm/ray: GPUs each shard's task reserves.")]
 
 
+def backend_options(backend: str, *, base_url: str | None = None, device: str | None = None,
+                    dtype: str | None = None, tensor_parallel_size: int | None = None) -> dict[str, Any]:
+    """The `backend_options` mapping of generate's and eval's configs from their flags: the
+    server URL for openai, device and dtype for transformers, tensor_parallel_size for vllm."""
+    options: dict[str, Any] = {"base_url": base_url} if backend == "openai" and base_url else {}
+    options.update({k: v for k, v in (("device", device), ("dtype", dtype),
+                                      ("tensor_parallel_size", tensor_parallel_size)) if v})
+    return options
+
+
 @dataclass
 class Teacher:
     """What `@teacher_options` collects: the teacher model and how it samples."""
