@@ -78,10 +78,10 @@ def vocabulary() -> list[str]:
 
 def benchmark_problems() -> list[tuple[str, str]]:
     sys.path.insert(0, str(ROOT))
-    from r1data import benchmarks
+    from r1data import benchmark_sets
 
-    return [(item["id"], item["prompt"]) for name in benchmarks.BENCHMARKS
-            for item in benchmarks.load(name) if len(item["prompt"].split()) >= 12]
+    return [(item["id"], item["prompt"]) for name in benchmark_sets.BENCHMARKS
+            for item in benchmark_sets.load(name) if len(item["prompt"].split()) >= 12]
 
 
 def _paragraphs(rng: random.Random, vocab: list[str], words: int) -> list[str]:
@@ -270,7 +270,7 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
     from datatrove.utils.hashing import create_hash_func
     from datatrove.utils.text import ngrams, simplify_text
 
-    from r1data import benchmarks
+    from r1data import benchmark_sets
 
     tokenizer = _word_tokenizer()
     # NGramsDecontIndexer itself requires lighteval (and its task loader the network): the same
@@ -278,13 +278,13 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
     decont = NGramsDecontConfig(n_grams=8, find_query_ngrams=True, find_overlap_ngrams=False)
     hash_func = create_hash_func(decont.hash_config)
     hashes = set()
-    for name in benchmarks.BENCHMARKS:
-        for item in benchmarks.load(name):
+    for name in benchmark_sets.BENCHMARKS:
+        for item in benchmark_sets.load(name):
             tokens = tokenizer.word_tokenize(simplify_text(item["prompt"], decont.norm_config))
             hashes.update(hash_func(" ".join(g)) for g in ngrams(tokens, decont.n_grams))
     (out / "decont_index").mkdir(parents=True, exist_ok=True)
     np.array(sorted(hashes), dtype=decont.hash_config.np_descr).tofile(
-        out / "decont_index" / "benchmarks.index.hashes")
+        out / "decont_index" / "benchmark_sets.index.hashes")
 
     # datatrove gives each task whole files: split the input into one file per task (r1data's
     # chain shards its input too, inside its own timing)

@@ -45,16 +45,16 @@ def plain_run(program: str) -> bool:
 
 def programs() -> tuple[list[dict], list[str], list[str]]:
     """(verify_code jobs, plain programs, benchmark of each)."""
-    from r1data import benchmarks
+    from r1data import benchmark_sets
 
     jobs, plain, names = [], [], []
-    for item in benchmarks.load("humaneval"):
+    for item in benchmark_sets.load("humaneval"):
         code = item["prompt"] + item["canonical_solution"]
         jobs.append({"completion": f"<think>\nsolve\n</think>\n\n```python\n{code}\n```",
                      "tests": item["gold"]})
         plain.append(code + "\n" + item["gold"]["test"] + f"\ncheck({item['entry_point']})\n")
         names.append("humaneval")
-    for item in benchmarks.load("mbpp"):
+    for item in benchmark_sets.load("mbpp"):
         code = item["canonical_solution"]
         jobs.append({"completion": f"<think>\nsolve\n</think>\n\n```python\n{code}\n```",
                      "tests": item["gold"], "setup": item.get("setup", "")})

@@ -147,7 +147,7 @@ def _check_kwargs(name: str, cls: type, kwargs: Any) -> None:
 
 
 @dataclass
-class Stage:
+class ChainStage:
     name: str
     pipeline: list
     tasks: int
@@ -159,7 +159,7 @@ def _dropped(output: Path, step_name: str, stage: str, reason: str, fmt: str):
 
 
 def build_stages(config: FilterChainConfig, input: str | Path, output: str | Path,
-                 read_options: ReadOptions | None = None) -> list[Stage]:
+                 read_options: ReadOptions | None = None) -> list[ChainStage]:
     """The chain's stages as datatrove pipelines (steps), without executors. `read_options`:
     how `input` is laid out (taken by the reader step, so a task on another process or node
     reads it the same)."""
@@ -193,7 +193,7 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
             minhash_config(config.minhash),
             _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
             fmt, bool(final_steps), config.tasks, hashes)
-    stages = [Stage("filter", [
+    stages = [ChainStage("filter", [
         RecordReader(input, rejected_folder=output / "rejected", options=read_options),
         *filters(per_sample, "filter"),
         RecordWriter(first_out, fmt, intermediate=later, text_hashes=hashes),
@@ -201,10 +201,10 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     ], config.tasks)]
     previous = first_out
     if config.minhash is not None:
-        stages += [Stage(name, pipeline, tasks) for name, pipeline, tasks in minhash_later]
+        stages += [ChainStage(name, pipeline, tasks) for name, pipeline, tasks in minhash_later]
         previous = work / "minhash" if final_steps else output / "kept"
     if final_steps:
-        stages.append(Stage("final", [
+        stages.append(ChainStage("final", [
             RecordReader(previous, merge_ranks=True),
             *filters(final_steps, "final"),
             RecordWriter(output / "kept", fmt),
@@ -224,7 +224,7 @@ def build_executors(config: FilterChainConfig, input: str | Path, output: str | 
     return executors
 
 
-def _executor(config: FilterChainConfig, stage: Stage, logging_dir: Path, depends):
+def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, depends):
     workers = max(1, min(config.workers, stage.tasks))
     if config.executor == "local":
         from datatrove.executor import LocalPipelineExecutor

@@ -36,7 +36,7 @@ class BenchmarkIndex:
 
     def __init__(self, benchmarks: list[str], ngram: int = 8, max_item_frequency: int = 2,
                  max_block_frequency: int = 50):
-        from r1data import benchmarks as bench
+        from r1data import benchmark_sets as bench
 
         self.ngram = ngram
         self.items: list[dict] = []
@@ -100,7 +100,7 @@ class DecontaminationFilter(RecordFilter):
     """Drops samples that overlap a benchmark problem (reason `contamination`).
 
     Args:
-        benchmarks: names from `r1data.benchmarks.BENCHMARKS` (default: all of them).
+        benchmarks: names from `r1data.benchmark_sets.BENCHMARKS` (default: all of them).
         ngram: word n-gram size of the overlap check (8, as open-r1).
         min_ratio: rapidfuzz ratio (0-100) of prompt vs problem that counts as a copy.
         max_item_frequency: n-grams shared by more benchmark items than this are boilerplate.
@@ -111,7 +111,7 @@ class DecontaminationFilter(RecordFilter):
     def __init__(self, benchmarks: list[str] | None = None, ngram: int = 8,
                  min_ratio: float = 90.0, max_item_frequency: int = 2, exclusion_writer=None):
         super().__init__(exclusion_writer)
-        from r1data.benchmarks import BENCHMARKS
+        from r1data.benchmark_sets import BENCHMARKS
 
         if ngram < 3:
             raise ValueError("ngram must be at least 3")

@@ -34,7 +34,7 @@ from r1data.schemas import ReadOptions
 from r1data.record import Record, assistant_content
 from r1data.record import accept_plain as reshape_plain
 from r1data.templates import SPECIAL_TOKEN
-from r1data.pipelines import steps
+from r1data.pipelines import stage_parts
 from r1data.pipelines.recipe import package_path
 from r1data.pipelines.summary import StageOutput, StageSummary
 
@@ -68,7 +68,7 @@ class ColdStartConfig(sharding.Sharded):
     num_shards / shard_index: run only shard i of N of the prompts (after `limit`), into
         `output/shard-<i>-of-<N>/` (see `r1data.sharding`).
     # generation
-    teacher: the model that writes the samples (steps.TeacherConfig).
+    teacher: the model that writes the samples (stage_parts.TeacherConfig).
     sampling: samples per prompt and method, temperature, max_tokens, seed.
     fewshot / fewshot_k: long-CoT example solutions for few_shot (default: the bundled ones).
     reflection_system: the instruction of the reflection method.
@@ -92,7 +92,7 @@ class ColdStartConfig(sharding.Sharded):
     domain: str = "math"
     methods: list[str] = field(default_factory=lambda: ["few_shot", "reflection"])
     # generation
-    teacher: steps.TeacherConfig = field(default_factory=steps.TeacherConfig)
+    teacher: stage_parts.TeacherConfig = field(default_factory=stage_parts.TeacherConfig)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=4))
     fewshot: str = "r1data://data/prompts/cold_start_examples.jsonl"
     fewshot_k: int = 2
@@ -106,7 +106,7 @@ class ColdStartConfig(sharding.Sharded):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.sampling, self.teacher, self.filters = steps.nested(
+        self.sampling, self.teacher, self.filters = stage_parts.nested(
             self.sampling, self.teacher, self.filters)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
@@ -211,13 +211,13 @@ def run(config: ColdStartConfig, progress=None, backend=None,
     try:
         with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
             for method in config.methods:
-                folder = steps.work_dir(out, f"prompts_{method}")
-                prompts[method] = steps.write_prompts(method_prompts(config, method, rejects, read_options), folder)
+                folder = stage_parts.work_dir(out, f"prompts_{method}")
+                prompts[method] = stage_parts.write_prompts(method_prompts(config, method, rejects, read_options), folder)
                 fewshot = config.fewshot if method == "few_shot" else None
                 template = "few-shot" if method == "few_shot" else "readable"
                 system = config.reflection_system if method == "reflection" else None
-                generations[method] = steps.generate_into(
-                    steps.work_dir(out, f"samples_{method}"), folder, backend, config.sampling, template,
+                generations[method] = stage_parts.generate_into(
+                    stage_parts.work_dir(out, f"samples_{method}"), folder, backend, config.sampling, template,
                     teacher=config.teacher, system=system, fewshot=fewshot, fewshot_k=config.fewshot_k,
                     progress=bool(progress)).to_dict()
     finally:
@@ -226,15 +226,15 @@ def run(config: ColdStartConfig, progress=None, backend=None,
 
     def shape_and_verify(sample: Record) -> tuple[Record, str | None]:
         sample, reason = shape(sample, config.accept_plain)
-        return (sample, reason) if reason else (steps.verify(sample), None)
+        return (sample, reason) if reason else (stage_parts.verify(sample), None)
 
-    verified_dir = steps.work_dir(out, "verified")
-    samples = steps.shape_into(verified_dir, [(steps.work_dir(out, f"samples_{method}"), shape_and_verify)
+    verified_dir = stage_parts.work_dir(out, "verified")
+    samples = stage_parts.shape_into(verified_dir, [(stage_parts.work_dir(out, f"samples_{method}"), shape_and_verify)
                                               for method in config.methods], own, STAGE)
-    chain_stats = steps.filter_into(out, verified_dir, config.chain())
+    chain_stats = stage_parts.filter_into(out, verified_dir, config.chain())
     own.close()
-    kept_methods = Counter(r.metadata.get(METHOD_KEY) for r in steps.samples(out / "kept"))
-    return steps.stage_summary(
+    kept_methods = Counter(r.metadata.get(METHOD_KEY) for r in stage_parts.samples(out / "kept"))
+    return stage_parts.stage_summary(
         STAGE, out, config, started, sum(prompts.values()) + rejects.count, own, chain_stats,
         inputs=[p for p in (config.input, config.refine_input) if p],
         prompts_per_method=dict(prompts), samples=samples, kept_per_method=dict(kept_methods),

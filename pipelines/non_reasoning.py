@@ -47,7 +47,7 @@ from r1data.filters.chain import FilterChainConfig
 from r1data.io import RejectLog, read_records
 from r1data.schemas import ReadOptions
 from r1data.record import NON_REASONING, Record, assistant_content
-from r1data.pipelines import steps
+from r1data.pipelines import stage_parts
 from r1data.pipelines.recipe import package_path
 from r1data.pipelines.summary import StageOutput, StageSummary
 
@@ -160,7 +160,7 @@ class NonReasoningConfig(sharding.Sharded):
     trivial_phrases: more phrases that make a prompt trivial (rule 2).
     direct_format: empty_think (an empty think block) or none (no think block at all).
     # generation
-    teacher: the model that answers (steps.TeacherConfig).
+    teacher: the model that answers (stage_parts.TeacherConfig).
     sampling: n, temperature, max_tokens, seed.
     think_system / direct_system / cot_system: the instructions for the two routes and for
         writing a chain of thought to a reference answer.
@@ -180,7 +180,7 @@ class NonReasoningConfig(sharding.Sharded):
     trivial_phrases: list[str] = field(default_factory=list)
     direct_format: str = "empty_think"
     # generation
-    teacher: steps.TeacherConfig = field(default_factory=steps.TeacherConfig)
+    teacher: stage_parts.TeacherConfig = field(default_factory=stage_parts.TeacherConfig)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=1, temperature=0.7))
     think_system: str = THINK_SYSTEM
     direct_system: str = DIRECT_SYSTEM
@@ -190,7 +190,7 @@ class NonReasoningConfig(sharding.Sharded):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.sampling, self.teacher, self.filters = steps.nested(
+        self.sampling, self.teacher, self.filters = stage_parts.nested(
             self.sampling, self.teacher, self.filters)
         if self.direct_format not in DIRECT_FORMATS:
             raise ValueError(f"direct_format must be one of {', '.join(DIRECT_FORMATS)}")
@@ -299,11 +299,11 @@ def run(config: NonReasoningConfig, progress=None, backend=None,
     try:
         for name, system in ((DIRECT, config.direct_system), (THINK, config.think_system),
                              ("cot", config.cot_system)):
-            folder = steps.work_dir(out, f"prompts_{name}")
-            if not todo[name] or not steps.write_prompts(todo[name], folder):
+            folder = stage_parts.work_dir(out, f"prompts_{name}")
+            if not todo[name] or not stage_parts.write_prompts(todo[name], folder):
                 continue  # every prompt took another route
-            generations[name] = steps.generate_into(
-                steps.work_dir(out, f"samples_{name}"), folder, backend, config.sampling, "chat",
+            generations[name] = stage_parts.generate_into(
+                stage_parts.work_dir(out, f"samples_{name}"), folder, backend, config.sampling, "chat",
                 teacher=config.teacher, system=system, progress=bool(progress)).to_dict()
     finally:
         if owned:
@@ -318,14 +318,14 @@ def run(config: NonReasoningConfig, progress=None, backend=None,
             return sample, "missing_reasoning"
         return keep_reference(sample, config.direct_format, reasoning), None
 
-    shaped_dir = steps.work_dir(out, "shaped")
-    steps.shape_into(shaped_dir, [(steps.work_dir(out, f"samples_{DIRECT}"), direct_or_think),
-                                  (steps.work_dir(out, f"samples_{THINK}"), direct_or_think),
-                                  (steps.work_dir(out, "samples_cot"), cot)],
+    shaped_dir = stage_parts.work_dir(out, "shaped")
+    stage_parts.shape_into(shaped_dir, [(stage_parts.work_dir(out, f"samples_{DIRECT}"), direct_or_think),
+                                  (stage_parts.work_dir(out, f"samples_{THINK}"), direct_or_think),
+                                  (stage_parts.work_dir(out, "samples_cot"), cot)],
                      own, STAGE, first=kept_as_is)
-    chain_stats = steps.filter_into(out, shaped_dir, config.chain())
+    chain_stats = stage_parts.filter_into(out, shaped_dir, config.chain())
     own.close()
-    return steps.stage_summary(
+    return stage_parts.stage_summary(
         STAGE, out, config, started, len(prompts) + len(reused) + rejects.count, own, chain_stats,
         inputs=[config.input], routes=dict(routes), generation=generations,
         unreadable_prompts=rejects.count)

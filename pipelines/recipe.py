@@ -40,7 +40,7 @@ STAGES: dict[str, tuple[str, str]] = {
 
 
 @dataclass
-class Step:
+class RecipeStage:
     """One stage of a recipe: its name, its built config and the module that runs it."""
 
     stage: str
@@ -82,8 +82,8 @@ def _resolve_paths(value: Any) -> Any:
     return value
 
 
-def build_step(data: dict[str, Any], where: str = "", source: str | None = None) -> Step:
-    """A Step from one stage mapping; ConfigError names an unknown stage or key."""
+def build_step(data: dict[str, Any], where: str = "", source: str | None = None) -> RecipeStage:
+    """A RecipeStage from one stage mapping; ConfigError names an unknown stage or key."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or 'recipe'}: a stage must be a mapping")
     data = dict(data)
@@ -96,10 +96,10 @@ def build_step(data: dict[str, Any], where: str = "", source: str | None = None)
     module_name, class_name = STAGES[stage]
     module = importlib.import_module(f"r1data.pipelines.{module_name}")
     config = from_dict(getattr(module, class_name), _resolve_paths(data), path=where, source=source)
-    return Step(stage, config, module)
+    return RecipeStage(stage, config, module)
 
 
-def load(recipe: str | Path | dict[str, Any]) -> list[Step]:
+def load(recipe: str | Path | dict[str, Any]) -> list[RecipeStage]:
     """The steps of a recipe file (or an already loaded mapping), validated."""
     data = load_yaml(recipe) if not isinstance(recipe, dict) else recipe
     source = getattr(data, "source", None)  # the file, named in every ConfigError
@@ -113,7 +113,7 @@ def load(recipe: str | Path | dict[str, Any]) -> list[Step]:
     return [build_step(data, source=source)]
 
 
-def missing_inputs(steps: list[Step]) -> list[str]:
+def missing_inputs(steps: list[RecipeStage]) -> list[str]:
     """The inputs of a recipe that cannot be read, each as `stage: path (why)`. An input that an
     earlier stage of the recipe writes (mix reading cold_start's output) counts as present."""
     from r1data.io import InputError, detect_format

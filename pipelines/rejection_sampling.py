@@ -3,7 +3,7 @@ keep the correct, readable ones.
 
     prompts -> n samples each (default 16)          r1data.generate (resumable, seeded)
             -> a gold for prompts that lack one     majority vote (flagged), see below
-            -> verdicts                             r1data.verify.verify_record
+            -> verdicts                             r1data.verifiers.dispatch.verify_record
             -> optional generative judge            r1data.verifiers.judge, for what rules leave
                                                     undecided and for `judge_domains`
             -> per-prompt pass rate (difficulty)    metadata["pass_rate"], OUT/pass_rates.jsonl
@@ -52,9 +52,9 @@ from r1data.filters.chain import FilterChainConfig
 from r1data.io import RejectLog, read_records, write_json
 from r1data.schemas import ReadOptions
 from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record, accept_plain
-from r1data.pipelines import steps
+from r1data.pipelines import stage_parts
 from r1data.pipelines.summary import StageOutput, StageSummary
-from r1data.verify import verify_records
+from r1data.verifiers.dispatch import verify_records
 
 STAGE = "rejection_sampling"
 
@@ -71,7 +71,7 @@ class RejectionSamplingConfig(sharding.Sharded):
         `output/shard-<i>-of-<N>/` (see `r1data.sharding`).
     domain: the domain of prompts that carry none ("general"), which routes verification.
     # generation
-    teacher: the RL checkpoint that samples (see steps.TeacherConfig).
+    teacher: the RL checkpoint that samples (see stage_parts.TeacherConfig).
     template / system: how a prompt is put to it (see r1data.templates).
     sampling: n samples per prompt (R1: several; default 16), temperature, max_tokens, seed.
     # selection
@@ -80,7 +80,7 @@ class RejectionSamplingConfig(sharding.Sharded):
     min_vote_share: the vote share a majority answer needs to become a pseudo-label.
     accept_plain: also accept a plain step-by-step answer (no think block): its last paragraph,
         when it states the answer, becomes the summary (r1data.record.accept_plain). Off by default.
-    judge: the generative judge (a steps.TeacherConfig mapping, e.g. an OpenAI-compatible server
+    judge: the generative judge (a stage_parts.TeacherConfig mapping, e.g. an OpenAI-compatible server
         serving a large model), or None for rules only.
     judge_domains: domains whose samples always go to the judge (rules never decide them).
     judge_max_tokens: tokens the judge may write per verdict.
@@ -98,7 +98,7 @@ class RejectionSamplingConfig(sharding.Sharded):
     limit: int | None = None
     domain: str = "math"
     # generation
-    teacher: steps.TeacherConfig = field(default_factory=steps.TeacherConfig)
+    teacher: stage_parts.TeacherConfig = field(default_factory=stage_parts.TeacherConfig)
     template: str = "chat"
     system: str | None = None
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(n=16))
@@ -107,7 +107,7 @@ class RejectionSamplingConfig(sharding.Sharded):
     near_identical: float = 0.8
     min_vote_share: float = 0.6
     accept_plain: bool = False
-    judge: steps.TeacherConfig | None = None
+    judge: stage_parts.TeacherConfig | None = None
     judge_domains: list[str] = field(default_factory=list)
     judge_max_tokens: int = 1024
     drop_solved_by_all: bool = False
@@ -119,7 +119,7 @@ class RejectionSamplingConfig(sharding.Sharded):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.sampling, self.teacher, self.filters = steps.nested(
+        self.sampling, self.teacher, self.filters = stage_parts.nested(
             self.sampling, self.teacher, self.filters)
         if not self.input:
             raise ValueError("rejection sampling needs an input file of prompts")
@@ -130,7 +130,7 @@ class RejectionSamplingConfig(sharding.Sharded):
         if isinstance(self.judge, dict):
             from r1data.config import from_dict
 
-            self.judge = from_dict(steps.TeacherConfig, self.judge)
+            self.judge = from_dict(stage_parts.TeacherConfig, self.judge)
         if self.judge_domains and self.judge is None:
             raise ValueError("judge_domains needs a judge model (judge: {backend, model})")
         if self.pilot_prompts < 1 or self.target_samples < 1:
@@ -156,7 +156,7 @@ def prepare_prompts(records, domain: str, limit: int | None, folder: Path) -> in
                 record.domain = domain
             yield record
 
-    return steps.write_prompts(prepared(), folder)
+    return stage_parts.write_prompts(prepared(), folder)
 
 
 def final_answer(record: Record) -> str | None:
@@ -193,7 +193,7 @@ def needs_judge(record: Record, config: RejectionSamplingConfig) -> bool:
 def judge_samples(records: list[Record], judge_backend, max_tokens: int) -> None:
     """Append the judge's verdict to each record's trail (one batch of requests)."""
     from r1data.verifiers.judge import judge
-    from r1data.verify import verdict_entry
+    from r1data.verifiers.dispatch import verdict_entry
 
     items = [{"question": r.prompt, "reference": r.gold if isinstance(r.gold, str) else json.dumps(r.gold),
               "prediction": r.completion} for r in records]
@@ -234,7 +234,7 @@ def label_and_verify(group: list[Record], config: RejectionSamplingConfig,
         to_judge = [r for r in usable if needs_judge(r, config)]
         if to_judge:
             judge_samples(to_judge, judge_backend, config.judge_max_tokens)
-    correct = sum(steps.is_correct(r) for r in usable)
+    correct = sum(stage_parts.is_correct(r) for r in usable)
     rate = correct / len(usable)
     for record in usable:
         record.metadata = {**record.metadata, META_PASS_RATE: rate}
@@ -262,9 +262,9 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None,
     """
     started = time.time()
     out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
-    prompts_dir = steps.work_dir(out, "prompts")
-    samples_dir = steps.work_dir(out, "samples")
-    verified_dir = steps.work_dir(out, "verified")
+    prompts_dir = stage_parts.work_dir(out, "prompts")
+    samples_dir = stage_parts.work_dir(out, "samples")
+    verified_dir = stage_parts.work_dir(out, "verified")
     with RejectLog(out / "rejected" / "prompts.jsonl") as rejects:
         columns = (read_options or ReadOptions()).mapped(prompt=config.prompt_column,
                                                          gold=config.gold_column)
@@ -275,7 +275,7 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None,
     owned = backend is None
     backend = backend or config.teacher.open()
     try:
-        generation = steps.generate_into(samples_dir, prompts_dir, backend, config.sampling,
+        generation = stage_parts.generate_into(samples_dir, prompts_dir, backend, config.sampling,
                                          config.template, teacher=config.teacher,
                                          system=config.system, progress=bool(progress))
     finally:
@@ -287,8 +287,8 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None,
     n_samples = 0
     judge_backend = config.judge.open() if config.judge else None
     try:
-        with steps.rewrite(verified_dir) as verified:
-            for group in steps.by_prompt(steps.samples(samples_dir)):
+        with stage_parts.rewrite(verified_dir) as verified:
+            for group in stage_parts.by_prompt(stage_parts.samples(samples_dir)):
                 n_samples += len(group)
                 usable, row = label_and_verify(group, config, lambda r, why: own.drop(r, why, STAGE),
                                                judge_backend)
@@ -300,9 +300,9 @@ def run(config: RejectionSamplingConfig, progress=None, backend=None,
             judge_backend.close()
     _write_rows(out / "pass_rates.jsonl", rates)
 
-    chain_stats = steps.filter_into(out, verified_dir, config.chain())
+    chain_stats = stage_parts.filter_into(out, verified_dir, config.chain())
     own.close()
-    drops = Counter(own.dropped) + steps.chain_drops(chain_stats)
+    drops = Counter(own.dropped) + stage_parts.chain_drops(chain_stats)
     rated = [r["pass_rate"] for r in rates if r["pass_rate"] is not None]
     summary = StageSummary(
         stage=STAGE, inputs=n_prompts + rejects.count, kept=chain_stats.get("kept", 0),
@@ -340,7 +340,7 @@ def plan(config: RejectionSamplingConfig, progress=None, backend=None,
          read_options: ReadOptions | None = None) -> dict[str, Any]:
     """Run a pilot on `pilot_prompts` prompts and extrapolate the cost of reaching
     `target_samples` kept samples; written to OUT/plan.json and returned."""
-    pilot_out = steps.work_dir(config.output, "pilot")
+    pilot_out = stage_parts.work_dir(config.output, "pilot")
     shutil.rmtree(pilot_out, ignore_errors=True)  # a fresh pilot: resumed samples measure no speed
     pilot = dataclasses.replace(config, output=str(pilot_out), limit=config.pilot_prompts)
     figures = budget(run(pilot, progress=progress, backend=backend, read_options=read_options),

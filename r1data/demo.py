@@ -210,7 +210,7 @@ class Demo:
                           "note": note, "seconds": time.time() - started})
 
     def _teacher(self, model: str):
-        from r1data.pipelines.steps import TeacherConfig
+        from r1data.pipelines.stage_parts import TeacherConfig
 
         return TeacherConfig(backend="transformers", model=model,
                              options={"batch_size": self.config.batch_size})
@@ -389,12 +389,12 @@ class Demo:
         self._record("distill (SFT)", started, result.samples, result.samples, result.rejected, note)
 
     def evaluate(self) -> None:
-        from r1data import benchmarks, evaluate
+        from r1data import benchmark_sets, evaluate
         from r1data.backends.base import SamplingConfig
 
         c = self.config
         self._stage(8, "Evaluate base and student on held-out arithmetic and GSM8K")
-        heldout = benchmarks.register_file(self.heldout_file)
+        heldout = benchmark_sets.register_file(self.heldout_file)
         sets = ((heldout, c.heldout_questions, c.eval_max_tokens), ("gsm8k", c.gsm8k_questions, 2 * c.max_tokens))
         seconds = {"heldout": 0.0, "gsm8k": 0.0}
         for label, model in (("base", EMBEDDED), ("student", self.facts.get("student") or EMBEDDED)):

@@ -9,7 +9,7 @@ are ignored, so the same function plugs into TRL's GRPOTrainer, our GRPO trainer
 trainer then leave it out of the sum instead of counting it as 0.
 
 Registry: `get(name)`, `names()`, `register(name)`. Built in:
-- accuracy: the verifier routed by gold/domain (`r1data.verify`), score in [0, 1];
+- accuracy: the verifier routed by gold/domain (`r1data.verifiers.dispatch`), score in [0, 1];
 - format: R1's `<think>\\n...\\n</think>` then an answer (1/0); format_r1_zero: think + answer tags;
 - language_consistency: share of target-language words in the chain of thought (section 2.3.2),
   the target taken from the `language` column (default "en");
@@ -82,12 +82,12 @@ def _column(columns: dict[str, Any], name: str, n: int, default: Any = None) -> 
 @register("accuracy")
 def accuracy(completions: list, gold: list | None = None, **columns: Any) -> list[float | None]:
     """1.0 for a verified correct answer, 0.0 otherwise (timeouts included), None without a
-    usable gold. Routed like `r1data.verify.verify_record` (math, code, multiple choice).
+    usable gold. Routed like `r1data.verifiers.dispatch.verify_record` (math, code, multiple choice).
 
     >>> accuracy(["<think>\\n2+2\\n</think>\\n\\n\\\\boxed{4}", "\\\\boxed{5}", "x"], gold=["4", "4", None])
     [1.0, 0.0, None]
     """
-    from r1data.verify import VerifyOptions, verify_answer
+    from r1data.verifiers.dispatch import VerifyOptions, verify_answer
 
     n = len(completions)
     golds = _column({"gold": gold}, "gold", n)

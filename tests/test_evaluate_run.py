@@ -65,11 +65,11 @@ def test_results_and_details_agree(run_dir):
 
 
 def test_details_verdicts_are_the_verifiers(run_dir):
-    from r1data import benchmarks
+    from r1data import benchmark_sets
     from r1data.verifiers import verify_math
     from r1data.verifiers.code import verify_code
 
-    items = {i["id"]: i for name in ("gsm8k", "mbpp") for i in benchmarks.load(name)[:3]}
+    items = {i["id"]: i for name in ("gsm8k", "mbpp") for i in benchmark_sets.load(name)[:3]}
     for row in _details(run_dir):
         item = items[row["id"]]
         assert row["gold"] == item["gold"] and item["prompt"] in row["question"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from r1data import benchmarks
+from r1data import benchmark_sets
 
 
 # What `quiet_libraries` sets: a command run in-process by an earlier test leaves them in this
@@ -26,7 +26,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_a_filter_that_keeps_nothing_still_creates_kept(tmp_path):
-    question = benchmarks.load("gsm8k")[0]["prompt"]  # a test question: decontamination drops it
+    question = benchmark_sets.load("gsm8k")[0]["prompt"]  # a test question: decontamination drops it
     rows = [{"id": "leak", "prompt": question, "completion": "<think>\nadd\n</think>\n\n18"}]
     (tmp_path / "r.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     proc = cli("filter", "--input", "r.jsonl", "--output", "out", cwd=tmp_path)

@@ -28,7 +28,7 @@ def command(
     OUTPUT/dropped/decontamination/ and OUTPUT/contamination_report.jsonl (each removed sample
     with the benchmark item it matched).
     """
-    from r1data import benchmarks as bench
+    from r1data import benchmark_sets as bench
     from r1data import config as cfg
     from r1data.commands.filter import _run
     from r1data.config import ConfigError

@@ -58,7 +58,7 @@ def command(
     except ValueError:
         raise cfg.ConfigError(f"--pass-k takes a comma list of integers, got {pass_k!r}") from None
     if benchmark_file is not None:
-        from r1data import benchmarks as bench
+        from r1data import benchmark_sets as bench
 
         try:
             benchmarks = bench.register_file(benchmark_file, verifier, read_options)

@@ -29,7 +29,7 @@ def command(
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from r1data import verify
+    from r1data.verifiers import dispatch as verify
     from r1data.config import ConfigError
     from r1data.verifiers.sandbox import detect_isolation
 

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from r1data import __version__, benchmarks as bench, sharding
+from r1data import __version__, benchmark_sets as bench, sharding
 from r1data.backends.base import SamplingConfig
 from r1data.config import ConfigError
 from r1data.evaluate.metrics import benchmark_metrics, question_metrics
 from r1data.record import META_SAMPLE_INDEX, Record
-from r1data.verify import VerifyOptions, verify_batch
+from r1data.verifiers.dispatch import VerifyOptions, verify_batch
 
 SCHEMA = "r1data.eval/1"
 
@@ -38,7 +38,7 @@ INSTRUCTIONS = {
 class EvalConfig(sharding.Sharded):
     """One evaluation run.
 
-    benchmarks: names from `r1data.benchmarks.BENCHMARKS` (or one comma-separated string, or "all").
+    benchmarks: names from `r1data.benchmark_sets.BENCHMARKS` (or one comma-separated string, or "all").
     output: folder of generations, results.json and details.jsonl (rerun to resume).
     limit: evaluate only the first `limit` questions of each benchmark.
     pass_k: the k of pass@k to report (default: 1, the powers of two below n, and n).
@@ -108,7 +108,7 @@ class EvalConfig(sharding.Sharded):
 
 def kind_of(benchmark: str) -> str:
     """'math', 'choice' or 'code': which instruction and vote a benchmark gets (the verifier
-    itself is chosen per item by `r1data.verify.route`)."""
+    itself is chosen per item by `r1data.verifiers.dispatch.route`)."""
     domain = bench.load(benchmark)[0]["domain"] if benchmark != "humaneval" else "code"
     return {d: kind for kind, d in bench.VERIFIER_DOMAINS.items()}[domain]
 
@@ -136,7 +136,7 @@ def question_records(benchmark: str, limit: int | None, instruction: str | None 
 
 def verify_samples(question: Record, samples: list[Record], timeout: float) -> list[dict]:
     """One details entry per sample: its completion, extracted answer and verdict, routed by
-    `r1data.verify` exactly as the stages and `r1data verify` route (the item's options and
+    `r1data.verifiers.dispatch` exactly as the stages and `r1data verify` route (the item's options and
     setup code are what the choice and code verifiers read)."""
     item = question.metadata.get("item", {})
     options = VerifyOptions(math_timeout=timeout, code_timeout=timeout)

@@ -4,7 +4,7 @@
         language_consistency
 
 The same functions serve the GRPO rewards (`r1data.rewards`), rejection sampling and evaluation
-(`r1data.verify.verify_record` routes a record to the right one). Heavy modules (sympy for math,
+(`r1data.verifiers.dispatch.verify_record` routes a record to the right one). Heavy modules (sympy for math,
 the sandbox for code) are imported on first use, so importing this package stays cheap for a
 filter that only needs `language_consistency`.
 """

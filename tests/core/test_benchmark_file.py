@@ -5,7 +5,7 @@ import json
 
 from typer.testing import CliRunner
 
-from r1data import benchmarks as bench
+from r1data import benchmark_sets as bench
 
 GPQA = [{"Record ID": f"rec{i}", "Question": f"Which particle has charge {q}?",
          "Correct Answer": right, "Incorrect Answer 1": "photon", "Incorrect Answer 2": "neutrino",

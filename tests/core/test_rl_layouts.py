@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from r1data import io, schemas
 from r1data.cli import app
 from r1data.record import META_SCHEMA, Record
-from r1data.verify import route, verify_answer
+from r1data.verifiers.dispatch import route, verify_answer
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = [json.loads(line) for line in

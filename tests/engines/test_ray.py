@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from r1data import benchmarks, io
+from r1data import benchmark_sets, io
 from r1data.generate import GenerateConfig, run
 
 from engine_helpers import REPO, run_with_deadline
@@ -22,7 +22,7 @@ pytest.importorskip("ray", reason="the Ray executor needs `pip install r1data[ra
 @pytest.fixture(scope="module")
 def on_ray(tmp_path_factory, tiny_dir):
     folder = tmp_path_factory.mktemp("ray")
-    expected = chain_corpus(folder / "samples.jsonl", benchmarks.load("gsm8k")[7]["prompt"])
+    expected = chain_corpus(folder / "samples.jsonl", benchmark_sets.load("gsm8k")[7]["prompt"])
     prompts = folder / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Question {i}: {i} + {i}?"})
                                + "\n" for i in range(10)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from r1data import benchmarks, io
+from r1data import benchmark_sets, io
 from r1data.config import from_dict
 from r1data.filters.chain import FilterChainConfig, run_chain
 
@@ -23,7 +23,7 @@ R1DATA = str(Path(sys.executable).parent / "r1data")  # by path: the venv is not
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "samples.jsonl"
-    chain_corpus(path, benchmarks.load("gsm8k")[7]["prompt"])
+    chain_corpus(path, benchmark_sets.load("gsm8k")[7]["prompt"])
     return path
 
 

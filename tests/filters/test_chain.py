@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from r1data import benchmarks, io
+from r1data import benchmark_sets, io
 from r1data.config import ConfigError
 from r1data.config import from_dict
 from r1data.filters.chain import FilterChainConfig, run_chain
@@ -18,7 +18,7 @@ RECIPE = {"correctness": {"max_per_prompt": 2}, "decontamination": {"benchmarks"
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "samples.jsonl"
-    expected = chain_corpus(path, benchmarks.load("gsm8k")[7]["prompt"])
+    expected = chain_corpus(path, benchmark_sets.load("gsm8k")[7]["prompt"])
     return path, expected
 
 
@@ -70,7 +70,7 @@ def test_unreadable_rows_and_contamination_are_reported(result):
     assert len(rejected) == 1 and rejected[0]["reason"].startswith("bad_json")
     report = [json.loads(line) for line in open(out / "contamination_report.jsonl")]
     assert len(report) == 1
-    assert report[0]["benchmark"] == "gsm8k" and report[0]["item_id"] == benchmarks.load("gsm8k")[7]["id"]
+    assert report[0]["benchmark"] == "gsm8k" and report[0]["item_id"] == benchmark_sets.load("gsm8k")[7]["id"]
 
 
 def test_rerun_resumes_from_completion_markers(corpus, result):

@@ -3,7 +3,7 @@ spacing, casing, punctuation or number formatting are caught; changed numbers ar
 
 import pytest
 
-from r1data import benchmarks
+from r1data import benchmark_sets
 from r1data.filters.adapters import document_of
 from r1data.filters.decontamination import DecontaminationFilter
 from r1data.record import META_CONTAMINATION
@@ -17,7 +17,7 @@ def decont():
 
 
 def gsm8k_item(index=0):
-    return benchmarks.load("gsm8k")[index]
+    return benchmark_sets.load("gsm8k")[index]
 
 
 def decide(step, record):
@@ -43,7 +43,7 @@ def test_benchmark_problem_recited_in_the_reasoning_is_contamination(decont):
 
 
 def test_benchmark_problem_in_the_answer_is_contamination(decont):
-    item = benchmarks.load("math500")[3]
+    item = benchmark_sets.load("math500")[3]
     record = make_record({"prompt": "Give me a hard problem.",
                           "completion": f"<think>\nok\n</think>\n\nTry this: {item['prompt']}"})
     assert decide(decont, record) == "contamination"
@@ -51,7 +51,7 @@ def test_benchmark_problem_in_the_answer_is_contamination(decont):
 
 
 def test_changed_spacing_casing_punctuation_and_number_format_is_still_caught(decont):
-    item = next(i for i in benchmarks.load("gsm8k") if any(c.isdigit() for c in i["prompt"]))
+    item = next(i for i in benchmark_sets.load("gsm8k") if any(c.isdigit() for c in i["prompt"]))
     text = item["prompt"].upper().replace(" ", "   ").replace(".", " ;")
     record = make_record({"prompt": text, "completion": "<think>\nx\n</think>\n\n1"})
     assert decide(decont, record) == "contamination"
@@ -59,7 +59,7 @@ def test_changed_spacing_casing_punctuation_and_number_format_is_still_caught(de
 
 def test_short_near_verbatim_copy_is_caught_by_the_fuzzy_check(decont):
     # A word slipped in after every 6th: no 8-gram survives, the fuzzy check still sees a copy.
-    item = next(i for i in benchmarks.load("gsm8k") if len(i["prompt"].split()) > 30)
+    item = next(i for i in benchmark_sets.load("gsm8k") if len(i["prompt"].split()) > 30)
     words = item["prompt"].split()
     edited = " ".join(w + (" so" if i % 6 == 5 else "") for i, w in enumerate(words))
     record = make_record({"prompt": edited, "completion": "<think>\nx\n</think>\n\n1"})
@@ -70,7 +70,7 @@ def test_short_near_verbatim_copy_is_caught_by_the_fuzzy_check(decont):
 def test_clean_samples_and_changed_numbers_are_kept(decont):
     clean = make_record({"prompt": varied_text(40), "completion": f"<think>\n{varied_text(500, 2)}\n</think>\n\n4"})
     assert decide(decont, clean) == "kept"
-    short = next(i for i in benchmarks.load("math500") if len(i["prompt"]) < 30)
+    short = next(i for i in benchmark_sets.load("math500") if len(i["prompt"]) < 30)
     renumbered = "".join(str((int(c) + 1) % 10) if c.isdigit() else c for c in short["prompt"])
     assert renumbered != short["prompt"]
     record = make_record({"prompt": renumbered, "completion": "<think>\nx\n</think>\n\n1"})

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from r1data import benchmarks, io
+from r1data import benchmark_sets, io
 from r1data.config import from_dict
 from r1data.filters.chain import FilterChainConfig, build_executors, run_chain
 
@@ -22,7 +22,7 @@ RECIPE = {"decontamination": {"benchmarks": ["gsm8k"]}, "correctness": {"max_per
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "samples.jsonl"
-    expected = chain_corpus(path, benchmarks.load("gsm8k")[7]["prompt"])
+    expected = chain_corpus(path, benchmark_sets.load("gsm8k")[7]["prompt"])
     return path, {rid for rid, reason in expected.items() if reason == "kept"}
 
 

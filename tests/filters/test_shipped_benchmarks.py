@@ -3,7 +3,7 @@
 import hashlib
 from importlib import resources
 
-from r1data import benchmarks
+from r1data import benchmark_sets
 
 FOLDER = resources.files("r1data") / "data" / "benchmarks"
 
@@ -23,6 +23,6 @@ def test_alpaca_is_not_shipped():
 
 
 def test_every_benchmark_loads_for_decontamination():
-    for name in benchmarks.BENCHMARKS:
-        items = benchmarks.load(name)
+    for name in benchmark_sets.BENCHMARKS:
+        items = benchmark_sets.load(name)
         assert items and all(item["prompt"].strip() for item in items)

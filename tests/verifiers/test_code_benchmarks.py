@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from r1data import benchmarks
+from r1data import benchmark_sets
 from r1data.verifiers.code import verify_code_many
 
 WORKERS = 4  # process start-up dominates; more runs in flight than cores keeps both cores busy
@@ -49,7 +49,7 @@ def _check(items, solutions, broken):
 
 
 def test_humaneval_canonical_pass_and_broken_fail():
-    items = benchmarks.load("humaneval")
+    items = benchmark_sets.load("humaneval")
     assert len(items) == 164
     solutions = [item["prompt"] + item["canonical_solution"] for item in items]
     _check(items, solutions, [break_one_line(s, i["entry_point"]) for s, i in zip(solutions, items)])
@@ -57,7 +57,7 @@ def test_humaneval_canonical_pass_and_broken_fail():
 
 @pytest.mark.slow
 def test_mbpp_canonical_pass_and_broken_fail():
-    items = benchmarks.load("mbpp")
+    items = benchmark_sets.load("mbpp")
     assert len(items) == 974
     solutions = [item["canonical_solution"] for item in items]
     _check(items, solutions, [break_one_line(s, i["entry_point"]) for s, i in zip(solutions, items)])

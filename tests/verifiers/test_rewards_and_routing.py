@@ -4,7 +4,7 @@ import pytest
 
 from r1data import rewards
 from r1data.record import Record
-from r1data.verify import VerifyOptions, route, verify_record
+from r1data.verifiers.dispatch import VerifyOptions, route, verify_record
 
 THINK = "<think>\nworking it out\n</think>\n\n"
 

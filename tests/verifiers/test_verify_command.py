@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from r1data import benchmarks
+from r1data import benchmark_sets
 from r1data.io import read_records
 from r1data.record import Record
 from r1data.verifiers.sandbox import detect_isolation
@@ -16,16 +16,16 @@ THINK = "<think>\nthinking\n</think>\n\n"
 
 def _write_input(path):
     rows = []
-    for item in benchmarks.load("math500")[:6]:
+    for item in benchmark_sets.load("math500")[:6]:
         base = Record.from_prompt(item["prompt"], id=item["id"], gold=item["gold"], domain="math",
                                   source="math500")
         rows.append(base.with_completion(THINK + f"\\boxed{{{item['gold']}}}", sample_index=0))
         rows.append(base.with_completion(THINK + "\\boxed{-123456}", sample_index=1))
-    for item in benchmarks.load("mbpp")[:3]:
+    for item in benchmark_sets.load("mbpp")[:3]:
         base = Record.from_prompt(item["prompt"], id=item["id"], gold=item["gold"], domain="code",
                                   source="mbpp", metadata={"setup": item["setup"]})
         rows.append(base.with_completion(THINK + f"```python\n{item['canonical_solution']}\n```"))
-    for item in benchmarks.load("mmlu_stem")[:3]:
+    for item in benchmark_sets.load("mmlu_stem")[:3]:
         base = Record.from_prompt(item["prompt"], id=item["id"], gold=item["gold"],
                                   domain="science", source="mmlu_stem",
                                   metadata={"choices": item["choices"]})

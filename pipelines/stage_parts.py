@@ -1,7 +1,7 @@
 """The pieces the generating stages compose, so that each stage module reads as its recipe.
 
     teacher  ->  generate into a folder (r1data.generate: resumable, seeded)
-             ->  verify each sample (r1data.verify.verify_record)
+             ->  verify each sample (r1data.verifiers.dispatch.verify_record)
              ->  the filter chain into the stage folder (filters.chain: kept/, dropped/<filter>/)
 
 Work files live in `OUT/.stage/` (hidden, so no reader takes them for data): the prompts a stage
@@ -101,7 +101,7 @@ def generate_into(folder: Path, prompts: str | Path, backend, sampling: Sampling
 
 def verify(record: Record) -> Record:
     """The record with its verdict appended (rule-based, routed by domain and gold)."""
-    from r1data.verify import verdict_entry, verify_record
+    from r1data.verifiers.dispatch import verdict_entry, verify_record
 
     record.verdicts = [*record.verdicts, verdict_entry(verify_record(record))]
     return record
