@@ -71,15 +71,17 @@ def start_server(model_path: str, name: str, log: Path) -> tuple[subprocess.Pope
     """A vLLM server in its own process group (its engine is a child process); not waited for."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # set by in-process engines of this test run
     with open(log, "w") as out:
         proc = subprocess.Popen(server_command(model_path, name, port), stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, SIGKILL it after 30 s: no engine process is left."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+def stop_server(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """`sig` (SIGTERM) to the server's process group, SIGKILL after 30 s: no engine process is
+    left behind."""
+    for sig, wait in ((sig, 30), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         try:

@@ -135,4 +135,5 @@ def test_generate_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path, em
     after = {json.loads(line)["id"]: json.loads(line) for p in out.glob("part-*") for line in p.read_text().splitlines()}
     assert all(after[i] == before[i] for i in before)  # the first run's samples untouched
     summary = json.loads((out / "generate_summary.json").read_text())
-    assert summary["samples_written"] == 192 and summary["runs"] == 2
+    complete = sum(all(f"p{i}/{k}" in before for k in range(4)) for i in range(48))
+    assert summary["samples_failed"] == 0 and summary["prompts_resumed"] == complete > 0
