@@ -35,12 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from r1data import io
+from r1data.launch import slurm
+from r1data.launch.environment import activation_command
+from r1data.optional import require
 from r1data.record import META_CONTAMINATION
 from r1data.schemas import ReadOptions, unread_line
 
-from .adapters import (OUTPUT_FORMATS, SOLUTION_AS, UNREAD, UNREAD_CHARS, DroppedRecordWriter,
-                       RecordReader, RecordWriter)
+from .adapters import (
+    OUTPUT_FORMATS,
+    SOLUTION_AS,
+    UNREAD,
+    UNREAD_CHARS,
+    DroppedRecordWriter,
+    RecordReader,
+    RecordWriter,
+)
 from .correctness_filter import CorrectnessFilter
 from .decontamination import DecontaminationFilter
 from .exact_dedup import ExactDedupFilter
@@ -227,15 +239,17 @@ def build_executors(config: FilterChainConfig, input: str | Path, output: str | 
 def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, depends):
     workers = max(1, min(config.workers, stage.tasks))
     if config.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor
+        from datatrove.executor import (
+            LocalPipelineExecutor,  # lazy: heavy import, loaded only where used
+        )
 
         return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
                                      logging_dir=str(logging_dir), depends=depends)
     if config.executor == "ray":
-        from r1data.optional import require
-
         require("ray", "the ray executor")  # datatrove's own check would end in a traceback
-        from datatrove.executor.ray import RayPipelineExecutor
+        from datatrove.executor.ray import (
+            RayPipelineExecutor,  # lazy: heavy import, loaded only where used
+        )
 
         # One Ray actor per `workers` share of the tasks: starting an actor costs seconds, and
         # MinHash's bucket stage alone has 14 tasks.
@@ -244,9 +258,10 @@ def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, d
                                    logging_dir=str(logging_dir), depends=depends,
                                    cpus_per_task=config.cpus_per_task,
                                    mem_per_cpu_gb=config.mem_per_cpu_gb)
-    from datatrove.executor.slurm import SlurmPipelineExecutor
+    from datatrove.executor.slurm import (
+        SlurmPipelineExecutor,  # lazy: heavy import, loaded only where used
+    )
 
-    from r1data.launch.environment import activation_command
 
     slurm = {"job_name": f"r1data_{stage.name}", **config.slurm}
     if not {"env_command", "venv_path", "condaenv"} & set(slurm):
@@ -289,8 +304,6 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
     stages = build_stages(config, input, output, read_options)
     executors = build_executors(config, input, output, read_options)
     if config.executor == "slurm":
-        from r1data.launch import slurm
-
         executors[-1].run()  # submits every stage, chained by Slurm dependencies
         slurm.save_jobs(output / ".logs", [
             slurm.SubmittedStage(s.name, str(output / ".logs" / s.name), s.tasks, str(e.job_id),
@@ -310,8 +323,6 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
             # Stop at the first unfinished stage: datatrove's Ray executor would otherwise start
             # the next one, which waits for its dependency in a sleep loop that never ends.
             if step.get_incomplete_ranks(skip_completed=True):
-                from r1data.launch import slurm
-
                 raise ChainIncomplete(slurm.describe_failures(slurm.failed_tasks([
                     slurm.SubmittedStage(stage.name, str(output / ".logs" / stage.name),
                                          stage.tasks, "-1")])))
@@ -331,7 +342,7 @@ def _check_ray_resources(config: FilterChainConfig) -> None:
     """A Ray task that no node can hold is never scheduled, and datatrove waits for it forever:
     fail at once instead. Ray counts as `memory` what the node had free when Ray started, so on
     a busy machine it can be far below the machine's size."""
-    import ray
+    import ray  # lazy: optional dependency
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)  # RAY_ADDRESS, else a local Ray
@@ -350,8 +361,6 @@ def collect_chain(config: FilterChainConfig, output: str | Path, *, poll: float 
                   on_progress: Callable[[dict[str, int]], None] | None = None) -> dict[str, Any]:
     """Wait for a chain submitted to Slurm into `output`, then write and return its stats as a
     local run does. Raises ChainIncomplete listing the failed tasks and their logs."""
-    from r1data.launch import slurm
-
     output = Path(output)
     failed = slurm.wait(slurm.load_jobs(output / ".logs"), poll=poll, on_progress=on_progress)
     if failed:
@@ -479,8 +488,6 @@ def write_contamination_report(output: str | Path) -> int:
 
 def stats_table(stats: dict[str, Any], title: str = "r1data filter"):
     """A rich table: kept/dropped per filter and reason."""
-    from rich.table import Table
-
     table = Table(title=title)
     for column in ("filter", "reason", "seen", "kept", "dropped"):
         table.add_column(column, justify="left" if column in ("filter", "reason") else "right")

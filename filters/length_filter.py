@@ -8,6 +8,8 @@ used because it counts the whole completion, not reasoning and answer apart.
 
 from __future__ import annotations
 
+from r1data.models import load_tokenizer
+
 from .base import RecordFilter, count_words, record_of
 
 
@@ -41,8 +43,6 @@ class LengthFilter(RecordFilter):
         if self.tokenizer is None:
             return round(count_words(text) * 4 / 3)
         if self._tok is None:
-            from r1data.models import load_tokenizer
-
             self._tok = load_tokenizer(self.tokenizer)
         return len(self._tok(text, add_special_tokens=False)["input_ids"])
 

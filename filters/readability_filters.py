@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from r1data.verifiers import language_consistency
+
 from .base import RecordFilter, count_words, record_of
 
 
@@ -31,8 +33,6 @@ class LanguageMixFilter(RecordFilter):
         self.min_consistency = min_consistency
 
     def filter(self, doc):
-        from r1data.verifiers import language_consistency
-
         record = record_of(doc)
         if not record.reasoning:
             return True

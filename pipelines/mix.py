@@ -37,11 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from r1data import models
 from r1data.filters.base import normalize, text_hash
 from r1data.io import OUTPUT_FORMATS, RejectLog, ShardWriter, read_records, shard_files
+from r1data.pipelines import report
+from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 from r1data.record import META_SPLIT, NON_REASONING, REASONING, Record, assistant_content
 from r1data.schemas import ReadOptions, ReadReport
-from r1data.pipelines.summary import StageOutput, StageSummary, progress_bar
 
 DUPLICATE_OF = "duplicate_of"  # metadata key on the extra copies of an up-sampled row
 
@@ -359,12 +363,8 @@ def _plan(config: MixConfig, groups: dict[tuple[str, str], list[int]]
 
 
 def _statistics(out: Path, config: MixConfig) -> dict[str, Any]:
-    from r1data.pipelines import report
-
     tokenizer = None
     if config.tokenizer and config.tokenizer != "none":
-        from r1data import models
-
         tokenizer = models.load_tokenizer(config.tokenizer)
     df = report.frame_for(out, tokenizer)
     stats = report.statistics(df)
@@ -374,8 +374,6 @@ def _statistics(out: Path, config: MixConfig) -> dict[str, Any]:
 
 def plan_table(summary: StageSummary):
     """The mix plan as a rich Table: per kind and group, available / taken / repeated / left out."""
-    from rich.table import Table
-
     table = Table(title="mix plan")
     for name in ("kind", "group", "available", "taken", "repeated", "left out"):
         table.add_column(name, justify="left" if name in ("kind", "group") else "right")

@@ -26,13 +26,18 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from r1data.io import RejectLog, read_records
-from r1data.record import META_SPLIT, Record
+import yaml
+
+from r1data import models
+from r1data.io import InputError, RejectLog, iter_rows, read_records, row_to_record
 from r1data.pipelines import report
+from r1data.pipelines.report import table
 from r1data.pipelines.summary import StageSummary, lineage, progress_bar
+from r1data.record import META_SPLIT, Record
 
 TASK_CATEGORIES = ["text-generation"]
 R1_CITATION = """@article{deepseekai2025r1,
@@ -132,8 +137,8 @@ def _splits(source: Path) -> dict[str, Path]:
 
 def write_parquet_shards(records, folder: Path, split: str, shard_rows: int) -> tuple[int, list[Path]]:
     """Write `<split>-XXXXX-of-YYYYY.parquet` shards (the Hub's naming); returns (rows, files)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: heavy import, loaded only where used
+    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -165,8 +170,6 @@ def write_parquet_shards(records, folder: Path, split: str, shard_rows: int) -> 
 
 
 def _yaml_header(config: PublishConfig, splits: list[str], languages: list[str], rows: int) -> str:
-    import yaml
-
     header = {
         "license": config.license,
         "task_categories": config.task_categories,
@@ -182,8 +185,6 @@ def _yaml_header(config: PublishConfig, splits: list[str], languages: list[str],
 
 def provenance_markdown(counts: dict[str, Counter]) -> str:
     """Teachers and sampling settings as found in the records' provenance."""
-    from r1data.pipelines.report import table
-
     parts = []
     if counts["teacher"]:
         parts.append(table(("teacher model", "backend", "samples"),
@@ -222,7 +223,6 @@ def portable_paths(value: Any, root: Path) -> Any:
         return [portable_paths(v, root) for v in value]
     if not isinstance(value, str) or not value.startswith("/"):
         return value
-    from importlib import resources
 
     path = Path(value)
     package = Path(str(resources.files("r1data")))
@@ -237,8 +237,6 @@ def portable_paths(value: Any, root: Path) -> Any:
 def card(config: PublishConfig, stats: dict[str, Any], splits: list[str],
          provenance: dict[str, Counter], images: dict[str, str]) -> str:
     """The dataset card (README.md) text."""
-    import yaml
-
     languages = config.languages or list(stats["languages"])
     title = config.pretty_name or config.repo_id.split("/")[1]
     kinds = stats["kinds"]
@@ -286,8 +284,6 @@ def build(config: PublishConfig, progress=None, read_options=None) -> StageSumma
     --columns, --schema; r1data's own records are read as they are whatever they say)."""
     source = Path(config.input)
     if not source.exists():
-        from r1data.io import InputError
-
         raise InputError(f"no such file or directory: {source}")
     out = config.folder
     if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
@@ -326,8 +322,6 @@ def build(config: PublishConfig, progress=None, read_options=None) -> StageSumma
     # statistics from the written Parquet, exactly what the Hub will serve
     tokenizer = None
     if config.tokenizer and config.tokenizer != "none":
-        from r1data import models
-
         tokenizer = models.load_tokenizer(config.tokenizer)
     df = _frame_of_parquet(out / "data", list(split_rows), tokenizer)
     stats = report.statistics(df)
@@ -348,9 +342,8 @@ def build(config: PublishConfig, progress=None, read_options=None) -> StageSumma
 
 
 def _frame_of_parquet(folder: Path, splits: list[str], tokenizer):
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
-    from r1data.io import iter_rows, row_to_record
 
     frames = []
     for split in splits:
@@ -367,7 +360,7 @@ def push(config: PublishConfig, summary: StageSummary) -> StageSummary:
     if not token:
         raise PublishError(f"no Hugging Face token in ${config.token_env}: set it, or use --dry-run; "
                            f"the dataset folder is ready at {folder}")
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # lazy: heavy import, loaded only where used
 
     api = HfApi(token=token)
     try:

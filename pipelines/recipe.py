@@ -22,8 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from r1data.config import from_dict, load_yaml
-from r1data.config import ConfigError
+from r1data.config import ConfigError, from_dict, load_yaml
+from r1data.io import InputError, detect_format
 from r1data.ownership import owned_output
 from r1data.pipelines.summary import StageSummary
 
@@ -116,8 +116,6 @@ def load(recipe: str | Path | dict[str, Any]) -> list[RecipeStage]:
 def missing_inputs(steps: list[RecipeStage]) -> list[str]:
     """The inputs of a recipe that cannot be read, each as `stage: path (why)`. An input that an
     earlier stage of the recipe writes (mix reading cold_start's output) counts as present."""
-    from r1data.io import InputError, detect_format
-
     produced: set[str] = set()
     problems = []
     for step in steps:

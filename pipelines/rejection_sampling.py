@@ -46,15 +46,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from r1data import sharding
 from r1data.backends.base import SamplingConfig
+from r1data.config import from_dict
+from r1data.evaluate import majority_vote, math_equivalent
 from r1data.filters.chain import FilterChainConfig
 from r1data.io import RejectLog, read_records, write_json
-from r1data.schemas import ReadOptions
-from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record, accept_plain
 from r1data.pipelines import stage_parts
 from r1data.pipelines.summary import StageOutput, StageSummary
-from r1data.verifiers.dispatch import verify_records
+from r1data.record import META_PASS_RATE, META_PSEUDO_LABEL, Record, accept_plain
+from r1data.schemas import ReadOptions
+from r1data.verifiers import extract_math_answer
+from r1data.verifiers.dispatch import verdict_entry, verify_records
+from r1data.verifiers.judge import judge
+from r1data.verifiers.math import normalize
 
 STAGE = "rejection_sampling"
 
@@ -128,8 +135,6 @@ class RejectionSamplingConfig(sharding.Sharded):
         if not 0 < self.min_vote_share <= 1:
             raise ValueError("min_vote_share must be in (0, 1]")
         if isinstance(self.judge, dict):
-            from r1data.config import from_dict
-
             self.judge = from_dict(stage_parts.TeacherConfig, self.judge)
         if self.judge_domains and self.judge is None:
             raise ValueError("judge_domains needs a judge model (judge: {backend, model})")
@@ -161,9 +166,6 @@ def prepare_prompts(records, domain: str, limit: int | None, folder: Path) -> in
 
 def final_answer(record: Record) -> str | None:
     """The normalised final answer a sample gives (for the majority vote), or None."""
-    from r1data.verifiers import extract_math_answer
-    from r1data.verifiers.math import normalize
-
     answer = extract_math_answer(record.answer or record.completion)
     return normalize(answer) if answer else None
 
@@ -174,8 +176,6 @@ def majority(samples: list[Record]) -> tuple[str | None, float, int]:
 
     Ties go to the answer seen first, so the label does not depend on hash order.
     """
-    from r1data.evaluate import majority_vote, math_equivalent
-
     answers = [final_answer(r) for r in samples]
     winner, votes = majority_vote(answers, math_equivalent)
     if winner is None:
@@ -192,9 +192,6 @@ def needs_judge(record: Record, config: RejectionSamplingConfig) -> bool:
 
 def judge_samples(records: list[Record], judge_backend, max_tokens: int) -> None:
     """Append the judge's verdict to each record's trail (one batch of requests)."""
-    from r1data.verifiers.judge import judge
-    from r1data.verifiers.dispatch import verdict_entry
-
     items = [{"question": r.prompt, "reference": r.gold if isinstance(r.gold, str) else json.dumps(r.gold),
               "prediction": r.completion} for r in records]
     for record, verdict in zip(records, judge(judge_backend, items, max_tokens=max_tokens)):
@@ -382,8 +379,6 @@ def budget(pilot: StageSummary, config: RejectionSamplingConfig) -> dict[str, An
 
 def plan_table(figures: dict[str, Any]):
     """The plan as a rich Table (what `--plan` prints)."""
-    from rich.table import Table
-
     table = Table(title=f"rejection sampling budget (pilot of {figures['pilot_prompts']} prompts)",
                   show_header=False)
 

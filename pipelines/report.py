@@ -23,10 +23,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from markdown_it import MarkdownIt
+
 from r1data import stats as core_stats
-from r1data.io import RejectLog, iter_rows, read_records
-from r1data.record import META_PASS_RATE, META_SPLIT, Record
+from r1data.io import RejectLog, iter_rows, read_records, shard_files, write_json
 from r1data.pipelines.summary import lineage
+from r1data.record import META_PASS_RATE, META_SPLIT, Record
 
 PASS_RATE_BINS = 10
 TOKEN_BINS = 40
@@ -38,7 +40,7 @@ TOKEN_BINS = 40
 def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = None):
     """One polars row per record: `r1data.stats.frame`'s columns plus prompt_id, split and
     pass_rate (the per-prompt rate stored by rejection sampling, else null)."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     extra: list[dict[str, Any]] = []
 
@@ -59,7 +61,7 @@ def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = 
 
 def statistics(df) -> dict[str, Any]:
     """`r1data.stats.summarize` plus splits, chain-of-thought share and pass rates (JSON-ready)."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     out = core_stats.summarize(df)
     grouped = df.group_by("split").len().sort("split")
@@ -84,10 +86,10 @@ def statistics(df) -> dict[str, Any]:
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: heavy import, loaded only where used
 
     matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: heavy import, loaded only where used
 
     return plt
 
@@ -95,7 +97,7 @@ def _pyplot():
 def plots(df, folder: str | Path) -> dict[str, Path]:
     """Token-length histogram, per-domain counts and pass-rate histogram as PNGs in `folder`.
     Returns {name: path} for the plots that have data."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     plt = _pyplot()
     folder = Path(folder)
@@ -324,7 +326,6 @@ def build_report(path: str | Path, out: str | Path, tokenizer=None,
             markdown += f"\nUnreadable rows skipped: {rejects.count:,}.\n"
     (out / "report.md").write_text(markdown, encoding="utf-8")
     (out / "report.html").write_text(_html(markdown, out), encoding="utf-8")
-    from r1data.io import write_json
 
     write_json(out / "report.json", result)
     return result
@@ -333,8 +334,6 @@ def build_report(path: str | Path, out: str | Path, tokenizer=None,
 def split_folders(path: Path) -> dict[str, Path]:
     """{split: folder} when `path` holds train/ and test/ (a mix output), else {}; a split
     folder with no data (no test split asked for) is left out."""
-    from r1data.io import shard_files
-
     if not path.is_dir():
         return {}
     return {name: path / name for name in ("train", "test", "validation")
@@ -343,7 +342,7 @@ def split_folders(path: Path) -> dict[str, Path]:
 
 def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None):
     """`corpus_frame` of a file or folder; a folder with train/ and test/ gets a split column."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     path = Path(path)
     splits = split_folders(path)
@@ -358,8 +357,6 @@ def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None
 def _html(markdown: str, folder: Path) -> str:
     """A self-contained page: the Markdown rendered by markdown-it-py (CommonMark + tables), each
     image that is a file in `folder` inlined as base64."""
-    from markdown_it import MarkdownIt
-
     md = MarkdownIt("commonmark").enable("table")
     tokens = md.parse(markdown)
     for token in tokens:

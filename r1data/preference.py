@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1data.io import RejectLog, iter_rows
 from r1data.record import content_id
 from r1data.schemas import SchemaError
 
@@ -105,8 +106,6 @@ def read_pairs(path: str | Path, rejects=None, columns: dict[str, str] | None = 
     """Stream the preference pairs of a file, folder or Hub dataset; rows that are not pairs go
     to `rejects` (an `io.RejectLog`) with their reason. `columns` names the pair's columns
     (prompt, chosen, rejected, id; a command's `--columns`); by default they are detected."""
-    from r1data.io import RejectLog, iter_rows
-
     rejects = rejects if rejects is not None else RejectLog(None)
     columns = {k: v for k, v in (columns or {}).items() if k in ("prompt", "chosen", "rejected", "id")}
     for row in iter_rows(path, rejects):

@@ -29,6 +29,8 @@ processes (see `r1data.verifiers`), so threads only wait and are safe here.
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -36,6 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from r1data.record import split_completion
+from r1data.reward_scoring import RewardModelScorer
+from r1data.verifiers import check_format
+from r1data.verifiers import language_consistency as consistency
+from r1data.verifiers.dispatch import VerifyOptions, verify_answer
 
 RewardFn = Callable[..., list]
 _REGISTRY: dict[str, RewardFn] = {}
@@ -87,8 +93,6 @@ def accuracy(completions: list, gold: list | None = None, **columns: Any) -> lis
     >>> accuracy(["<think>\\n2+2\\n</think>\\n\\n\\\\boxed{4}", "\\\\boxed{5}", "x"], gold=["4", "4", None])
     [1.0, 0.0, None]
     """
-    from r1data.verifiers.dispatch import VerifyOptions, verify_answer
-
     n = len(completions)
     golds = _column({"gold": gold}, "gold", n)
     domains = _column(columns, "domain", n)
@@ -117,16 +121,12 @@ def format_r1(completions: list, **_: Any) -> list[float]:
     >>> format_r1(["<think>\\nadd\\n</think>\\n\\n4", "4"])
     [1.0, 0.0]
     """
-    from r1data.verifiers import check_format
-
     return [check_format(_text(c), style="r1").score for c in completions]
 
 
 @register("format_r1_zero")
 def format_r1_zero(completions: list, **_: Any) -> list[float]:
     """1.0 for `<think>...</think> <answer>...</answer>` with nothing after `</answer>`."""
-    from r1data.verifiers import check_format
-
     return [check_format(_text(c), style="r1-zero").score for c in completions]
 
 
@@ -135,8 +135,6 @@ def language_consistency(completions: list, language: list | None = None,
                          **_: Any) -> list[float]:
     """Share of the chain of thought's words in the target language (the `language` column,
     "en" by default). A completion without a think block is scored as a whole."""
-    from r1data.verifiers import language_consistency as consistency
-
     targets = _column({"language": language}, "language", len(completions), "en")
     scores = []
     for completion, target in zip(completions, targets):
@@ -156,8 +154,6 @@ def cosine_length_reward(max_len: int = 4096, correct: tuple[float, float] = (1.
     Length is `len(completion_ids[i])` when the trainer passes token ids (TRL does), else the
     number of whitespace-separated words. None where accuracy does not apply.
     """
-    import math
-
     if max_len < 1 or min(correct) <= max(wrong) or correct[0] < correct[1] or wrong[0] > wrong[1]:
         raise ValueError("cosine length reward: need max_len >= 1, correct values above wrong "
                          "ones, correct falling and wrong rising with length")
@@ -271,8 +267,6 @@ def parse_weights(expression: str) -> list[tuple[float, str]]:
 def resolve(name: str, functions: dict[str, RewardFn] | None = None) -> RewardFn:
     """A reward by name: one of `functions`, `rm:PATH@view` (a reward model), `module:function`
     (a user function), else the registry."""
-    import importlib
-
     if functions and name in functions:
         return functions[name]
     if name.startswith(MODEL_PREFIX):
@@ -438,7 +432,6 @@ def model_reward(spec: str, *, device: str = "auto", batch_size: int = 16) -> Re
 
     def score(completions: list, prompt: list | None = None, **_: Any) -> list[float]:
         # Lazy: torch and transformers load only when a reward model is used.
-        from r1data.reward_scoring import RewardModelScorer
 
         key = (path, device)
         if key not in _MODELS:

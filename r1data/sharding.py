@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from r1data.record import Record
@@ -74,6 +75,4 @@ def take(records: Iterable[Record], limit: int | None, num_shards: int,
          shard_index: int) -> Iterator[Record]:
     """A run's own prompts: the first `limit` of the input, then shard `shard_index` of them (so
     N shards of a limited run cover exactly the prompts of the unsharded run)."""
-    from itertools import islice
-
     return select(islice(records, limit), num_shards, shard_index)

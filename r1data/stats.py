@@ -22,6 +22,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from r1data import io, schemas
 from r1data.io import RejectLog, read_records
 from r1data.record import REASONING, Record
 from r1data.schemas import ReadOptions, ReadReport, has_gold
@@ -34,7 +37,7 @@ BATCH = 50_000  # records per frame on the row path
 
 
 def _schema():
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     return {"id": pl.String, "domain": pl.String, "kind": pl.String, "language": pl.String,
             "source": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
@@ -72,7 +75,7 @@ def _rows(records: list[Record], tokenizer) -> dict[str, list]:
 def frame(records: Iterable[Record], tokenizer=None, batch: int = BATCH):
     """A polars DataFrame with one row per record: its categories, token lengths, finish reason
     and whether it has a chain of thought (built `batch` records at a time)."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     parts, pending = [], []
     for record in records:
@@ -90,8 +93,6 @@ def frame(records: Iterable[Record], tokenizer=None, batch: int = BATCH):
 def _own_files(path: Path) -> list[Path] | None:
     """The plain .jsonl or .parquet files of `path` (one format), when they hold r1data records;
     None when polars cannot scan them directly (another layout, compressed, mixed formats)."""
-    from r1data import io, schemas
-
     if io.is_hub_name(path) or not path.exists():
         return None
     files = [path] if path.is_file() else (io.shard_files(path) if path.is_dir() else [])
@@ -106,7 +107,7 @@ def scan(path: str | Path, tokenizer=None):
     """A LazyFrame with `frame`'s columns over r1data's own record files, or None when the input
     must be read row by row (see the module docstring). Needs a tokenizer only for the token
     counts a file lacks."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     files = _own_files(Path(path))
     if files is None:
@@ -138,7 +139,7 @@ def scan(path: str | Path, tokenizer=None):
 
 
 def _last_assistant():
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     return (pl.col("messages").list.eval(
         pl.element().filter(pl.element().struct.field("role") == "assistant")
@@ -147,7 +148,7 @@ def _last_assistant():
 
 def _counted(column: str, text, tokenizer):
     """`column`, its nulls filled by counting the tokens of `text` (batch by batch)."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     def count(texts):
         values = texts.to_list()
@@ -168,7 +169,7 @@ def summarize(data) -> dict[str, Any]:
     """The figures `r1data stats` prints, as plain data (JSON-ready), from a DataFrame or
     LazyFrame with `frame`'s columns: one set of lazy queries, collected together on the
     streaming engine."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     lf = data.lazy()
     queries = [lf.select(
@@ -210,7 +211,7 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
                options: ReadOptions | None = None) -> dict[str, Any]:
     """`summarize` of a file or folder, with the layout(s) read and the rows set aside;
     `options`: how the input is laid out (the command's --columns, --schema)."""
-    import polars as pl
+    import polars as pl  # lazy: heavy import, loaded only where used
 
     rejects = rejects if rejects is not None else RejectLog(None)
     try:
@@ -238,8 +239,6 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
 
 def render(summary: dict[str, Any], title: str = "r1data stats"):
     """A rich Table of a `summarize` result."""
-    from rich.table import Table
-
     table = Table(title=title, show_lines=False)
     table.add_column("what")
     table.add_column("value", justify="right")

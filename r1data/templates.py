@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from r1data.backends.base import Prompt
+from r1data.io import iter_rows
 from r1data.record import THINK_CLOSE, THINK_OPEN, Record, assistant_content
 
 R1_ZERO_TEMPLATE = (
@@ -100,8 +101,6 @@ def fewshot_turns(examples: list[Any]) -> list[dict[str, str]]:
 
 def load_fewshot(path: str | Path, k: int, *, seed: int = 0) -> list[dict[str, Any]]:
     """k example solutions drawn (reproducibly, by `seed`) from a JSONL file or record folder."""
-    from r1data.io import iter_rows
-
     rows = [{kk: v for kk, v in row.items() if not kk.startswith("__")} for row in iter_rows(path)]
     if len(rows) < k:
         raise TemplateError(f"{path} holds {len(rows)} examples, fewer than the {k} asked for")

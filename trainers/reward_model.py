@@ -34,12 +34,12 @@ import torch
 import torch.nn.functional as F
 
 from r1data.config import to_dict
+from r1data.io import InputError, RejectLog
 from r1data.preference import PreferencePair, read_pairs
 from r1data.reward_scoring import conversation_text, encode, load_reward_model
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.train_log import TrainLogger
-
 
 # -- config ----------------------------------------------------------------------------------
 
@@ -94,8 +94,6 @@ class RMConfig:
 
 def load_pairs(spec: str, rejected_log: Path | None = None) -> list[PreferencePair]:
     """Every usable pair of `spec`; the others are written to `rejected_log` with the reason."""
-    from r1data.io import InputError, RejectLog
-
     pairs = []
     with RejectLog(rejected_log) as rejects:
         for pair in read_pairs(spec, rejects):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +40,23 @@ from r1data.config import to_dict
 from r1data.io import InputError
 from r1data.models import load_tokenizer, resolve
 from r1data.trainers import distributed
-from r1data.trainers.checkpoint import (checkpoint_dirs, load_checkpoint, save_checkpoint,
-                                        save_final_model)
+from r1data.trainers.checkpoint import (
+    checkpoint_dirs,
+    load_checkpoint,
+    save_checkpoint,
+    save_final_model,
+)
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.optim import clip_grad_norm, make_optimizer, make_scheduler
+from r1data.trainers.sft_data import (
+    IGNORE,
+    collate,
+    label_count,
+    load_conversations,
+    plan_epoch,
+    tokenize_all,
+)
 from r1data.trainers.train_log import TrainLogger
-from r1data.trainers.sft_data import (IGNORE, collate, label_count, load_conversations,
-                                      plan_epoch, tokenize_all)
 
 LOSS_CHUNK = 8192  # labelled tokens per output-head chunk; more are recomputed in backward
 
@@ -356,8 +367,6 @@ def _backward_all(batches: list, trainee: Any, engine: Any, autocast: Any, devic
 
 
 def _local_rank() -> int:
-    import os
-
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 

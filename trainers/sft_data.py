@@ -21,12 +21,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from r1data import schemas
+from r1data.io import RejectLog, read_records
 
 IGNORE = -100
 
@@ -52,11 +56,6 @@ def load_conversations(source: str, split: str = "train", limit: int | None = No
     any layout `r1data.schemas` reads (records, chat, ShareGPT, prompt/answer columns...): each
     record's `messages`, built in R1's form where a row has only fields. `read_options`: how
     the data is laid out (the command's --columns, --schema, --split)."""
-    import dataclasses
-
-    from r1data import schemas
-    from r1data.io import RejectLog, read_records
-
     read_options = read_options or schemas.ReadOptions()
     options = dataclasses.replace(read_options, require_completion=True,
                                   split=read_options.split or split)

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
 from r1data.trainers.config import OutputConfig
 from r1data.trainers.distributed import Dist
 
@@ -35,8 +37,6 @@ class TrainLogger:
             self.path.unlink()  # a fresh run; a resumed one appends
         self._fh = open(self.path, "a", encoding="utf-8")
         self._start_reporters(output, config or {})
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeRemainingColumn)
 
         self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                   TimeRemainingColumn(), TextColumn("{task.fields[info]}"),

@@ -30,7 +30,19 @@ import os
 import threading
 from typing import Any
 
-from r1data.backends.base import Backend, Completion, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
+from r1data.backends import BackendError, BackendUnavailable
+from r1data.backends.base import (
+    Backend,
+    Completion,
+    Prompt,
+    SamplingConfig,
+    first_stop,
+    prompt_key,
+    sample_seed,
+)
 from r1data.backends.server_pool import ServerPool, split_urls
 from r1data.record import THINK_CLOSE, THINK_OPEN
 from r1data.templates import restore_think, think_prefill
@@ -80,8 +92,6 @@ class OpenAIBackend(Backend):
                  concurrency: int = 32, timeout: float = 600.0, max_retries: int = 5,
                  backoff: float = 1.0, max_backoff: float = 60.0, endpoint: str = "auto",
                  n_per_request: bool = False, extra_body: dict[str, Any] | None = None):
-        import httpx
-
         if not model:
             raise ValueError("the openai backend needs the served model's name (--model)")
         super().__init__(model)
@@ -144,11 +154,6 @@ class OpenAIBackend(Backend):
     async def check(self) -> None:
         """The server answers `GET /models` (a few quick tries), or BackendUnavailable: a wrong URL
         or a server that is down fails in one line instead of as thousands of failed samples."""
-        import httpx
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
-
-        from r1data.backends import BackendUnavailable
-
         try:
             async for attempt in AsyncRetrying(stop=stop_after_attempt(3), wait=wait_fixed(min(0.5, self.backoff)),
                                                retry=retry_if_exception_type(httpx.TransportError),
@@ -197,15 +202,17 @@ class OpenAIBackend(Backend):
             body["messages"] = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             return "/chat/completions", body
         if not isinstance(prompt, str):
-            from r1data.backends import BackendError
-
             raise BackendError("the completions endpoint takes text prompts, not conversations")
         body["prompt"] = prompt
         return "/completions", body
 
     async def _request(self, prompt: Prompt, sampling: SamplingConfig, seed: int, n: int) -> list[Completion]:
-        import httpx
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+        from tenacity import (
+            AsyncRetrying,
+            retry_if_exception_type,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
 
         path, body = self._body(prompt, sampling, seed, n)
         backoff = wait_random_exponential(multiplier=self.backoff, max=self.max_backoff)

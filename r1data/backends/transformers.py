@@ -20,9 +20,19 @@ of that batch are not written.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
-from r1data.backends.base import Completion, LocalBackend, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data import models
+from r1data.backends.base import (
+    Completion,
+    LocalBackend,
+    Prompt,
+    SamplingConfig,
+    first_stop,
+    prompt_key,
+    sample_seed,
+)
 from r1data.templates import think_prefill
 
 
@@ -34,7 +44,7 @@ class PerRowSampler:
     """
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float):
-        import torch
+        import torch  # lazy: heavy import, loaded only where used
 
         self.temperature = temperature
         self.top_p = top_p
@@ -42,7 +52,7 @@ class PerRowSampler:
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
+        import torch  # lazy: heavy import, loaded only where used
 
         logits = scores.float() / self.temperature
         order = None
@@ -65,7 +75,7 @@ class PerRowSampler:
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether an exception says the device ran out of memory: torch.OutOfMemoryError on CUDA,
     a RuntimeError from the CPU or MPS allocator, a MemoryError from Python."""
-    import torch
+    import torch  # lazy: heavy import, loaded only where used
 
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
@@ -74,9 +84,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def release_memory() -> None:
-    import gc
-
-    import torch
+    import torch  # lazy: heavy import, loaded only where used
 
     gc.collect()
     if torch.cuda.is_available():
@@ -97,8 +105,6 @@ class TransformersBackend(LocalBackend):
 
     def __init__(self, model: str | None = None, *, batch_size: int = 16, device: str | None = None,
                  dtype: str | None = None, model_obj: Any = None, tokenizer: Any = None):
-        from r1data import models
-
         super().__init__(model or models.EMBEDDED)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -122,8 +128,8 @@ class TransformersBackend(LocalBackend):
         return max(1, self.batch_size // n)
 
     def info(self) -> dict[str, Any]:
-        import torch
-        import transformers
+        import torch  # lazy: heavy import, loaded only where used
+        import transformers  # lazy: heavy import, loaded only where used
 
         return {**super().info(), "device": str(self.lm.device), "dtype": str(self.lm.dtype).replace("torch.", ""),
                 "transformers": transformers.__version__, "torch": torch.__version__,
@@ -163,8 +169,11 @@ class TransformersBackend(LocalBackend):
 
     def _generate_batch(self, ids: list[list[int]], seeds: list[int],
                         sampling: SamplingConfig) -> list[Completion]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList
+        import torch  # lazy: heavy import, loaded only where used
+        from transformers import (  # lazy: heavy import, loaded only where used
+            GenerationConfig,
+            LogitsProcessorList,
+        )
 
         width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id

@@ -10,6 +10,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from r1data.verifiers.math import normalize, verify_math
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Chen et al.'s unbiased estimate of the chance that at least one of k samples is correct,
     given c correct out of n: 1 - C(n-c, k) / C(n, k), computed as a product (no huge binomials).
@@ -79,8 +82,6 @@ def math_equivalent(a: str, b: str, timeout: float = 10.0) -> bool:
     >>> math_equivalent("0.5", "\\\\frac{1}{2}")
     True
     """
-    from r1data.verifiers.math import normalize, verify_math
-
     if normalize(a) == normalize(b):
         return True
     return verify_math(f"\\boxed{{{b}}}", a, timeout=timeout).correct is True

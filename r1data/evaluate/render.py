@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 LABELS = {"pass_at_1": "pass@1", "cons_at_k": "cons@k", "truncation_rate": "truncated",
           "mean_tokens": "mean tokens", "questions": "questions"}
 
 
 def render_results(results: dict[str, Any]):
     """A rich table: one row per benchmark."""
-    from rich.table import Table
-
     run_info = results["run"]
     k = run_info["sampling"]["n"]
     table = Table(title=f"r1data eval: {run_info['model']} ({run_info['backend'].get('backend')}, "
@@ -38,8 +38,6 @@ def render_results(results: dict[str, Any]):
 
 
 def render_compare(rows: list[dict[str, Any]], name_a: str, name_b: str):
-    from rich.table import Table
-
     table = Table(title=f"A = {name_a}\nB = {name_b}")
     for column in ("benchmark", "metric", "A", "B", "B - A", "se of diff", "beyond 1 se"):
         table.add_column(column, justify="left" if column in ("benchmark", "metric") else "right")

@@ -16,10 +16,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from r1data import __version__, benchmark_sets as bench, sharding
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from r1data import __version__, io, sharding
+from r1data import benchmark_sets as bench
+from r1data.backends import backend_options, get_backend
 from r1data.backends.base import SamplingConfig
 from r1data.config import ConfigError
 from r1data.evaluate.metrics import benchmark_metrics, question_metrics
+from r1data.generate import generate_records
+from r1data.io import InputError
 from r1data.record import META_SAMPLE_INDEX, Record
 from r1data.verifiers.dispatch import VerifyOptions, verify_batch
 
@@ -170,8 +176,6 @@ def _generation_settings(config: EvalConfig) -> dict[str, Any]:
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
-    from r1data import io
-
     path = out / "eval_settings.json"
     settings = json.loads(json.dumps(_generation_settings(config)))
     if path.exists():
@@ -186,8 +190,6 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
 
 def _read_samples(folder: Path, n: int) -> dict[str, list[Record]]:
     """Samples already generated, by question id, sample order, the first n of each."""
-    from r1data import io
-
     by_question: dict[str, list[Record]] = {}
     if folder.exists():
         # A killed run leaves its last samples in an in-progress shard: the writer recovers its
@@ -206,10 +208,6 @@ def _read_samples(folder: Path, n: int) -> dict[str, list[Record]]:
 def _generate(config: EvalConfig, todo: dict[str, list[Record]], out: Path, progress: Any,
               backend_info: dict[str, Any]) -> None:
     """Generate the missing samples of every benchmark with one backend, loaded only if needed."""
-    from r1data import io
-    from r1data.backends import backend_options, get_backend
-    from r1data.generate import generate_records
-
     if not any(todo.values()):
         return
     with get_backend(config.backend, config.model, **backend_options(
@@ -253,10 +251,6 @@ def score(name: str, questions: list[Record], samples: dict[str, list[Record]], 
 def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None = None) -> dict[str, Any]:
     """Generate (resuming), verify and score every benchmark of `config`; write results.json and
     details.jsonl into `config.output` and return the results."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from r1data import io
-
     out = Path(config.output)
     out.mkdir(parents=True, exist_ok=True)
     _check_resume(out, config)
@@ -310,8 +304,6 @@ def run(config: EvalConfig, *, progress: bool = True, command: list[str] | None 
 def _recorded_backend(out: Path, config: EvalConfig) -> dict[str, Any]:
     """Backend facts (versions, dtype) from the samples' provenance when nothing was generated in
     this run (a fully resumed run does not load the model)."""
-    from r1data import io
-
     for name in config.benchmarks:
         folder = out / "generations" / name
         if folder.exists() and io.shard_files(folder):
@@ -325,8 +317,6 @@ def _recorded_backend(out: Path, config: EvalConfig) -> dict[str, Any]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """A results.json (or the folder holding one)."""
-    from r1data.io import InputError
-
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"

@@ -15,10 +15,14 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from r1data import schemas
+from r1data.manifest import record_globs
 from r1data.record import Record, RecordError
 from r1data.schemas import ReadOptions, ReadReport
 
@@ -76,10 +80,6 @@ def shard_files(folder: Path) -> list[Path]:
     """Readable data files of a folder of shards, in a stable order (rejected/, dropped/ and
     errors/ excluded). In a folder r1data wrote, only the record files its manifest names
     (`r1data.manifest.record_globs`): side files such as pass_rates.jsonl are not data."""
-    from fnmatch import fnmatch
-
-    from r1data.manifest import record_globs
-
     globs = record_globs(folder)
     files = []
     for path in sorted(folder.rglob("*")):
@@ -146,8 +146,6 @@ def open_binary(path: Path):
     if name.endswith(".gz"):
         return gzip.open(path, "rb")
     if name.endswith(".zst"):
-        import zstandard
-
         reader = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
         return io.BufferedReader(reader)  # zstd's reader cannot iterate lines by itself
     return open(path, "rb")
@@ -185,7 +183,7 @@ def _iter_jsonl(path: Path, rejects: RejectLog, first: int = 0,
 
 
 def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
     parquet = pq.ParquetFile(path)
     lineno = 0
@@ -197,7 +195,7 @@ def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow.csv as pcsv
+    import pyarrow.csv as pcsv  # lazy: heavy import, loaded only where used
 
     lineno = 1  # the header is line 1
     for batch in pcsv.open_csv(path):  # streamed in blocks, never the whole file
@@ -208,7 +206,7 @@ def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, Any]]:
-    import datasets
+    import datasets  # lazy: heavy import, loaded only where used
 
     loaded = datasets.load_from_disk(str(path))
     splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
@@ -225,7 +223,7 @@ def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, A
 def _iter_hub(name: str, options: ReadOptions) -> Iterator[dict[str, Any]]:
     """Rows of a Hub dataset, streamed: nothing is downloaded whole. Offline
     (HF_DATASETS_OFFLINE=1) `datasets` reads the copy in the local cache instead."""
-    import datasets
+    import datasets  # lazy: heavy import, loaded only where used
 
     split = options.split or "train"
     try:
@@ -296,7 +294,7 @@ def count_rows(file: str | Path, options: ReadOptions | None = None) -> int:
         with open_binary(Path(file)) as fh:
             return sum(1 for line in fh if line.strip())
     if fmt == "parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
         return pq.ParquetFile(file).metadata.num_rows
     return sum(1 for _ in iter_rows(file, None, options))  # a Hub dataset: streamed

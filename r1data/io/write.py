@@ -22,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from r1data import atomic, schemas
-from r1data.io.read import (INPROGRESS, PARQUET_SUFFIXES, RejectLog, open_binary,
-                            read_records)
+from r1data.io.read import INPROGRESS, PARQUET_SUFFIXES, RejectLog, open_binary, read_records
 from r1data.record import Record
 from r1data.schemas import ReadOptions
 
 
 def write_parquet(records: Iterable[Record], path: str | Path) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: heavy import, loaded only where used
+    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
     rows = [r.to_row() for r in records]
     path = Path(path)
@@ -48,7 +47,7 @@ def verl_table(records: Iterable[Record]):
     type per column: a gold that is not text (a list of answers, test cases) is stored as JSON
     text, as Skywork-OR1 does, and `extra_info` too when its values differ in type across rows;
     the reader decodes both."""
-    import pyarrow as pa
+    import pyarrow as pa  # lazy: heavy import, loaded only where used
 
     rows = [schemas.to_verl(r) for r in records]
     for row in rows:
@@ -67,7 +66,7 @@ def verl_table(records: Iterable[Record]):
 
 def write_verl(records: Iterable[Record], path: str | Path) -> int:
     """Write records as one verl Parquet file (atomically); returns how many."""
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
     table = verl_table(records)
     path = Path(path)
@@ -91,7 +90,7 @@ def convert_to_verl(folder: str | Path) -> list[Path]:
 
 def _read_ids(path: Path) -> list[str]:
     if path.name.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
 
         return [str(i) for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
     ids = []
@@ -233,7 +232,7 @@ def write_records(records: Iterable[Record], folder: str | Path, **kwargs: Any) 
 
 def to_dataset(records: Iterable[Record]):
     """A `datasets.Dataset` with one column per record field (JSON_FIELDS as JSON text)."""
-    import datasets
+    import datasets  # lazy: heavy import, loaded only where used
 
     return datasets.Dataset.from_list([r.to_row() for r in records])
 

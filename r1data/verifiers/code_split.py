@@ -23,9 +23,11 @@ verdict's details say which mode each test used (`split` or `in_process`).
 from __future__ import annotations
 
 import ast
+import json
 import math
 import operator
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,8 +164,6 @@ _PARSE_LOCK = threading.Lock()
 def _parse(source: str) -> ast.Module | None:
     """ast.parse, one thread at a time: CPython 3.11's AST conversion keeps its recursion depth
     per interpreter, and concurrent parses from threads (verify_code_many) raise SystemError."""
-    import warnings
-
     try:
         with _PARSE_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -346,8 +346,6 @@ def read_results(raw: bytes, nonce: str, holes: int, in_process: int) -> tuple[d
     """Parse the child's result records: (hole values or _Failed, in-process ok/error, load
     error, done). Records are data: a malformed, duplicated or out-of-range record means
     someone else wrote to the channel, and everything fails."""
-    import json
-
     values: dict[int, Any] = {}
     checks: dict[int, tuple[bool, str]] = {}
     load_error, done = "", False

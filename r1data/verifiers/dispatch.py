@@ -16,13 +16,22 @@ records go out in order and come back in order, so the output is deterministic.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
+from r1data.io import RejectLog, ShardWriter, read_records, shard_files, write_json
 from r1data.record import Record, assistant_content
+from r1data.record import accept_plain as reshape
+from r1data.verifiers import verify_choice, verify_code, verify_math
 from r1data.verifiers.verdict import Verdict
 
 NO_GOLD = "no_gold"
@@ -88,19 +97,13 @@ def verify_answer(completion: str, gold: Any, *, domain: str | None = None,
     if kind is None:
         verdict = Verdict.undecided(NO_GOLD)
     elif kind == "choice":
-        from r1data.verifiers import verify_choice
-
         verdict = verify_choice(completion, gold, metadata.get("choices"))
     elif kind == "code":
-        from r1data.verifiers import verify_code
-
         verdict = verify_code(completion, gold, language=metadata.get("code_language", "python"),
                               timeout=options.code_timeout, setup=metadata.get("setup") or "",
                               partial=options.partial_code_credit, memory_mb=options.code_memory_mb,
                               allow_unsafe=options.allow_unsafe_code)
     else:
-        from r1data.verifiers import verify_math
-
         golds = gold if isinstance(gold, list) else [gold]
         for one in golds:  # the first acceptable answer it equals, else the last verdict
             verdict = verify_math(completion, str(one), timeout=options.math_timeout)
@@ -143,8 +146,6 @@ def verify_batch(batch: list[Record], options: VerifyOptions | None = None) -> l
     """Verdicts for a batch, in order, each routed by `route`: code records run concurrently on
     threads (each only waits on its own sandboxed child, so threads are enough), the rest one by
     one. The one entry point for the stages, `r1data verify` and evaluation."""
-    from concurrent.futures import ThreadPoolExecutor
-
     options = options or VerifyOptions()
     verdicts: list[Verdict | None] = [None] * len(batch)
     code = [i for i, r in enumerate(batch) if route(r.gold, r.domain, r.metadata) == "code"]
@@ -161,8 +162,6 @@ def _verify_batch(batch: list[Record], options: VerifyOptions) -> list[dict[str,
 
 def code_workers() -> int:
     """Programs verified at once: twice the cores (a run mostly waits on its child)."""
-    import os
-
     return 2 * (os.cpu_count() or 1)
 
 
@@ -177,15 +176,12 @@ def verify_many(records: Iterable[Record], *, workers: int = 1,
                 options: VerifyOptions | None = None) -> Iterator[tuple[Record, dict[str, Any]]]:
     """(record, verdict entry) for each record, in input order; `workers` > 1 uses processes,
     and code records run concurrently on threads either way."""
-    from itertools import islice
-
     options = options or VerifyOptions()
     if workers <= 1:
         iterator = iter(records)
         while batch := list(islice(iterator, 64)):
             yield from zip(batch, _verify_batch(batch, options))
         return
-    import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -232,8 +228,6 @@ def summarize(records: Iterable[Record]) -> dict[str, Any]:
 
 def summary_table(summary: dict[str, Any], title: str = "r1data verify"):
     """A rich table of `summarize`'s figures."""
-    from rich.table import Table
-
     table = Table(title=title)
     for name in ("source / domain", "n", "correct", "wrong", "correct rate", "timeouts",
                  "undecided", "top reasons"):
@@ -260,18 +254,12 @@ def verify_file(input: Any, output: Any, *, workers: int = 1, options: VerifyOpt
     `accept_plain`: first give plain step-by-step answers (no think block) R1's form, reasoning +
     summary, as the stages' `accept_plain` does (for small teachers that never write think tags).
     `read_options`: how `input` is laid out (`schemas.ReadOptions`, the command's --columns)."""
-    from pathlib import Path
-
-    from r1data.io import RejectLog, ShardWriter, read_records, shard_files, write_json
-
     output = Path(output)
     with RejectLog(output / "rejected" / "unreadable.jsonl") as rejects, \
             ShardWriter(output, fmt=fmt) as writer:
         resumed = len(writer.done_ids)
         todo = (r for r in read_records(input, rejects, read_options) if r.id not in writer)
         if accept_plain:
-            from r1data.record import accept_plain as reshape
-
             todo = (r for r in todo if reshape(r) or True)
         for record, entry in verify_many(todo, workers=workers, options=options):
             record.verdicts = [*record.verdicts, entry]

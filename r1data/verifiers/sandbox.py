@@ -31,7 +31,9 @@ inside a VM or a disposable container as well.
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import os
 import selectors
 import shutil
@@ -334,9 +336,6 @@ class ForkServer:
 
     def run(self, job: dict, limits: Limits, stdin: str = "") -> RunResult:
         """Fork one child for `job` (see code_harness); its output comes back as data."""
-        import base64
-        import json
-
         header = json.dumps({"limits": {
             "wall_s": limits.wall_s, "cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb,
             "processes": limits.processes + self.sandbox.base_processes,
@@ -359,8 +358,6 @@ class ForkServer:
                          extra={"results": base64.b64decode(reply["results"])})
 
     def _read_reply(self, deadline: float) -> dict:
-        import json
-
         try:
             size = int.from_bytes(self.reader.exactly(8, deadline), "big")
             return json.loads(self.reader.exactly(size, deadline))
