@@ -91,3 +91,42 @@ def test_killing_one_of_two_servers_loses_no_prompt(servers, tmp_path):
     assert report[url_a]["ok"] + report[url_b]["ok"] == 80 + 1  # + the /models check
     assert requests_seen(log_b) > 40  # b took over a's share
     assert f"{url_a}: " in output and "taken out" in output  # the printed summary says so
+
+
+@pytest.mark.slow
+def test_killing_one_of_two_vllm_servers_loses_no_prompt(tmp_path, embedded_path):
+    # The same run against two real vLLM servers of the embedded model (each an API process
+    # and an engine process, killed together as a process group).
+    import vllm_helpers
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is {i} + {i}?"}) + "\n"
+                               for i in range(24)))
+    out = tmp_path / "out"
+    with vllm_helpers.vllm_servers(embedded_path, "smol", tmp_path, count=2) as [(a, url_a), (_, url_b)]:
+        log_a = tmp_path / "vllm_server_0.log"
+        answered = lambda: log_a.read_text().count("POST /v1/chat/completions")  # noqa: E731
+        run = subprocess.Popen([R1DATA, "generate", "-i", str(prompts), "-o", str(out), "--backend",
+                                "openai", "--model", "smol", "--base-url", f"{url_a},{url_b}",
+                                "--concurrency", "2", "-n", "2", "--max-tokens", "24", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
+        deadline = time.monotonic() + 300
+        while answered() < 4:  # server a has answered part of the run: kill it and its engine
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0][-2000:]
+            time.sleep(0.1)
+        vllm_helpers.stop_server(a, sig=signal.SIGKILL)
+        try:
+            output, _ = run.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            pytest.fail(f"generate still running 300 s after the kill: {run.communicate()[0][-2000:]}")
+    assert run.returncode == 0, output[-3000:]
+    records = list(io.read_records(out))
+    assert sorted(r.id for r in records) == sorted(f"q{i}/{k}" for i in range(24) for k in range(2))
+    assert all(r.completion and r.finish_reason in ("stop", "length") for r in records)
+    summary = json.loads((out / "generate_summary.json").read_text())
+    assert summary["samples_failed"] == 0 and summary["samples_written"] == 48
+    report = {s["url"]: s for s in summary["servers"]["servers"]}
+    assert report[url_a]["times_taken_out"] >= 1 and report[url_b]["times_taken_out"] == 0
+    assert report[url_b]["ok"] > 24  # b took over a's share
