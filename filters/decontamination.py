@@ -4,31 +4,61 @@ Public reproductions check only the question column (R1_REFERENCE.md); a chain o
 recites a benchmark problem is contamination too. Two checks, on `base.normalize`d text (so
 spacing, casing, punctuation, LaTeX markup and number formatting do not hide a copy):
 - word n-gram overlap (default 8-grams, as open-r1) between any of the three fields and any
-  benchmark problem. N-grams that occur in more than `max_item_frequency` different benchmark
-  items ("which of the following is true about the") are boilerplate, not a problem, and are not
-  indexed;
+  benchmark problem. One shared 8-gram is not evidence: "how much money will she have left over"
+  is in a hundred GSM8K train prompts that are not test items (one shared 8-gram dropped 1.26% of
+  GSM8K train against GSM8K test). A match needs the shared n-grams to cover `min_coverage` (half)
+  of the item's words, i.e. the text holds most of the problem. N-grams that occur in more than
+  `max_item_frequency` different benchmark items ("which of the following is true about the")
+  are boilerplate, not a problem, and are not indexed;
 - a rapidfuzz check of the prompt against the benchmark problems, for near-verbatim copies that
   change a word every few words or are shorter than n words. Candidates are blocked by shared
   word 3-grams, so each prompt is compared with a handful of items, not thousands. Problems
   shorter than `SHORT_ITEM_CHARS` normalised characters must match exactly: one word changed in
   "simplify sqrt 242" is another problem, and so is a copy whose numbers were changed.
+- retrieval (`benchmark_retrieval.TfidfRetriever`) for rewordings, which share no n-gram: the
+  prompt's nearest benchmark item by TF-IDF cosine. The decision stage drops the prompt when the
+  match is certain (cosine >= `retrieval_drop` with the item's numbers); a weaker match
+  (`SUSPECT_RULES`) makes the prompt a suspect. Without a judge a suspect is kept and flagged
+  (`metadata.contamination.decision == "suspect"`, with its nearest item), and the report lists
+  it; with `judge` (an OpenAI-compatible server) an LLM reads the pair and its verdict decides:
+  SAME drops the prompt (method `judge`), DIFFERENT keeps it with the verdict recorded, no
+  verdict keeps it flagged. NeMo-Skills decontaminates the same way (top-k retrieval + LLM).
 The matched item is written into `Record.metadata[META_CONTAMINATION]`, which the decontamination
 report lists.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rapidfuzz import fuzz
 
+from r1data import benchmark_sets as bench
+from r1data.backends import SamplingConfig, get_backend
 from r1data.record import META_CONTAMINATION
 
 from .base import RecordFilter, normalize, numbers, record_of
+from .benchmark_retrieval import TfidfRetriever
 from .minhash import gram_hashes, token_hashes
 
 FIELDS = ("prompt", "reasoning", "answer")
 SHORT_ITEM_CHARS = 40  # problems this short match the fuzzy check only when equal
+# (min cosine, min margin over the 2nd-nearest item, min share of the item's numbers): a prompt
+# meeting any rule is a suspect. Chosen on benchmarks/data/decontamination_paraphrases.jsonl as
+# the rules that flag the most rewordings while flagging < 1% of clean training prompts
+# (benchmarks/decontamination.py prints both).
+SUSPECT_RULES = ((0.55, 0.0, 0.0), (0.3, 0.1, 0.8))
+JUDGE_TEMPLATE = """Are these two problems the same problem, possibly reworded (same quantities,
+same question asked), or different problems?
+
+PROBLEM A:
+{a}
+
+PROBLEM B:
+{b}
+
+Explain briefly, then end with exactly one line: "VERDICT: SAME" or "VERDICT: DIFFERENT"."""
 
 
 class BenchmarkIndex:
@@ -36,8 +66,6 @@ class BenchmarkIndex:
 
     def __init__(self, benchmarks: list[str], ngram: int = 8, max_item_frequency: int = 2,
                  max_block_frequency: int = 50):
-        from r1data import benchmark_sets as bench
-
         self.ngram = ngram
         self.items: list[dict] = []
         for name in benchmarks:
@@ -46,8 +74,10 @@ class BenchmarkIndex:
                                    "norm": normalize(item["prompt"])})
         owners: dict[int, set[int]] = {}
         blocks: dict[tuple, set[int]] = {}
+        self.lengths: list[int] = []  # words per item: the denominator of a match's coverage
         for index, item in enumerate(self.items):
             tokens = tuple(item["norm"].split())
+            self.lengths.append(len(tokens))
             if len(tokens) >= ngram:
                 for key in gram_hashes(token_hashes(tokens), ngram).tolist():
                     owners.setdefault(key, set()).add(index)
@@ -60,16 +90,31 @@ class BenchmarkIndex:
         self.ngram_items = {key: min(ids) for key, ids in owners.items() if len(ids) <= max_item_frequency}
         self.blocks = {hash(g): ids for g, ids in blocks.items() if len(ids) <= max_block_frequency}
 
-    def ngram_match(self, tokens: list[str]) -> tuple[int, str] | None:
-        """(item index, the matching n-gram) of the first benchmark n-gram found, or None."""
+    def ngram_match(self, tokens: list[str], min_coverage: float = 0.5) -> tuple[int, str] | None:
+        """(item index, evidence) of the benchmark item whose words the text's shared n-grams
+        cover best, if they cover at least `min_coverage` of them; else None. The evidence is
+        the first shared n-gram and the coverage ("... (coverage 0.93)")."""
         n, index = self.ngram, self.ngram_items
         if len(tokens) < n:
             return None
         grams = gram_hashes(token_hashes(tokens), n).tolist()
         if index.keys().isdisjoint(grams):  # almost every sample: no benchmark n-gram at all
             return None
-        first = next(i for i, gram in enumerate(grams) if gram in index)
-        return index[grams[first]], " ".join(tokens[first:first + n])
+        # the text's word positions covered by n-grams it shares with each item: a copy with a
+        # word changed every 10 words still covers ~0.8 of the item; a shared phrase ~0.15
+        covered: dict[int, set[int]] = {}
+        first: dict[int, int] = {}
+        for i, gram in enumerate(grams):
+            item = index.get(gram)
+            if item is not None:
+                covered.setdefault(item, set()).update(range(i, i + n))
+                first.setdefault(item, i)
+        item, words = max(covered.items(), key=lambda kv: len(kv[1]) / self.lengths[kv[0]])
+        coverage = min(1.0, len(words) / self.lengths[item])
+        if coverage < min_coverage:
+            return None
+        start = first[item]
+        return item, f"{' '.join(tokens[start:start + n])} (coverage {coverage:.2f})"
 
     def fuzzy_match(self, norm: str, min_ratio: float) -> tuple[int, float] | None:
         """(item index, score) of the best near-verbatim benchmark problem, or None."""
@@ -104,22 +149,35 @@ class DecontaminationFilter(RecordFilter):
         ngram: word n-gram size of the overlap check (8, as open-r1).
         min_ratio: rapidfuzz ratio (0-100) of prompt vs problem that counts as a copy.
         max_item_frequency: n-grams shared by more benchmark items than this are boilerplate.
+        min_coverage: share of a benchmark item's words that the shared n-grams must cover.
+        retrieval: run the retrieval stage for rewordings.
+        retrieval_drop: cosine at which a retrieved item (with >= 0.8 of its numbers in the
+            prompt) is certainly the same problem: the prompt is dropped without a judge.
+        judge: {"model", "base_url", ...} of an OpenAI-compatible server that decides suspects.
     """
 
     name = "decontamination"
 
     def __init__(self, benchmarks: list[str] | None = None, ngram: int = 8,
-                 min_ratio: float = 90.0, max_item_frequency: int = 2, exclusion_writer=None):
+                 min_ratio: float = 90.0, max_item_frequency: int = 2, min_coverage: float = 0.5,
+                 retrieval: bool = True, retrieval_drop: float = 0.85, judge: dict | None = None,
+                 exclusion_writer=None):
         super().__init__(exclusion_writer)
-        from r1data.benchmark_sets import BENCHMARKS
-
         if ngram < 3:
             raise ValueError("ngram must be at least 3")
-        self.benchmarks = list(benchmarks or BENCHMARKS)
+        self.benchmarks = list(benchmarks or bench.BENCHMARKS)
         self.ngram = ngram
         self.min_ratio = min_ratio
         self.max_item_frequency = max_item_frequency
+        if not 0.0 < min_coverage <= 1.0:
+            raise ValueError("min_coverage must be in (0, 1]")
+        self.min_coverage = min_coverage
+        self.retrieval, self.retrieval_drop = retrieval, retrieval_drop
+        if judge is not None and not judge.get("model"):
+            raise ValueError("judge needs a model (and a base_url of an OpenAI-compatible server)")
+        self.judge = judge
         self._index: BenchmarkIndex | None = None  # built lazily: not pickled to workers
+        self._retriever = self._judge_backend = None  # likewise
 
     @property
     def index(self) -> BenchmarkIndex:
@@ -136,23 +194,77 @@ class DecontaminationFilter(RecordFilter):
             norm = normalize(text)
             if field == "prompt":
                 prompt_norm = norm
-            hit = index.ngram_match(norm.split())
+            hit = index.ngram_match(norm.split(), self.min_coverage)
             if hit:
                 return self._drop(record, hit[0], field, "ngram", hit[1])
         hit = index.fuzzy_match(prompt_norm, self.min_ratio) if prompt_norm else None
         if hit:
             return self._drop(record, hit[0], "prompt", "fuzzy", round(hit[1], 1))
+        if self.retrieval and prompt_norm:
+            return self._retrieval_decision(record, prompt_norm)
         return True
+
+    @property
+    def retriever(self):
+        if self._retriever is None:
+            self._retriever = TfidfRetriever([item["norm"] for item in self.index.items])
+        return self._retriever
+
+    def _retrieval_decision(self, record, prompt_norm: str):
+        """Drop a certain match, judge or flag a suspect, keep the rest (module docstring)."""
+        nearest = self.retriever.nearest(prompt_norm, 2)
+        if not nearest:
+            return True
+        top = nearest[0]
+        margin = top.score - (nearest[1].score if len(nearest) > 1 else 0.0)
+        evidence = {"score": round(top.score, 3), "margin": round(margin, 3),
+                    "numbers": round(top.numbers, 2)}
+        if top.score >= self.retrieval_drop and top.numbers >= 0.8:
+            return self._drop(record, top.item, "prompt", "retrieval", evidence)
+        if not any(top.score >= s and margin >= m and top.numbers >= n for s, m, n in SUSPECT_RULES):
+            return True
+        item = self.index.items[top.item]
+        if self.judge is not None:
+            same, judgement = self._ask_judge(record.prompt, self._item_prompt(top.item))
+            evidence["judgement"] = judgement
+            if same:
+                return self._drop(record, top.item, "prompt", "judge", evidence)
+            decision = "judged_different" if same is False else "suspect"
+        else:
+            decision = "suspect"
+        record.metadata[META_CONTAMINATION] = {
+            "decision": decision, "benchmark": item["benchmark"], "item_id": item["id"],
+            "field": "prompt", "method": "retrieval", "evidence": evidence,
+            "nearest_prompt": self._item_prompt(top.item)[:500]}
+        return True
+
+    def _item_prompt(self, item_index: int) -> str:
+        item = self.index.items[item_index]
+        return next(i["prompt"] for i in bench.load(item["benchmark"]) if i["id"] == item["id"])
+
+    def _ask_judge(self, prompt: str, item_prompt: str) -> tuple[bool | None, str]:
+        """(True for SAME, False for DIFFERENT, None without a verdict, the reply's tail)."""
+        if self._judge_backend is None:
+            options = {k: v for k, v in self.judge.items() if k != "model"}
+            self._judge_backend = get_backend("openai", self.judge["model"], **options)
+        chat = [{"role": "user", "content": JUDGE_TEMPLATE.format(a=prompt.strip(), b=item_prompt.strip())}]
+        sampling = SamplingConfig(n=1, temperature=0.0, top_p=1.0, max_tokens=512)
+        completion = self._judge_backend.generate([chat], sampling)[0][0]
+        text = completion.text or ""
+        found = re.findall(r"VERDICT\s*:\s*\**\s*(SAME|DIFFERENT)\b", text, re.IGNORECASE)
+        if completion.finish_reason == "error" or not found:
+            return None, (completion.error if completion.finish_reason == "error" else text)[-500:]
+        return found[-1].upper() == "SAME", text[-500:]
 
     def _drop(self, record, item_index: int, field: str, method: str, evidence):
         item = self.index.items[item_index]
         record.metadata[META_CONTAMINATION] = {
-            "benchmark": item["benchmark"], "item_id": item["id"], "field": field,
-            "method": method, "evidence": evidence,
+            "decision": "drop", "benchmark": item["benchmark"], "item_id": item["id"],
+            "field": field, "method": method, "evidence": evidence,
         }
         return False, "contamination"
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_index"] = None
+        state["_index"] = state["_retriever"] = state["_judge_backend"] = None
         return state

@@ -1,6 +1,12 @@
 """Decontamination: prompt, reasoning and answer are all checked; copies that only change
 spacing, casing, punctuation or number formatting are caught; changed numbers are not."""
 
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
 import pytest
 
 from r1data import benchmark_sets
@@ -81,3 +87,130 @@ def test_chinese_text_is_checked_without_false_positives(decont):
     record = make_record({"prompt": "计算这个数字的平方，然后再加上第二个数字。", "language": "zh",
                           "completion": "<think>\n我们需要先计算这个数字的平方，然后再加上第二个数字。\n</think>\n\n答案是十二。"})
     assert decide(decont, record) == "kept"
+
+
+# -- issue #30: a shared phrase is not evidence; rewordings are retrieved, judged or flagged ----
+
+def test_one_shared_common_phrase_is_not_contamination(decont):
+    # "how much money will she have left over" is in many GSM8K train prompts; one shared 8-gram
+    # with a test item used to drop them (1.26% of GSM8K train)
+    item = next(i for i in benchmark_sets.load("gsm8k")
+                if "how much money will she have left over" in i["prompt"].lower())
+    prompt = ("Maria earns $12 an hour walking dogs and works 9 hours on Saturday. She buys a "
+              "scarf for $30. How much money will she have left over?")
+    record = make_record({"prompt": prompt, "completion": "<think>\nx\n</think>\n\n78"})
+    assert decide(DecontaminationFilter(["gsm8k"], retrieval=False), record) == "kept"
+    copy = make_record({"prompt": item["prompt"], "completion": "<think>\nx\n</think>\n\n1"})
+    assert decide(DecontaminationFilter(["gsm8k"], retrieval=False), copy) == "contamination"
+
+
+def test_half_recited_problem_in_the_reasoning_is_still_caught(decont):
+    item = next(i for i in benchmark_sets.load("math500") if len(i["prompt"].split()) > 40)
+    words = item["prompt"].split()
+    reasoning = varied_text(100) + " " + " ".join(words[: len(words) * 3 // 4]) + " " + varied_text(50, 1)
+    record = make_record({"prompt": "Solve something else.", "completion": f"<think>\n{reasoning}\n</think>\n\n1"})
+    assert decide(decont, record) == "contamination"
+    assert "coverage" in record.metadata[META_CONTAMINATION]["evidence"]
+
+
+REWORDING = "Ali has $21, and Leila gives him half of her $100. How much money does Ali have now?"
+REWORDING_OF = "gsm8k_test/462"  # "Ali had $21. Leila gave him half of her $100. How much does ..."
+
+
+def test_a_rewording_is_flagged_with_its_nearest_item():
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95)
+    record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n71"})
+    assert decide(step, record) == "kept"
+    flag = record.metadata[META_CONTAMINATION]
+    assert (flag["decision"], flag["item_id"]) == ("suspect", REWORDING_OF)
+    assert "Ali had $21" in flag["nearest_prompt"] and flag["evidence"]["score"] > 0.55
+    clean = make_record({"prompt": "A farmer has 14 cows and buys 9 more. Each cow eats 3 kg of hay "
+                         "a day. How much hay do the cows eat in a week?", "completion": "<think>\nx\n</think>\n\n1"})
+    assert decide(step, clean) == "kept" and META_CONTAMINATION not in clean.metadata
+
+
+def test_a_certain_retrieval_match_is_dropped_without_a_judge():
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.6)
+    record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n375"})
+    assert decide(step, record) == "contamination"
+    assert record.metadata[META_CONTAMINATION]["method"] == "retrieval"
+
+
+class PairJudge(BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that answers SAME when both problems hold the same numbers:
+    what is under test is the filter's side (what the judge is shown, how its verdict decides)."""
+
+    seen: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - a real OpenAI-compatible server lists its models
+        ok = self.path.rstrip("/") == "/v1/models"
+        data = json.dumps({"object": "list", "data": [{"id": "pair-judge", "object": "model"}]}).encode()
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data) if ok else 0))
+        self.end_headers()
+        if ok:
+            self.wfile.write(data)
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = body["messages"][-1]["content"]
+        a, b = re.search(r"PROBLEM A:\n(.*?)\n\nPROBLEM B:\n(.*?)\n\nExplain", text, re.S).groups()
+        type(self).seen.append(text)
+        same = sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))
+        reply = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": f"Compared.\nVERDICT: {'SAME' if same else 'DIFFERENT'}"}}],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 5}}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def judge_url():
+    PairJudge.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PairJudge)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge_url):
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95,
+                                 judge={"model": "pair-judge", "base_url": judge_url, "api_key": "x"})
+    same = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n375"})
+    assert decide(step, same) == "contamination"
+    match = same.metadata[META_CONTAMINATION]
+    assert (match["method"], match["item_id"]) == ("judge", REWORDING_OF)
+    assert "VERDICT: SAME" in match["evidence"]["judgement"]
+    assert "Ali had $21" in PairJudge.seen[0]  # the benchmark item was shown
+    other = make_record({"prompt": REWORDING.replace("$21", "$25"), "completion": "<think>\nx\n</think>\n\n1"})
+    assert decide(step, other) == "kept"
+    assert other.metadata[META_CONTAMINATION]["decision"] == "judged_different"
+    assert len(PairJudge.seen) == 2
+
+
+def test_paraphrase_set_figures_do_not_fall():
+    """benchmarks/data/decontamination_paraphrases.jsonl: the figures measured when the retrieval
+    stage was added (README): 0.61 of rewordings dropped or flagged (the issue's goal of 0.95 is
+    not met without a judge) and 0.992 of clean training prompts kept without a flag."""
+    path = Path(__file__).parents[2] / "benchmarks" / "data" / "decontamination_paraphrases.jsonl"
+    rows = [json.loads(line) for line in path.open(encoding="utf-8")]
+    step = DecontaminationFilter()
+    outcome = {"rewording": [], "clean": []}
+    for row in rows:
+        record = make_record({"prompt": row["prompt"], "completion": "<think>\nx\n</think>\n\n1"})
+        verdict = decide(step, record)
+        flag = (record.metadata.get(META_CONTAMINATION) or {}).get("decision", "kept")
+        outcome[row["kind"]].append("drop" if verdict != "kept" else flag)
+    reworded, clean = outcome["rewording"], outcome["clean"]
+    assert len(reworded) >= 50 and len(clean) >= 500
+    assert sum(o != "kept" for o in reworded) / len(reworded) >= 0.6
+    clean_unflagged = clean.count("kept") / (len(clean) - clean.count("drop"))
+    assert clean_unflagged >= 0.99
