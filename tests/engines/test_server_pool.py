@@ -55,6 +55,23 @@ def requests_seen(log: Path) -> int:
     return len(log.read_text().splitlines())
 
 
+def kill_during(run: subprocess.Popen, ready, kill, start_s: float, finish_s: float) -> str:
+    """Wait (at most `start_s`) until `ready()`, `kill()` a server, let the run finish (at most
+    `finish_s`); returns its output after checking it succeeded."""
+    deadline = time.monotonic() + start_s
+    while not ready():
+        assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0][-2000:]
+        time.sleep(0.05)
+    kill()
+    try:
+        output, _ = run.communicate(timeout=finish_s)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"generate still running {finish_s} s after the kill: {run.communicate()[0][-2000:]}")
+    assert run.returncode == 0, output[-3000:]
+    return output
+
+
 @pytest.mark.slow
 def test_killing_one_of_two_servers_loses_no_prompt(servers, tmp_path):
     prompts = tmp_path / "prompts.jsonl"
@@ -67,18 +84,13 @@ def test_killing_one_of_two_servers_loses_no_prompt(servers, tmp_path):
                             "--concurrency", "2", "-n", "2", "--no-progress"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env={**os.environ, "COLUMNS": "200"})
-    deadline = time.monotonic() + 60
-    while requests_seen(log_a) < 10:  # server a has answered part of the run: kill it
-        assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0][-2000:]
-        time.sleep(0.02)
-    a.send_signal(signal.SIGKILL)
-    a.wait()
-    try:
-        output, _ = run.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        run.kill()
-        pytest.fail(f"generate still running 120 s after the kill: {run.communicate()[0][-2000:]}")
-    assert run.returncode == 0, output[-3000:]
+
+    def kill_a():
+        a.send_signal(signal.SIGKILL)
+        a.wait()
+
+    # server a has answered part of the run: kill it
+    output = kill_during(run, lambda: requests_seen(log_a) >= 10, kill_a, 60, 120)
 
     records = list(io.read_records(out))
     assert sorted(r.id for r in records) == sorted(f"q{i}/{k}" for i in range(40) for k in range(2))
@@ -111,17 +123,9 @@ def test_killing_one_of_two_vllm_servers_loses_no_prompt(tmp_path, embedded_path
                                 "--concurrency", "2", "-n", "2", "--max-tokens", "24", "--no-progress"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "COLUMNS": "200"})
-        deadline = time.monotonic() + 300
-        while answered() < 4:  # server a has answered part of the run: kill it and its engine
-            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0][-2000:]
-            time.sleep(0.1)
-        vllm_helpers.stop_server(a, sig=signal.SIGKILL)
-        try:
-            output, _ = run.communicate(timeout=300)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            pytest.fail(f"generate still running 300 s after the kill: {run.communicate()[0][-2000:]}")
-    assert run.returncode == 0, output[-3000:]
+        # server a has answered part of the run: kill it and its engine
+        output = kill_during(run, lambda: answered() >= 4,
+                             lambda: vllm_helpers.stop_server(a, sig=signal.SIGKILL), 300, 300)
     records = list(io.read_records(out))
     assert sorted(r.id for r in records) == sorted(f"q{i}/{k}" for i in range(24) for k in range(2))
     assert all(r.completion and r.finish_reason in ("stop", "length") for r in records)
