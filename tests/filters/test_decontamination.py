@@ -214,3 +214,40 @@ def test_paraphrase_set_figures_do_not_fall():
     assert sum(o != "kept" for o in reworded) / len(reworded) >= 0.6
     clean_unflagged = clean.count("kept") / (len(clean) - clean.count("drop"))
     assert clean_unflagged >= 0.99
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "r1data", "decontaminate", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_decontaminate_command_lists_suspects_and_lets_the_judge_decide(tmp_path, judge_url):
+    copy = gsm8k_item(3)["prompt"]
+    rows = [make_record({"prompt": p, "completion": "<think>\nx\n</think>\n\n1", "prompt_id": pid})
+            for p, pid in ((copy, "copy"), (REWORDING, "reworded"),
+                           ("Tom has 3 red pens and buys 4 blue ones. How many pens now?", "clean"))]
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows))
+    proc = _cli("-i", corpus, "-o", tmp_path / "flag", "--benchmarks", "gsm8k")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    suspects = [json.loads(line) for line in open(tmp_path / "flag" / "contamination_suspects.jsonl")]
+    assert [(s["prompt"], s["item_id"], s["decision"]) for s in suspects] == [
+        (REWORDING, REWORDING_OF, "suspect")]
+    assert "Ali had $21" in suspects[0]["nearest_prompt"]
+    assert "1 suspect(s) kept and flagged" in proc.stderr
+    proc = _cli("-i", corpus, "-o", tmp_path / "judged", "--benchmarks", "gsm8k",
+                "--judge", "pair-judge", "--judge-base-url", judge_url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = {r["prompt"][:10]: r["method"] for r in
+              map(json.loads, open(tmp_path / "judged" / "contamination_report.jsonl"))}
+    assert report == {copy[:10]: "ngram", REWORDING[:10]: "judge"}
+
+
+def test_decontaminate_judge_without_its_url_is_a_one_line_error(tmp_path):
+    proc = _cli("-i", tmp_path / "in.jsonl", "-o", tmp_path / "o", "--judge", "m")
+    assert proc.returncode == 2
+    assert "--judge and --judge-base-url go together" in proc.stderr
+    assert "Traceback" not in proc.stderr
