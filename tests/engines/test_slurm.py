@@ -133,3 +133,50 @@ def test_each_slurm_task_starts_and_stops_its_own_server(slurm, tmp_path, bare_p
     logs = out / ".logs" / "generate" / "logs"
     assert sorted(p.name for p in logs.glob("server_*.log")) == ["server_00000.log", "server_00001.log"]
     assert "--serve" in (out / ".logs" / "generate" / "generate.sbatch").read_text()
+
+
+@pytest.mark.slow
+def test_slurm_tasks_serve_vllm_and_a_shard_whose_server_fails_is_redone(slurm, tmp_path, bare_path,
+                                                                         embedded_path):
+    # Each task starts a real vLLM server of the embedded model (the README's form), waits for
+    # /v1/models, generates its shard against it and stops it. The server of shard 1 fails to
+    # start until a marker file exists: that shard fails with its log, and the rerun redoes it
+    # alone. The records equal a local run against one vLLM server (per-sample seeds, float32).
+    import vllm_helpers
+
+    prompts = generation_prompts(tmp_path / "prompts.jsonl")
+    marker = tmp_path / "server-may-start"
+    server = " ".join(vllm_helpers.server_command(embedded_path, "smol", "{port}"))
+    serve = (f"sh -c 'if [ \"$SLURM_ARRAY_TASK_ID\" = 1 ] && [ ! -e {marker} ]; then "
+             f"echo no server for this shard; exit 3; fi; exec {server}'")
+    out = tmp_path / "out"
+    command = [R1DATA, "generate", "-i", str(prompts), "-o", str(out), "--backend", "openai",
+               "--model", "smol", "-n", "2", "--max-tokens", "8", "--temperature", "0.8", "--seed", "4",
+               "--num-shards", "2", "--executor", "slurm", "--serve", serve, "--wait",
+               "--slurm", f"partition={slurm.partition}", "--slurm", "time=00:15:00",
+               "--slurm", "cpus-per-task=1"]
+    proc = run_with_deadline(command, timeout=600, cwd=tmp_path)
+    logs = out / ".logs" / "generate" / "logs"
+    assert proc.returncode != 0 and "shard 1: " in proc.stdout, proc.stdout[-3000:]
+    assert "server_00001.log" in proc.stdout or "task_00001.log" in proc.stdout
+    assert "the server exited with code 3" in (logs / "task_00001.log").read_text()
+    assert (out / ".logs" / "generate" / "completions" / "00000").exists()
+    first = {r.id: r.completion for r in io.read_records(out)}
+    assert 0 < len(first) < 20  # shard 0's samples only (which prompts: the id hash decides)
+
+    marker.touch()
+    proc = run_with_deadline(command, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "#SBATCH --array=1\n" in (out / ".logs" / "generate" / "generate.sbatch").read_text()
+    sharded = {r.id: r.completion for r in io.read_records(out)}
+    assert all(sharded[k] == v for k, v in first.items())  # shard 0 untouched
+    assert sorted(p.name for p in logs.glob("server_*.log")) == ["server_00000.log", "server_00001.log"]
+
+    with vllm_helpers.vllm_servers(embedded_path, "smol", tmp_path) as [(_, url)]:
+        local = tmp_path / "local"
+        proc = run_with_deadline([R1DATA, "generate", "-i", str(prompts), "-o", str(local), "--backend",
+                                  "openai", "--model", "smol", "--base-url", url, "-n", "2",
+                                  "--max-tokens", "8", "--temperature", "0.8", "--seed", "4"],
+                                 timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sharded == {r.id: r.completion for r in io.read_records(local)} and len(sharded) == 20
