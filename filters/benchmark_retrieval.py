@@ -22,12 +22,39 @@ not installed; the index here is a dict of numpy posting arrays (~40 lines), and
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from .base import numbers
+# a rewording writes "three" for "3", "twice" for "2 times", "a third" for "1/3": the numbers
+# that identify a problem are compared after this mapping
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70",
+                      "eighty": "80", "ninety": "90", "hundred": "100", "twice": "2",
+                      "thrice": "3", "double": "2", "triple": "3", "half": "2", "third": "3",
+                      "quarter": "4"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def problem_numbers(norm: str) -> Counter:
+    """The numbers of a normalised problem, number words included.
+
+    >>> sorted(problem_numbers("she eats three of 16 eggs twice").elements())
+    ['16', '2', '3']
+    """
+    return Counter(_NUMBER_WORDS.get(t, t) for t in norm.split()
+                   if t in _NUMBER_WORDS or t.replace(".", "").isdigit())
+
+
+def identifiers(text: str) -> set[str]:
+    """Names in a raw prompt that look like code (snake_case or camelCase), lower-cased: a
+    rewording of a coding problem keeps the function's name."""
+    return {w.lower() for w in _IDENTIFIER.findall(text)
+            if "_" in w.strip("_") or any(c.isupper() for c in w[1:])}
 
 
 def word_terms(norm: str) -> Counter:
@@ -43,18 +70,22 @@ def word_terms(norm: str) -> Counter:
 @dataclass(frozen=True)
 class Neighbour:
     """One retrieved benchmark item: its index in the retriever's items, cosine similarity of
-    the TF-IDF vectors (0-1), and the share of the item's numbers that the prompt also has."""
+    the TF-IDF vectors (0-1), the share of the item's numbers that the prompt also has, how many
+    distinct numbers of two digits or more they share, and whether the prompt names the item's
+    function (coding problems)."""
 
     item: int
     score: float
     numbers: float
+    shared_numbers: int = 0
+    names_entry_point: bool = False
 
 
 class TfidfRetriever:
     """Cosine nearest neighbours among `texts` (normalised) by TF-IDF of `word_terms`, with a
     sublinear tf (1 + log tf) and a smoothed idf computed over the texts themselves."""
 
-    def __init__(self, texts: list[str]):
+    def __init__(self, texts: list[str], entry_points: list[str | None] | None = None):
         counts = [word_terms(t) for t in texts]
         df = Counter(term for c in counts for term in c)
         n = self.size = len(texts)
@@ -68,7 +99,8 @@ class TfidfRetriever:
                 ids.append(index)
                 ws.append(w)
         self.postings = {t: (np.array(i, dtype=np.int32), np.array(w)) for t, (i, w) in postings.items()}
-        self.numbers = [Counter(numbers(t)) for t in texts]
+        self.numbers = [problem_numbers(t) for t in texts]
+        self.entry_points = [(e or "").lower() for e in (entry_points or [None] * n)]
 
     def _weights(self, counts: Counter) -> dict[str, float]:
         """Unit-length TF-IDF weights; terms the index never saw carry no weight but still
@@ -78,8 +110,9 @@ class TfidfRetriever:
         norm = math.sqrt(sum(w * w for w in raw.values())) or 1.0
         return {t: w / norm for t, w in raw.items()}
 
-    def nearest(self, norm: str, k: int = 3) -> list[Neighbour]:
-        """The k items most similar to a normalised prompt, best first."""
+    def nearest(self, norm: str, k: int = 3, raw: str = "") -> list[Neighbour]:
+        """The k items most similar to a normalised prompt, best first (`raw`, the prompt as
+        written, is read for function names)."""
         scores = np.zeros(self.size)
         for term, w in self._weights(word_terms(norm)).items():
             hit = self.postings.get(term)
@@ -90,8 +123,10 @@ class TfidfRetriever:
         else:
             top = np.argpartition(-scores, k)[:k]
             top = top[np.argsort(-scores[top])]
-        mine = Counter(numbers(norm))
-        return [Neighbour(int(i), float(scores[i]), _number_share(mine, self.numbers[i]))
+        mine, names = problem_numbers(norm), identifiers(raw)
+        return [Neighbour(int(i), float(scores[i]), _number_share(mine, self.numbers[i]),
+                          len({n for n in mine if len(n) > 1} & set(self.numbers[i])),
+                          bool(self.entry_points[i]) and self.entry_points[i] in names)
                 for i in top if scores[i] > 0]
 
 

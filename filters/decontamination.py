@@ -44,11 +44,16 @@ from .minhash import gram_hashes, token_hashes
 
 FIELDS = ("prompt", "reasoning", "answer")
 SHORT_ITEM_CHARS = 40  # problems this short match the fuzzy check only when equal
-# (min cosine, min margin over the 2nd-nearest item, min share of the item's numbers): a prompt
-# meeting any rule is a suspect. Chosen on benchmarks/data/decontamination_paraphrases.jsonl as
-# the rules that flag the most rewordings while flagging < 1% of clean training prompts
-# (benchmarks/decontamination.py prints both).
-SUSPECT_RULES = ((0.55, 0.0, 0.0), (0.3, 0.1, 0.8))
+# When a prompt is a suspect. The nearest item: (min cosine, min margin over the 2nd-nearest,
+# min share of the item's numbers in the prompt), any rule. Any of the `NEIGHBOURS` nearest:
+# the prompt names its function (min cosine `ENTRY_POINT_SCORE`), or shares 3+ numbers of two
+# digits or more (min cosine `SHARED_NUMBERS_SCORE`): a combination of numbers is rarely shared
+# by chance. Chosen on benchmarks/data/decontamination_paraphrases.jsonl as the rules that flag
+# the most rewordings while flagging < 1% of clean training prompts (a grid search; the figures
+# are printed by benchmarks/decontamination.py).
+SUSPECT_RULES = ((0.6, 0.0, 0.0), (0.3, 0.1, 0.8))
+NEIGHBOURS = 5
+ENTRY_POINT_SCORE, SHARED_NUMBERS, SHARED_NUMBERS_SCORE = 0.15, 3, 0.2
 JUDGE_TEMPLATE = """Are these two problems the same problem, possibly reworded (same quantities,
 same question asked), or different problems?
 
@@ -135,6 +140,12 @@ class BenchmarkIndex:
         return best
 
 
+def _evidence(neighbour, margin: float) -> dict:
+    return {"score": round(neighbour.score, 3), "margin": round(margin, 3),
+            "numbers": round(neighbour.numbers, 2), "shared_numbers": neighbour.shared_numbers,
+            "names_entry_point": neighbour.names_entry_point}
+
+
 def _grams(tokens: tuple | list, n: int):
     if len(tokens) < n:
         return [tuple(tokens)] if tokens and n <= 3 else []
@@ -207,22 +218,26 @@ class DecontaminationFilter(RecordFilter):
     @property
     def retriever(self):
         if self._retriever is None:
-            self._retriever = TfidfRetriever([item["norm"] for item in self.index.items])
+            self._retriever = TfidfRetriever([item["norm"] for item in self.index.items],
+                                             [self._item(i).get("entry_point")
+                                              for i in range(len(self.index.items))])
         return self._retriever
 
     def _retrieval_decision(self, record, prompt_norm: str):
         """Drop a certain match, judge or flag a suspect, keep the rest (module docstring)."""
-        nearest = self.retriever.nearest(prompt_norm, 2)
+        nearest = self.retriever.nearest(prompt_norm, NEIGHBOURS, record.prompt)
         if not nearest:
             return True
         top = nearest[0]
         margin = top.score - (nearest[1].score if len(nearest) > 1 else 0.0)
-        evidence = {"score": round(top.score, 3), "margin": round(margin, 3),
-                    "numbers": round(top.numbers, 2)}
         if top.score >= self.retrieval_drop and top.numbers >= 0.8:
-            return self._drop(record, top.item, "prompt", "retrieval", evidence)
+            return self._drop(record, top.item, "prompt", "retrieval", _evidence(top, margin))
         if not any(top.score >= s and margin >= m and top.numbers >= n for s, m, n in SUSPECT_RULES):
-            return True
+            top = next((n for n in nearest if (n.names_entry_point and n.score >= ENTRY_POINT_SCORE)
+                        or (n.shared_numbers >= SHARED_NUMBERS and n.score >= SHARED_NUMBERS_SCORE)), None)
+            if top is None:
+                return True
+        evidence = _evidence(top, margin)
         item = self.index.items[top.item]
         if self.judge is not None:
             same, judgement = self._ask_judge(record.prompt, self._item_prompt(top.item))
@@ -238,9 +253,12 @@ class DecontaminationFilter(RecordFilter):
             "nearest_prompt": self._item_prompt(top.item)[:500]}
         return True
 
-    def _item_prompt(self, item_index: int) -> str:
+    def _item(self, item_index: int) -> dict:
         item = self.index.items[item_index]
-        return next(i["prompt"] for i in bench.load(item["benchmark"]) if i["id"] == item["id"])
+        return next(i for i in bench.load(item["benchmark"]) if i["id"] == item["id"])
+
+    def _item_prompt(self, item_index: int) -> str:
+        return self._item(item_index)["prompt"]
 
     def _ask_judge(self, prompt: str, item_prompt: str) -> tuple[bool | None, str]:
         """(True for SAME, False for DIFFERENT, None without a verdict, the reply's tail)."""

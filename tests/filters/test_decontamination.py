@@ -190,7 +190,8 @@ def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge_url):
     assert (match["method"], match["item_id"]) == ("judge", REWORDING_OF)
     assert "VERDICT: SAME" in match["evidence"]["judgement"]
     assert "Ali had $21" in PairJudge.seen[0]  # the benchmark item was shown
-    other = make_record({"prompt": REWORDING.replace("$21", "$25"), "completion": "<think>\nx\n</think>\n\n1"})
+    # the same story with a question of its own: a suspect, which the judge tells apart
+    other = make_record({"prompt": REWORDING.replace("now?", "now if he spends $7?"), "completion": "<think>\nx\n</think>\n\n1"})
     assert decide(step, other) == "kept"
     assert other.metadata[META_CONTAMINATION]["decision"] == "judged_different"
     assert len(PairJudge.seen) == 2
@@ -198,7 +199,7 @@ def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge_url):
 
 def test_paraphrase_set_figures_do_not_fall():
     """benchmarks/data/decontamination_paraphrases.jsonl: the figures measured when the retrieval
-    stage was added (README): 0.61 of rewordings dropped or flagged (the issue's goal of 0.95 is
+    stage was added (README): 0.78 of rewordings dropped or flagged (the issue's goal of 0.95 is
     not met without a judge) and 0.992 of clean training prompts kept without a flag."""
     path = Path(__file__).parents[2] / "benchmarks" / "data" / "decontamination_paraphrases.jsonl"
     rows = [json.loads(line) for line in path.open(encoding="utf-8")]
@@ -211,7 +212,7 @@ def test_paraphrase_set_figures_do_not_fall():
         outcome[row["kind"]].append("drop" if verdict != "kept" else flag)
     reworded, clean = outcome["rewording"], outcome["clean"]
     assert len(reworded) >= 50 and len(clean) >= 500
-    assert sum(o != "kept" for o in reworded) / len(reworded) >= 0.6
+    assert sum(o != "kept" for o in reworded) / len(reworded) >= 0.75
     clean_unflagged = clean.count("kept") / (len(clean) - clean.count("drop"))
     assert clean_unflagged >= 0.99
 
