@@ -22,6 +22,7 @@ COMMANDS = [
     ("verify", "verify"),
     ("filter", "filter"),
     ("decontaminate", "decontaminate"),
+    ("select", "select"),
     ("run", "run"),
     ("cold-start", "cold_start"),
     ("rejection-sampling", "rejection_sampling"),

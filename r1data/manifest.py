@@ -36,6 +36,7 @@ RECORDS: dict[str, list[str]] = {
     "generate": ["part-*"], "verify": ["part-*"], "filter": KEPT, "decontaminate": KEPT,
     "cold-start": KEPT, "rejection-sampling": KEPT, "non-reasoning": KEPT,
     "mix": ["train/*", "test/*"], "publish": ["data/*"], "eval": ["generations/*/part-*"],
+    "select": KEPT,
 }
 # Settings that change how a run goes, not what it writes: a resumed run may change them.
 UNHASHED = {
