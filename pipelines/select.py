@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from r1data import io
+from r1data.atomic import write_bytes
 from r1data.record import META_PASS_RATE, Record
 from r1data.verifiers.dispatch import verify_records
 
@@ -235,7 +236,8 @@ def build_filters(questions: dict[str, Question], config: SelectConfig, dropped)
 
 def run(config: SelectConfig, input: str | Path, output: str | Path, read_options=None,
         on_stage=None) -> dict[str, Any]:
-    """Select from `input` into `output` (kept/, dropped/<filter>/, selection.json, README.md);
+    """Select from `input` into `output` (kept/, dropped/<filter>/, prompts.jsonl,
+    selection.json, README.md);
     returns the summary written to selection.json."""
     from datatrove.executor.local import LocalPipelineExecutor
 
@@ -259,11 +261,31 @@ def run(config: SelectConfig, input: str | Path, output: str | Path, read_option
                                       skip_completed=False).run()
     (output / "kept").mkdir(parents=True, exist_ok=True)
     summary = summarize(questions, config, _step_counts(stats), output)
+    write_prompts(output / "kept", output / "prompts.jsonl")
     if config.output_format == "verl":  # after the summary, which reads kept/ as records
         io.convert_to_verl(output / "kept")
     io.write_json(output / "selection.json", summary)
     (output / "README.md").write_text(card(summary), encoding="utf-8")
     return summary
+
+
+def write_prompts(kept: Path, path: Path) -> int:
+    """OUTPUT/prompts.jsonl: one record per kept question, without answers, its pass rate in
+    metadata: the prompt file `r1data train grpo --prompts` reads (RL prompt curation by pass
+    rate, as open-r1 does it)."""
+    seen, lines = set(), []
+    for record in io.read_records(kept):
+        pid = record.prompt_id or record.id
+        if pid in seen:
+            continue
+        seen.add(pid)
+        prompt = Record.from_prompt(record.prompt, id=pid, gold=record.gold, domain=record.domain,
+                                    kind=record.kind, source=record.source)
+        if META_PASS_RATE in record.metadata:
+            prompt.metadata[META_PASS_RATE] = record.metadata[META_PASS_RATE]
+        lines.append(json.dumps(prompt.to_dict(), ensure_ascii=False) + "\n")
+    write_bytes(path, "".join(lines).encode("utf-8"))
+    return len(lines)
 
 
 def _step_counts(stats) -> dict[str, dict[str, int]]:

@@ -65,6 +65,16 @@ def test_pass_rate_band_outliers_and_answer_counts(corpus, tmp_path):
     assert json.loads((out / "selection.json").read_text())["config"]["max_answers"] == 2
 
 
+def test_train_grpo_reads_the_selected_prompts(corpus, tmp_path):
+    from r1data.trainers.grpo_rollout import load_prompts
+
+    out = tmp_path / "sel"
+    run(SelectConfig(pass_rate=(0.1, 0.6)), corpus, out)
+    prompts = load_prompts(str(out / "prompts.jsonl"), tmp_path / "rejected.jsonl")
+    assert sorted(p.id for p in prompts) == ["mid", "pair"]  # one per question, not per answer
+    assert all(p.gold == "1" and not p.completion and p.metadata["pass_rate"] == 0.5 for p in prompts)
+
+
 def test_mean_length_and_a_reused_pass_rates_file(corpus, tmp_path):
     rates = tmp_path / "pass_rates.jsonl"
     rates.write_text("".join(json.dumps({"prompt_id": p, "samples": 4, "pass_rate": r}) + "\n"
