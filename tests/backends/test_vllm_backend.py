@@ -137,3 +137,31 @@ def test_generate_killed_mid_run_resumes_without_loss_or_duplicates(tmp_path, em
     summary = json.loads((out / "generate_summary.json").read_text())
     complete = sum(all(f"p{i}/{k}" in before for k in range(4)) for i in range(48))
     assert summary["samples_failed"] == 0 and summary["prompts_resumed"] == complete > 0
+
+
+PROMPTS = Path(__file__).resolve().parents[2] / "r1data" / "data" / "prompts"
+STAGES = {  # each generating command on 2 prompts, as a user runs it
+    "cold-start": ["cold-start", str(PROMPTS / "arithmetic.jsonl"), "-n", "1"],
+    "rejection-sampling": ["rejection-sampling", str(PROMPTS / "arithmetic.jsonl"), "-n", "2"],
+    "non-reasoning": ["non-reasoning", "-n", "1"],
+    "eval": ["eval", "--benchmarks", "gsm8k", "--samples", "2"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_generating_command_runs_on_vllm(stage, tmp_path, embedded_path):
+    out = tmp_path / stage
+    proc = subprocess.run([R1DATA, *STAGES[stage], "--backend", "vllm", "--model", embedded_path,
+                           "--limit", "2", "--max-tokens", "24", "-o", str(out)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    if stage == "eval":
+        details = [json.loads(line) for line in (out / "details.jsonl").read_text().splitlines()]
+        assert len(details) == 2 and all(len(d["samples"]) == 2 for d in details)
+        return
+    rows = [json.loads(line) for sub in ("kept", "dropped") for p in (out / sub).rglob("*.jsonl")
+            for line in p.read_text().splitlines()]
+    assert rows and {r["provenance"]["backend"] for r in rows} == {"vllm"}
+    assert all(r["finish_reason"] in ("stop", "length") and r["completion_tokens"] for r in rows)
