@@ -40,6 +40,7 @@ from r1data.verifiers.dispatch import verify_records
 from r1data.filters.adapters import DroppedRecordWriter, RecordReader, RecordWriter
 from r1data.filters.base import count_words
 from r1data.filters.chain import _stderr_to
+from r1data.filters.correctness_filter import CorrectnessFilter
 from r1data.filters.selection import (AnswerCountFilter, LengthOutlierFilter, MeanLengthFilter,
                                       PassRateFilter, length_bounds)
 
@@ -55,6 +56,7 @@ class SelectConfig:
     pass_rates: a pass_rates.jsonl ({"prompt_id", "pass_rate"} rows) to reuse.
     mean_length: (low, high) inclusive range of a question's mean answer length (words).
     # answers
+    correct_only: keep only answers whose last verdict is correct (the chain's CorrectnessFilter).
     max_answers / min_answers: at most this many answers per question; only questions that have
         at least `min_answers` (after outliers, before the cap: min 4 with max 1 keeps one answer
         of questions a model answered 4 times). None: any.
@@ -72,6 +74,7 @@ class SelectConfig:
     pass_rates: str | None = None
     mean_length: tuple[float, float] | None = None
     # answers
+    correct_only: bool = False
     max_answers: int | None = None
     min_answers: int | None = None
     outliers: str | None = None
@@ -123,6 +126,7 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
 class Question:
     domain: str = "math"
     lengths: list[int] = field(default_factory=list)
+    correct_lengths: list[int] = field(default_factory=list)  # of the answers verified correct
     correct: int = 0
     verified: int = 0
     pass_rate: float | None = None
@@ -143,14 +147,11 @@ def scan(input: str | Path, config: SelectConfig, read_options=None) -> dict[str
         q.domain = record.domain or q.domain
         q.lengths.append(count_words(record.completion or ""))
         if record.verdicts:
-            q.verified += 1
-            q.correct += record.verdicts[-1].get("correct") is True
+            _count_verdict(q, record)
         elif record.gold not in (None, "", []):
             unverified.append(record)
     for record in verify_records(unverified):
-        q = questions[record.prompt_id or record.id]
-        q.verified += 1
-        q.correct += record.verdicts[-1].get("correct") is True
+        _count_verdict(questions[record.prompt_id or record.id], record)
     known = _read_pass_rates(config.pass_rates) if config.pass_rates else {}
     for pid, q in questions.items():
         q.pass_rate = known.get(pid, q.correct / q.verified if q.verified else None)
@@ -159,6 +160,13 @@ def scan(input: str | Path, config: SelectConfig, read_options=None) -> dict[str
         if missing:
             _sample_pass_rates(input, set(missing), questions, config, read_options)
     return dict(questions)
+
+
+def _count_verdict(q: Question, record: Record) -> None:
+    q.verified += 1
+    if record.verdicts[-1].get("correct") is True:
+        q.correct += 1
+        q.correct_lengths.append(count_words(record.completion or ""))
 
 
 def _read_pass_rates(path: str) -> dict[str, float]:
@@ -217,6 +225,8 @@ def build_filters(questions: dict[str, Question], config: SelectConfig, dropped)
     if config.mean_length:
         means = {pid: q.mean_length for pid, q in questions.items()}
         steps.append(MeanLengthFilter(means, *config.mean_length, exclusion_writer=dropped("mean_length")))
+    if config.correct_only:
+        steps.append(CorrectnessFilter(exclusion_writer=dropped(CorrectnessFilter.name)))
     bounds = None
     if config.outliers:
         groups: dict[str, list[int]] = defaultdict(list)
@@ -228,7 +238,8 @@ def build_filters(questions: dict[str, Question], config: SelectConfig, dropped)
         available = {}
         for pid, q in questions.items():
             low, high = (bounds or {}).get(pid if config.outliers == "question" else q.domain, (0, math.inf))
-            available[pid] = sum(low <= n <= high for n in q.lengths)
+            lengths = q.correct_lengths if config.correct_only else q.lengths
+            available[pid] = sum(low <= n <= high for n in lengths)
         steps.append(AnswerCountFilter(available, config.max_answers, config.min_answers,
                                        exclusion_writer=dropped("answers_per_question")))
     return steps
@@ -274,7 +285,7 @@ def write_prompts(kept: Path, path: Path) -> int:
     metadata: the prompt file `r1data train grpo --prompts` reads (RL prompt curation by pass
     rate, as open-r1 does it)."""
     seen, lines = set(), []
-    for record in io.read_records(kept):
+    for record in _kept(kept):
         pid = record.prompt_id or record.id
         if pid in seen:
             continue
@@ -286,6 +297,11 @@ def write_prompts(kept: Path, path: Path) -> int:
         lines.append(json.dumps(prompt.to_dict(), ensure_ascii=False) + "\n")
     write_bytes(path, "".join(lines).encode("utf-8"))
     return len(lines)
+
+
+def _kept(folder: Path):
+    """The kept records; none when nothing was kept (datatrove then writes no file)."""
+    return io.read_records(folder) if io.shard_files(folder) else iter(())
 
 
 def _step_counts(stats) -> dict[str, dict[str, int]]:
@@ -321,7 +337,7 @@ def histogram(values: list[float], edges: list[float]) -> list[int]:
 def summarize(questions: dict[str, Question], config: SelectConfig,
               counts: dict[str, dict[str, int]], output: Path) -> dict[str, Any]:
     kept_lengths, kept_questions = [], set()
-    for record in io.read_records(output / "kept"):
+    for record in _kept(output / "kept"):
         kept_lengths.append(count_words(record.completion or ""))
         kept_questions.add(record.prompt_id or record.id)
     rates = [q.pass_rate for q in questions.values() if q.pass_rate is not None]
@@ -355,7 +371,7 @@ def _bars(edges: list, before: list[int], after: list[int], fmt: str) -> list[st
 def card(summary: dict[str, Any]) -> str:
     """A Markdown card: each choice, what it dropped, and the histograms (kept `#`, dropped `.`)."""
     config, lines = summary["config"], ["# r1data select", "", "## Choices", ""]
-    for key in ("pass_rate", "pass_rates", "mean_length", "max_answers", "min_answers", "outliers",
+    for key in ("pass_rate", "pass_rates", "mean_length", "correct_only", "max_answers", "min_answers", "outliers",
                 "outlier_z", "k"):
         lines.append(f"- `{key}`: {config.get(key)}")
     if config.get("sampler"):

@@ -23,6 +23,7 @@ COMMANDS = [
     ("filter", "filter"),
     ("decontaminate", "decontaminate"),
     ("select", "select"),
+    ("ablate", "ablate"),
     ("run", "run"),
     ("cold-start", "cold_start"),
     ("rejection-sampling", "rejection_sampling"),
