@@ -189,6 +189,7 @@ class DecontaminationFilter(RecordFilter):
         self.judge = judge
         self._index: BenchmarkIndex | None = None  # built lazily: not pickled to workers
         self._retriever = self._judge_backend = None  # likewise
+        self._last_retrieval: tuple[str, list] = ("", [])
 
     @property
     def index(self) -> BenchmarkIndex:
@@ -225,7 +226,10 @@ class DecontaminationFilter(RecordFilter):
 
     def _retrieval_decision(self, record, prompt_norm: str):
         """Drop a certain match, judge or flag a suspect, keep the rest (module docstring)."""
-        nearest = self.retriever.nearest(prompt_norm, NEIGHBOURS, record.prompt)
+        # a prompt's samples come together (generate writes them so): retrieve once per prompt
+        if self._last_retrieval[0] != prompt_norm:
+            self._last_retrieval = (prompt_norm, self.retriever.nearest(prompt_norm, NEIGHBOURS, record.prompt))
+        nearest = self._last_retrieval[1]
         if not nearest:
             return True
         top = nearest[0]

@@ -87,3 +87,27 @@ def test_slurm_gets_one_job_per_variant_and_seed(tmp_path):
                            {"partition": "cpu", "time": "01:00:00"})
     assert "#SBATCH --partition=cpu" in script and "#SBATCH --job-name=r1data_ablate_four_answers_2" in script
     assert "ablate" in script and "--only four_answers:2 --executor local" in script
+
+
+@pytest.mark.slow
+def test_the_readme_ablate_example_runs_as_written():
+    # the embedded SmolLM2-135M as teacher and student, the smallest spec: ~4 minutes on 2 cores
+    import re
+    import shlex
+    import shutil
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    line = next(l.strip() for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+                for l in b.splitlines() if l.strip().startswith("r1data ablate "))
+    words = shlex.split(line)
+    out = REPO / words[words.index("--output") + 1]
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        proc = _cli(*words[2:])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = json.loads((out / "ablation.json").read_text())
+        assert [r["variant"] for r in report["table"]] == ["base", "four_answers", "all_answers", "pass_band"]
+        assert all(r["seeds"] == 1 and r["accuracy"] is not None for r in report["table"])
+        assert "vs base" in proc.stdout
+    finally:
+        shutil.rmtree(out, ignore_errors=True)

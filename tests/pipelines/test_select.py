@@ -132,3 +132,31 @@ def test_questions_without_verdicts_are_sampled_with_a_backend(tmp_path, tiny_di
     summary = run(config, path, tmp_path / "sel")
     assert summary["questions"]["without_pass_rate"] == 0
     assert summary["histograms"]["pass_rate"]["input"][0] == 2
+
+
+def _readme_line(prefix: str) -> str:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    return next(line.strip() for b in blocks for line in b.splitlines() if line.strip().startswith(prefix))
+
+
+def test_the_readme_select_example_runs_as_written(tmp_path):
+    import shlex
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    line = _readme_line("r1data select ")
+    out = repo / shlex.split(line)[shlex.split(line).index("--output") + 1]
+    shutil.rmtree(out, ignore_errors=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "r1data", *shlex.split(line)[1:]], cwd=repo,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "kept 2 of 4 questions, 2 of 14 answers" in proc.stderr  # mid and pair, one each
+        assert "length_outlier" in (out / "README.md").read_text()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
