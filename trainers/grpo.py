@@ -103,7 +103,7 @@ from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
 from r1data.trainers.grpo_loss import (ADV_EPS, LossConfig, group_advantages,  # noqa: F401
                                        grpo_loss, loss_denominator)
 from r1data.trainers.grpo_rollout import (Rollouts, completion_mask, concat_rollouts,  # noqa: F401
-                                          ends_on_stop, format_prompt, load_prompts, prompt_path,
+                                          format_prompt, load_prompts, prompt_path,
                                           rollout_transformers)
 from r1data.trainers.logprobs import PolicyLogps, token_logps
 from r1data.trainers.train_log import LOG_FILE, TrainLogger

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from r1data.backends.base import SamplingConfig
+from r1data.backends.transformers import generating, generation_config, row_end
 from r1data.rewards import RewardRouter
 
 # --------------------------------------------------------------------------------------------
@@ -118,41 +119,15 @@ def concat_rollouts(parts: list[Rollouts], pad_id: int) -> Rollouts:
                     [t for r in parts for t in r.texts], [t for r in parts for t in r.truncated])
 
 
-def completion_mask(completion_ids: torch.Tensor, eos_id: int, keep_eos: torch.Tensor | None = None,
-                    pad_id: int | None = None) -> torch.Tensor:
-    """1 for each sampled token, 0 for the padding after the completion ended.
+def completion_mask(lengths: list[int], width: int, device: Any = None) -> torch.Tensor:
+    """1 for each of a row's first `lengths[i]` tokens (its completion, EOS included: the model
+    must learn to stop), 0 for the padding after it.
 
-    A completion ends at its first EOS (included: the model must learn to stop), or before the
-    first `pad_id` when the pad token is not EOS (generation pads after a stop string with it),
-    whichever comes first. When pad == EOS the mask comes from positions only, and
-    `keep_eos[i] = False` excludes row i's first EOS (it was padding after a stop string).
-
-    >>> ids = torch.tensor([[5, 6, 2, 0, 0], [5, 0, 0, 0, 0], [5, 6, 7, 8, 9]])
-    >>> completion_mask(ids, eos_id=2, pad_id=0).tolist()
+    >>> completion_mask([3, 1, 5], 5).tolist()
     [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]]
     """
-    width = completion_ids.size(1)
-    end = _first(completion_ids == eos_id)
-    end = end + (1 if keep_eos is None else keep_eos.long().to(end.device))
-    if pad_id is not None and pad_id != eos_id:
-        end = torch.minimum(end, _first(completion_ids == pad_id))
-    positions = torch.arange(width, device=completion_ids.device)
-    return (positions.unsqueeze(0) < end.clamp(max=width).unsqueeze(1)).long()
-
-
-def _first(hits: torch.Tensor) -> torch.Tensor:
-    """Per row, the index of the first True (the row's width when there is none)."""
-    return torch.where(hits.any(1), hits.int().argmax(1), hits.size(1))
-
-
-def ends_on_stop(tokenizer: Any, ids: list[int], stops: list[str]) -> bool:
-    """Whether the last token of `ids` completed a stop string (generation's own test: the
-    string occurs in the text and did not before that token)."""
-    if not stops or not ids:
-        return False
-    text = tokenizer.decode(ids, skip_special_tokens=True)
-    before = tokenizer.decode(ids[:-1], skip_special_tokens=True)
-    return any(s in text and s not in before for s in stops)
+    positions = torch.arange(width, device=device)
+    return (positions.unsqueeze(0) < torch.tensor(lengths, device=device).unsqueeze(1)).long()
 
 
 @torch.no_grad()
@@ -162,43 +137,29 @@ def rollout_transformers(policy: Any, tokenizer: Any, prompts: list[str], templa
 
     `synced_gpus`: keep stepping until every rank is done (ZeRO-3 over several ranks gathers
     weights collectively at each forward, so no rank may stop early)."""
-    from transformers import GenerationConfig
-
     device = next(policy.parameters()).device
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     batch = tokenizer(prompts, return_tensors="pt", padding=True,
                       add_special_tokens=template == "r1-zero").to(device)
     tokenizer.padding_side = side
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    config = GenerationConfig(
-        do_sample=True, temperature=sampling.temperature,
-        top_p=sampling.top_p, top_k=0, max_new_tokens=sampling.max_tokens,
-        num_return_sequences=sampling.n, pad_token_id=pad,
-        eos_token_id=tokenizer.eos_token_id, stop_strings=sampling.stop or None,
-    )
+    eos_ids = {tokenizer.eos_token_id}
+    config = generation_config(sampling, max_new=sampling.max_tokens, pad_id=pad, eos_ids=eos_ids,
+                               per_row_seeds=False)
+    config.num_return_sequences = sampling.n
     torch.manual_seed(seed)
-    was_training = policy.training
-    policy.eval()
-    out = policy.generate(**batch, generation_config=config, tokenizer=tokenizer,
-                          synced_gpus=synced_gpus)
-    policy.train(was_training)
+    with generating(policy):
+        out = policy.generate(**batch, generation_config=config, tokenizer=tokenizer,
+                              synced_gpus=synced_gpus)
     n_prompt = batch["input_ids"].size(1)
-    completion_ids = out[:, n_prompt:]
+    completion_ids = out[:, n_prompt:].clone()  # out of inference mode: the loss reads it
     if completion_ids.size(1) == 0:  # max_tokens reached nothing? keep shapes valid
         completion_ids = torch.full((out.size(0), 1), pad, device=device)
-    eos, stops = tokenizer.eos_token_id, list(sampling.stop or [])
     rows = completion_ids.tolist()
-    first_eos = _first(completion_ids == eos).tolist()
-    # With pad == EOS, an EOS right after a stop string is padding that generate wrote.
-    keep_eos = torch.tensor([not ends_on_stop(tokenizer, row[:e], stops)
-                             for row, e in zip(rows, first_eos)], device=device)
-    mask = completion_mask(completion_ids, eos, keep_eos, pad_id=pad)
-    lengths = mask.sum(1).tolist()
-    texts = [tokenizer.decode(row[:n], skip_special_tokens=True) for row, n in zip(rows, lengths)]
-    # Ran out of max_tokens: no EOS, no pad, and the last token did not complete a stop string.
-    truncated = [n == len(row) and eos not in row and not ends_on_stop(tokenizer, row, stops)
-                 for row, n in zip(rows, lengths)]
+    ends = [row_end(row, tokenizer, eos_ids, pad, sampling.stop) for row in rows]
+    mask = completion_mask([e.length for e in ends], completion_ids.size(1), device)
+    texts = [tokenizer.decode(row[:e.length], skip_special_tokens=True) for row, e in zip(rows, ends)]
     g = sampling.n
     return Rollouts(batch["input_ids"].repeat_interleave(g, 0),
                     batch["attention_mask"].repeat_interleave(g, 0),
-                    completion_ids, mask, texts, truncated)
+                    completion_ids, mask, texts, [not e.stopped for e in ends])

@@ -21,6 +21,9 @@ of that batch are not written.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from r1data import models
@@ -70,6 +73,82 @@ class PerRowSampler:
             picked = order.gather(-1, picked)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(-1, picked, 0.0)
+
+
+@dataclass(frozen=True)
+class RowEnd:
+    """Where one sampled row ends. `length`: the completion's tokens, its EOS included (what a
+    trainer trains on and a record counts); `stopped`: an EOS or a stop string ended it, else
+    max_tokens did (truncated); `eos`: that end was an EOS token."""
+
+    length: int
+    stopped: bool
+    eos: bool
+
+
+def ends_on_stop(tokenizer: Any, ids: list[int], stops: list[str]) -> bool:
+    """Whether the last token of `ids` completed a stop string (generation's own test: the
+    string occurs in the text and did not before that token)."""
+    if not stops or not ids:
+        return False
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    before = tokenizer.decode(ids[:-1], skip_special_tokens=True)
+    return any(s in text and s not in before for s in stops)
+
+
+def row_end(row: list[int], tokenizer: Any, eos_ids: set[int], pad_id: int,
+            stops: list[str] | None = None) -> RowEnd:
+    """The end of a row `model.generate` sampled (prompt cut off): at its first EOS, or where a
+    stop string completed, or at max_tokens. The one rule for every local sampler (this backend,
+    GRPO's rollouts). When pad == EOS (SmolLM2), an EOS right after a completed stop string is
+    padding that generate wrote, not a sampled EOS; when pad != EOS, trailing pads are.
+
+    >>> class T:  # a tokenizer whose token i decodes to chr(i)
+    ...     def decode(self, ids, skip_special_tokens=True): return "".join(map(chr, ids))
+    >>> row_end([65, 66, 2, 2], T(), {2}, 2), row_end([65, 10, 10, 2], T(), {2}, 2, ["\\n\\n"])
+    (RowEnd(length=3, stopped=True, eos=True), RowEnd(length=3, stopped=True, eos=False))
+    >>> row_end([65, 66, 67], T(), {2}, 2)
+    RowEnd(length=3, stopped=False, eos=False)
+    """
+    stops = list(stops or [])
+    first = next((k for k, token in enumerate(row) if token in eos_ids), None)
+    padding_eos = first is not None and pad_id in eos_ids and ends_on_stop(tokenizer, row[:first], stops)
+    if first is not None and not padding_eos:
+        return RowEnd(first + 1, True, True)
+    end = first if first is not None else len(row)
+    while first is None and pad_id not in eos_ids and end and row[end - 1] == pad_id:
+        end -= 1
+    return RowEnd(end, padding_eos or ends_on_stop(tokenizer, row[:end], stops), False)
+
+
+def generation_config(sampling: SamplingConfig, *, max_new: int, pad_id: int, eos_ids: set[int],
+                      per_row_seeds: bool) -> Any:
+    """The GenerationConfig of every local sampler: EOS ids and stop strings end a row. With
+    `per_row_seeds`, `PerRowSampler` draws the tokens (generate runs greedy over its one-hot
+    scores); otherwise generate samples at the temperature and top-p, no top-k."""
+    from transformers import GenerationConfig  # lazy: heavy import, loaded only where used
+
+    drawn = {"do_sample": False} if per_row_seeds or sampling.temperature <= 0 else {
+        "do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+    return GenerationConfig(max_new_tokens=max_new, num_beams=1, use_cache=True, pad_token_id=pad_id,
+                            eos_token_id=sorted(eos_ids), stop_strings=list(sampling.stop) or None,
+                            **drawn)
+
+
+@contextmanager
+def generating(lm: Any) -> Iterator[None]:
+    """Eval mode and no autograd while generating. A policy being trained arrives in train mode:
+    eval mode turns dropout and gradient checkpointing off (checkpointing would also disable the
+    KV cache); its mode is restored afterwards."""
+    import torch  # lazy: heavy import, loaded only where used
+
+    was_training = lm.training
+    lm.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        lm.train(was_training)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -170,10 +249,7 @@ class TransformersBackend(LocalBackend):
     def _generate_batch(self, ids: list[list[int]], seeds: list[int],
                         sampling: SamplingConfig) -> list[Completion]:
         import torch  # lazy: heavy import, loaded only where used
-        from transformers import (  # lazy: heavy import, loaded only where used
-            GenerationConfig,
-            LogitsProcessorList,
-        )
+        from transformers import LogitsProcessorList  # lazy: heavy import, loaded only where used
 
         width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id
@@ -183,40 +259,27 @@ class TransformersBackend(LocalBackend):
         max_new = sampling.max_tokens
         if self.max_positions:
             max_new = max(1, min(max_new, self.max_positions - width))
-        config = GenerationConfig(
-            max_new_tokens=max_new, do_sample=False, num_beams=1, use_cache=True, pad_token_id=pad,
-            eos_token_id=sorted(self.eos_ids), stop_strings=list(sampling.stop) or None,
-        )
+        config = generation_config(sampling, max_new=max_new, pad_id=pad, eos_ids=self.eos_ids,
+                                   per_row_seeds=True)
         processors = LogitsProcessorList()
         if sampling.temperature > 0:
             processors.append(PerRowSampler(seeds, sampling.temperature, sampling.top_p))
-        # A policy being trained arrives in train mode: eval mode turns dropout and gradient
-        # checkpointing off (checkpointing would also disable the KV cache), then it is restored.
-        was_training = self.lm.training
-        self.lm.eval()
-        try:
-            with torch.inference_mode():
-                out = self.lm.generate(
-                    input_ids=input_ids, attention_mask=mask, generation_config=config,
-                    logits_processor=processors, tokenizer=self.tokenizer if sampling.stop else None,
-                )
-        finally:
-            self.lm.train(was_training)
+        with generating(self.lm):
+            out = self.lm.generate(
+                input_ids=input_ids, attention_mask=mask, generation_config=config,
+                logits_processor=processors, tokenizer=self.tokenizer if sampling.stop else None,
+            )
         completions = []
         for row, prompt_ids in enumerate(ids):
             new = out[row, width:].tolist()
-            end = next((k for k, tok in enumerate(new) if tok in self.eos_ids), None)
-            tokens = new[:end] if end is not None else new
-            while end is None and tokens and tokens[-1] == pad:  # a row stopped early by a stop string
-                tokens.pop()
-            text = self.tokenizer.decode(tokens, skip_special_tokens=False)
-            finish = "stop" if end is not None else "length"
+            end = row_end(new, self.tokenizer, self.eos_ids, pad, sampling.stop)
+            text = self.tokenizer.decode(new[:end.length - end.eos], skip_special_tokens=False)
+            finish = "stop" if end.stopped else "length"
             cut = first_stop(text, sampling.stop)
             if cut is not None:
                 text, finish = text[:cut], "stop"
-            count = len(tokens) + (1 if end is not None else 0)
             completions.append(Completion(text=text, finish_reason=finish,
-                                          prompt_tokens=len(prompt_ids), completion_tokens=count))
+                                          prompt_tokens=len(prompt_ids), completion_tokens=end.length))
         return completions
 
     def close(self) -> None:

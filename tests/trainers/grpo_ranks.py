@@ -21,6 +21,7 @@ import torch
 
 from r1data import models
 from r1data.backends.base import SamplingConfig
+from r1data.backends.transformers import row_end
 from r1data.record import Record
 from r1data.trainers import grpo
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
@@ -57,9 +58,9 @@ def fixed_rollout(policy, tokenizer, prompts, template, sampling, seed, synced_g
             ids = torch.randint(300, 5000, (n,), generator=g).tolist()
             rows.append(ids + [eos] * (width - n) if n < width else ids)
     completion_ids = torch.tensor(rows)
-    mask = grpo.completion_mask(completion_ids, eos)
-    texts = [tokenizer.decode(r[:m], skip_special_tokens=True)
-             for r, m in zip(rows, mask.sum(1).tolist())]
+    lengths = [row_end(r, tokenizer, {eos}, eos).length for r in rows]
+    mask = grpo.completion_mask(lengths, width)
+    texts = [tokenizer.decode(r[:m], skip_special_tokens=True) for r, m in zip(rows, lengths)]
     g = sampling.n
     return grpo.Rollouts(batch["input_ids"].repeat_interleave(g, 0).to(device),
                          batch["attention_mask"].repeat_interleave(g, 0).to(device),

@@ -163,6 +163,7 @@ def _trl_scored(trainer, rewards, completion_ids, scale_rewards, mask_truncated)
 @pytest.mark.parametrize("mask_truncated", [False, True])
 def test_advantages_and_truncation_mask_equal_trl(trl_trainer, scale_rewards, mask_truncated):
     from r1data.trainers.grpo_loss import group_advantages
+    from r1data.backends.transformers import row_end
     from r1data.trainers.grpo_rollout import completion_mask
 
     eos = trl_trainer.processing_class.eos_token_id
@@ -176,8 +177,10 @@ def test_advantages_and_truncation_mask_equal_trl(trl_trainer, scale_rewards, ma
     ours, zero = group_advantages(torch.tensor(rewards), 3, scale=scale_rewards, batch_std=batch_std)
     assert zero == 1
     assert torch.allclose(ours, adv.float(), atol=1e-6, rtol=0), (ours, adv)
-    padded = torch.tensor([ids + [eos] * (4 - len(ids)) for ids in completion_ids])
-    loss_mask = completion_mask(padded, eos)
+    tokenizer = trl_trainer.processing_class
+    lengths = [row_end(ids + [eos] * (4 - len(ids)), tokenizer, {eos}, eos).length
+               for ids in completion_ids]
+    loss_mask = completion_mask(lengths, 4)
     if mask_truncated:  # what GRPOTrainer._loss_masks does with Rollouts.truncated
         truncated = torch.tensor([eos not in ids for ids in completion_ids])
         loss_mask = loss_mask * (~truncated).unsqueeze(1)

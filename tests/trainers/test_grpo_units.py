@@ -48,12 +48,25 @@ def test_unscored_outputs_are_left_out_of_the_group():
     assert adv[1] == 0 and torch.allclose(adv[[0, 2, 3]], expected) and zero == 0
 
 
-def test_completion_mask_includes_first_eos_only():
-    eos = 2  # SmolLM2: pad == eos, so the mask must come from positions
-    ids = torch.tensor([[5, 6, eos, eos, eos], [5, 6, 7, 8, 9], [eos, eos, eos, eos, eos]])
-    assert completion_mask(ids, eos).tolist() == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
-    keep = torch.tensor([False, True, True])  # row 0 ended on a stop string: its EOS is padding
-    assert completion_mask(ids, eos, keep)[0].tolist() == [1, 1, 0, 0, 0]
+def test_a_row_ends_at_its_first_eos_and_a_stop_string_s_padding_is_not_trained_on(tiny_dir):
+    from transformers import AutoTokenizer
+
+    from r1data.backends.transformers import row_end
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    eos = tokenizer.eos_token_id  # SmolLM2: pad == eos, so the end must come from positions
+    rows = [[5, 6, eos, eos, eos], [5, 6, 7, 8, 9], [eos, eos, eos, eos, eos]]
+    ends = [row_end(r, tokenizer, {eos}, eos) for r in rows]
+    assert [e.length for e in ends] == [3, 5, 1] and [e.stopped for e in ends] == [True, False, True]
+    assert completion_mask([e.length for e in ends], 5).tolist() == [
+        [1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]]
+    # a row that ended on a stop string: the EOS after it is padding generate wrote
+    words = tokenizer("The answer is 4.", add_special_tokens=False)["input_ids"]
+    stop = tokenizer.decode(words[-1:], skip_special_tokens=True)
+    end = row_end([*words, eos, eos], tokenizer, {eos}, eos, [stop])
+    assert (end.length, end.stopped, end.eos) == (len(words), True, False)
+    end = row_end([*words, eos, eos], tokenizer, {eos}, eos)  # no stop string: a sampled EOS
+    assert (end.length, end.stopped, end.eos) == (len(words) + 1, True, True)
 
 
 def test_completion_mask_ends_at_the_stop_string_or_first_pad_when_pad_is_not_eos(tiny_dir):
@@ -61,12 +74,14 @@ def test_completion_mask_ends_at_the_stop_string_or_first_pad_when_pad_is_not_eo
     the pad id, which must not be trained on nor counted in |o_i|."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from r1data.backends.transformers import row_end
+
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     tokenizer.pad_token = "<|endoftext|>"
     assert tokenizer.pad_token_id != tokenizer.eos_token_id
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
-    ids = torch.tensor([[5, 6, pad, pad], [5, eos, pad, pad], [5, 6, 7, 8]])
-    assert completion_mask(ids, eos, pad_id=pad).tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
+    rows = [[5, 6, pad, pad], [5, eos, pad, pad], [5, 6, 7, 8]]
+    assert [row_end(r, tokenizer, {eos}, pad).length for r in rows] == [2, 2, 4]
     # The real sampler with a stop string: every masked-in token is a sampled one, no pad
     # inside, and each stopped text ends exactly with the stop string.
     model = AutoModelForCausalLM.from_pretrained(tiny_dir)
