@@ -94,7 +94,7 @@ import torch
 
 from r1data.backends.base import SamplingConfig
 from r1data.config import to_dict
-from r1data.errors import ConfigError
+from r1data.config import ConfigError
 from r1data.rewards import RewardRouter
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig

@@ -44,7 +44,7 @@ class VLLMRollout:
         try:
             vllm = require("vllm", "rollout: vllm")
         except MissingDependency as exc:
-            from r1data.errors import ConfigError
+            from r1data.config import ConfigError
 
             raise ConfigError(f"{exc}; or use rollout: transformers") from None
         from r1data.backends.vllm import is_cpu_build, new_llm
