@@ -145,7 +145,7 @@ class RecordReader(PipelineStep):
 
 
 def _record_schema():
-    import pyarrow as pa  # lazy: heavy import, loaded only where used
+    import pyarrow as pa  # lazy: heavy import
 
     text, count = pa.string(), pa.int64()
     message = pa.struct([("role", text), ("content", text)])

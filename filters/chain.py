@@ -239,17 +239,13 @@ def build_executors(config: FilterChainConfig, input: str | Path, output: str | 
 def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, depends):
     workers = max(1, min(config.workers, stage.tasks))
     if config.executor == "local":
-        from datatrove.executor import (
-            LocalPipelineExecutor,  # lazy: heavy import, loaded only where used
-        )
+        from datatrove.executor import LocalPipelineExecutor  # lazy: heavy import
 
         return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
                                      logging_dir=str(logging_dir), depends=depends)
     if config.executor == "ray":
         require("ray", "the ray executor")  # datatrove's own check would end in a traceback
-        from datatrove.executor.ray import (
-            RayPipelineExecutor,  # lazy: heavy import, loaded only where used
-        )
+        from datatrove.executor.ray import RayPipelineExecutor  # lazy: heavy import
 
         # One Ray actor per `workers` share of the tasks: starting an actor costs seconds, and
         # MinHash's bucket stage alone has 14 tasks.
@@ -258,10 +254,7 @@ def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, d
                                    logging_dir=str(logging_dir), depends=depends,
                                    cpus_per_task=config.cpus_per_task,
                                    mem_per_cpu_gb=config.mem_per_cpu_gb)
-    from datatrove.executor.slurm import (
-        SlurmPipelineExecutor,  # lazy: heavy import, loaded only where used
-    )
-
+    from datatrove.executor.slurm import SlurmPipelineExecutor  # lazy: heavy import
 
     slurm = {"job_name": f"r1data_{stage.name}", **config.slurm}
     if not {"env_command", "venv_path", "condaenv"} & set(slurm):

@@ -137,8 +137,8 @@ def _splits(source: Path) -> dict[str, Path]:
 
 def write_parquet_shards(records, folder: Path, split: str, shard_rows: int) -> tuple[int, list[Path]]:
     """Write `<split>-XXXXX-of-YYYYY.parquet` shards (the Hub's naming); returns (rows, files)."""
-    import pyarrow as pa  # lazy: heavy import, loaded only where used
-    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+    import pyarrow as pa  # lazy: heavy import
+    import pyarrow.parquet as pq  # lazy: heavy import
 
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -342,8 +342,7 @@ def build(config: PublishConfig, progress=None, read_options=None) -> StageSumma
 
 
 def _frame_of_parquet(folder: Path, splits: list[str], tokenizer):
-    import polars as pl  # lazy: heavy import, loaded only where used
-
+    import polars as pl  # lazy: heavy import
 
     frames = []
     for split in splits:
@@ -360,7 +359,7 @@ def push(config: PublishConfig, summary: StageSummary) -> StageSummary:
     if not token:
         raise PublishError(f"no Hugging Face token in ${config.token_env}: set it, or use --dry-run; "
                            f"the dataset folder is ready at {folder}")
-    from huggingface_hub import HfApi  # lazy: heavy import, loaded only where used
+    from huggingface_hub import HfApi  # lazy: heavy import
 
     api = HfApi(token=token)
     try:

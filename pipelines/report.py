@@ -40,7 +40,7 @@ TOKEN_BINS = 40
 def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = None):
     """One polars row per record: `r1data.stats.frame`'s columns plus prompt_id, split and
     pass_rate (the per-prompt rate stored by rejection sampling, else null)."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     extra: list[dict[str, Any]] = []
 
@@ -61,7 +61,7 @@ def corpus_frame(records: Iterable[Record], tokenizer=None, split: str | None = 
 
 def statistics(df) -> dict[str, Any]:
     """`r1data.stats.summarize` plus splits, chain-of-thought share and pass rates (JSON-ready)."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     out = core_stats.summarize(df)
     grouped = df.group_by("split").len().sort("split")
@@ -86,10 +86,10 @@ def statistics(df) -> dict[str, Any]:
 
 
 def _pyplot():
-    import matplotlib  # lazy: heavy import, loaded only where used
+    import matplotlib  # lazy: heavy import
 
     matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt  # lazy: heavy import, loaded only where used
+    import matplotlib.pyplot as plt  # lazy: heavy import
 
     return plt
 
@@ -97,7 +97,7 @@ def _pyplot():
 def plots(df, folder: str | Path) -> dict[str, Path]:
     """Token-length histogram, per-domain counts and pass-rate histogram as PNGs in `folder`.
     Returns {name: path} for the plots that have data."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     plt = _pyplot()
     folder = Path(folder)
@@ -342,7 +342,7 @@ def split_folders(path: Path) -> dict[str, Path]:
 
 def frame_for(path: str | Path, tokenizer=None, rejects: RejectLog | None = None):
     """`corpus_frame` of a file or folder; a folder with train/ and test/ gets a split column."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     path = Path(path)
     splits = split_folders(path)

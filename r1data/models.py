@@ -59,7 +59,7 @@ def _embedded_dir() -> Path:
     gguf = embedded_gguf_path()
     _say(f"first use of {EMBEDDED}: dequantizing {gguf.name} into {target} (once, ~20 s)")
     start = time.time()
-    from transformers import (  # lazy: heavy import, loaded only where used
+    from transformers import (  # lazy: heavy import
         AutoModelForCausalLM,
         AutoTokenizer,
         GgufConfig,
@@ -104,7 +104,7 @@ def resolve(spec: str | os.PathLike | None) -> str:
 
 
 def best_device(requested: str | None = None) -> str:
-    import torch  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
 
     if requested and requested != "auto":
         return requested
@@ -115,7 +115,7 @@ def best_device(requested: str | None = None) -> str:
 
 def best_dtype(device: str, requested: str | None = None):
     """bf16 on GPUs that have it, float32 on CPU (bf16 matmuls are slow on most CPUs)."""
-    import torch  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
 
     if requested and requested != "auto":
         return {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
@@ -126,7 +126,7 @@ def best_dtype(device: str, requested: str | None = None):
 
 
 def load_tokenizer(spec: str | None = None):
-    from transformers import AutoTokenizer  # lazy: heavy import, loaded only where used
+    from transformers import AutoTokenizer  # lazy: heavy import
 
     tokenizer = AutoTokenizer.from_pretrained(resolve(spec))
     if tokenizer.pad_token is None:
@@ -137,7 +137,7 @@ def load_tokenizer(spec: str | None = None):
 def load_model(spec: str | None = None, *, device: str | None = None, dtype: str | None = None,
                **kwargs: Any):
     """(model, tokenizer) for a spec, on the best device with the best dtype unless told."""
-    from transformers import AutoModelForCausalLM  # lazy: heavy import, loaded only where used
+    from transformers import AutoModelForCausalLM  # lazy: heavy import
 
     path = resolve(spec)
     device = best_device(device)
@@ -154,8 +154,8 @@ def tiny_model(*, layers: int = 2, hidden: int = 64, heads: int = 4, seed: int =
     For fast trainer tests: it has the real vocabulary and chat template, so everything that
     touches text behaves as with the real model, while a step takes milliseconds.
     """
-    import torch  # lazy: heavy import, loaded only where used
-    from transformers import (  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
+    from transformers import (  # lazy: heavy import
         AutoConfig,
         AutoModelForCausalLM,
     )

@@ -37,7 +37,7 @@ BATCH = 50_000  # records per frame on the row path
 
 
 def _schema():
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     return {"id": pl.String, "domain": pl.String, "kind": pl.String, "language": pl.String,
             "source": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
@@ -75,7 +75,7 @@ def _rows(records: list[Record], tokenizer) -> dict[str, list]:
 def frame(records: Iterable[Record], tokenizer=None, batch: int = BATCH):
     """A polars DataFrame with one row per record: its categories, token lengths, finish reason
     and whether it has a chain of thought (built `batch` records at a time)."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     parts, pending = [], []
     for record in records:
@@ -107,7 +107,7 @@ def scan(path: str | Path, tokenizer=None):
     """A LazyFrame with `frame`'s columns over r1data's own record files, or None when the input
     must be read row by row (see the module docstring). Needs a tokenizer only for the token
     counts a file lacks."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     files = _own_files(Path(path))
     if files is None:
@@ -139,7 +139,7 @@ def scan(path: str | Path, tokenizer=None):
 
 
 def _last_assistant():
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     return (pl.col("messages").list.eval(
         pl.element().filter(pl.element().struct.field("role") == "assistant")
@@ -148,7 +148,7 @@ def _last_assistant():
 
 def _counted(column: str, text, tokenizer):
     """`column`, its nulls filled by counting the tokens of `text` (batch by batch)."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     def count(texts):
         values = texts.to_list()
@@ -169,7 +169,7 @@ def summarize(data) -> dict[str, Any]:
     """The figures `r1data stats` prints, as plain data (JSON-ready), from a DataFrame or
     LazyFrame with `frame`'s columns: one set of lazy queries, collected together on the
     streaming engine."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     lf = data.lazy()
     queries = [lf.select(
@@ -211,7 +211,7 @@ def file_stats(path: str | Path, tokenizer=None, rejects: RejectLog | None = Non
                options: ReadOptions | None = None) -> dict[str, Any]:
     """`summarize` of a file or folder, with the layout(s) read and the rows set aside;
     `options`: how the input is laid out (the command's --columns, --schema)."""
-    import polars as pl  # lazy: heavy import, loaded only where used
+    import polars as pl  # lazy: heavy import
 
     rejects = rejects if rejects is not None else RejectLog(None)
     try:

@@ -19,15 +19,19 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from r1data.config import ConfigError
+from r1data.models import best_device, best_dtype
+from r1data.optional import require
 from r1data.trainers.config import OptimConfig, RuntimeConfig
 
 
@@ -46,7 +50,7 @@ class Dist:
 
 def init_distributed(device: str) -> Dist:
     """Join the process group when launched by torchrun/deepspeed (RANK and WORLD_SIZE set)."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: heavy import
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     info = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
@@ -56,8 +60,6 @@ def init_distributed(device: str) -> Dist:
 
 
 def seed_everything(seed: int) -> None:
-    import numpy as np
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -65,8 +67,6 @@ def seed_everything(seed: int) -> None:
 
 def setup_device(runtime: RuntimeConfig, local_rank: int = 0) -> tuple[str, torch.dtype]:
     """(device, dtype) for this rank: its own GPU when there are several."""
-    from r1data.models import best_device, best_dtype
-
     device = best_device(runtime.device)
     if device == "cuda":
         device = f"cuda:{local_rank}"
@@ -78,7 +78,7 @@ def all_reduce_sum(value: float | torch.Tensor, dist_info: Dist) -> float:
     """The sum of a number over all ranks (the number itself with one process)."""
     if dist_info.world_size == 1:
         return float(value)
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: heavy import
 
     tensor = torch.as_tensor(value, dtype=torch.float64)
     if dist.get_backend() == "nccl":
@@ -91,7 +91,7 @@ def all_gather_objects(value: Any, dist_info: Dist) -> list[Any]:
     """Every rank's `value`, in rank order (a list of one in a single process)."""
     if dist_info.world_size == 1:
         return [value]
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: heavy import
 
     gathered: list[Any] = [None] * dist_info.world_size
     dist.all_gather_object(gathered, value)
@@ -100,7 +100,7 @@ def all_gather_objects(value: Any, dist_info: Dist) -> list[Any]:
 
 def barrier(dist_info: Dist) -> None:
     if dist_info.world_size > 1:
-        import torch.distributed as dist
+        import torch.distributed as dist  # lazy: heavy import
 
         dist.barrier()
 
@@ -109,7 +109,7 @@ def wrap_ddp(module: torch.nn.Module, dist_info: Dist, device: str) -> torch.nn.
     """`module` in torch DistributedDataParallel when there are several ranks, else itself."""
     if dist_info.world_size == 1:
         return module
-    from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel  # lazy: heavy import
 
     ids = [torch.device(device).index] if device.startswith("cuda") else None
     return DistributedDataParallel(module, device_ids=ids)
@@ -118,7 +118,7 @@ def wrap_ddp(module: torch.nn.Module, dist_info: Dist, device: str) -> torch.nn.
 def no_sync(model: torch.nn.Module, last: bool):
     """DDP's `no_sync` on every micro-batch but the last of an accumulation (one all-reduce
     per optimizer step); a no-op elsewhere."""
-    from torch.nn.parallel import DistributedDataParallel
+    from torch.nn.parallel import DistributedDataParallel  # lazy: heavy import
 
     if last or not isinstance(model, DistributedDataParallel):
         return nullcontext()  # DeepSpeed engines accumulate by themselves
@@ -174,7 +174,6 @@ def init_deepspeed(model, optimizer, scheduler, config: dict[str, Any]):
     if "RANK" not in os.environ:  # one process without a launcher: a group of one
         os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(free_port()))
-    from r1data.optional import require
 
     deepspeed = require("deepspeed", "ZeRO (runtime.zero_stage 2 or 3)")
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
@@ -183,8 +182,6 @@ def init_deepspeed(model, optimizer, scheduler, config: dict[str, Any]):
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -218,7 +215,7 @@ def gathered_named_parameters(model: Any, prefix: str = "") -> Iterator[tuple[st
     for name, param in module.named_parameters():
         key = name.removeprefix(prefix)
         if zero3:
-            import deepspeed
+            import deepspeed  # lazy: optional dependency
 
             with deepspeed.zero.GatheredParameters([param]):
                 yield key, param.data

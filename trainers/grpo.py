@@ -93,18 +93,31 @@ from typing import Any, Callable
 import torch
 
 from r1data.backends.base import SamplingConfig
-from r1data.config import to_dict
-from r1data.config import ConfigError
+from r1data.config import ConfigError, to_dict
+from r1data.models import load_tokenizer, resolve
 from r1data.rewards import RewardRouter
 from r1data.trainers import checkpoint, distributed, optim
 from r1data.trainers.config import OptimConfig, OutputConfig, RuntimeConfig
+
 # The loss and rollout pieces live in their own modules; their public names are re-exported
 # here, where recipes, tests and `grpo_rollout_vllm` have always imported them.
-from r1data.trainers.grpo_loss import (ADV_EPS, LossConfig, group_advantages,  # noqa: F401
-                                       grpo_loss, loss_denominator)
-from r1data.trainers.grpo_rollout import (Rollouts, completion_mask, concat_rollouts,  # noqa: F401
-                                          format_prompt, load_prompts, prompt_path,
-                                          rollout_transformers)
+from r1data.trainers.grpo_loss import (  # noqa: F401
+    ADV_EPS,
+    LossConfig,
+    group_advantages,
+    grpo_loss,
+    loss_denominator,
+)
+from r1data.trainers.grpo_rollout import (  # noqa: F401
+    Rollouts,
+    completion_mask,
+    concat_rollouts,
+    format_prompt,
+    load_prompts,
+    prompt_path,
+    rollout_transformers,
+)
+from r1data.trainers.grpo_rollout_vllm import VLLMRollout
 from r1data.trainers.logprobs import PolicyLogps, token_logps
 from r1data.trainers.train_log import LOG_FILE, TrainLogger
 from r1data.verifiers.code import isolation_used
@@ -282,8 +295,6 @@ class GRPOTrainer:
     def __init__(self, config: GRPOConfig, *, policy: Any = None, tokenizer: Any = None,
                  prompts: list[Any] | None = None, reward_fns: dict[str, RewardFn] | None = None,
                  eval_prompts: list[Any] | None = None, read_options: Any = None):
-        from r1data.models import load_tokenizer, resolve
-
         self.config, rt = config, config.runtime
         self.out = Path(config.output.dir)
         self.device, self.dtype = distributed.setup_device(rt, int(os.environ.get("LOCAL_RANK", "0")))
@@ -302,7 +313,7 @@ class GRPOTrainer:
 
         # -- models: fp32 master weights (lr 3e-6 steps vanish in bf16); bf16 via autocast
         if policy is None:
-            from transformers import AutoModelForCausalLM
+            from transformers import AutoModelForCausalLM  # lazy: heavy import
 
             policy = AutoModelForCausalLM.from_pretrained(resolve(config.model), dtype=torch.float32)
         self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
@@ -351,8 +362,6 @@ class GRPOTrainer:
                                        enabled=self.dtype != torch.float32 and self.engine is None)
         self.vllm = None
         if config.rollout == "vllm":
-            from r1data.trainers.grpo_rollout_vllm import VLLMRollout
-
             self.vllm = VLLMRollout(self.trainee, self.tokenizer, config.sampling)
 
         self.step = 0

@@ -16,7 +16,9 @@ import torch
 
 from r1data.backends.base import SamplingConfig
 from r1data.backends.transformers import generating, generation_config, row_end
+from r1data.io import InputError
 from r1data.rewards import RewardRouter
+from r1data.templates import r1_zero
 
 # --------------------------------------------------------------------------------------------
 # prompts
@@ -30,7 +32,6 @@ def prompt_path(spec: str) -> Path:
     bundled = resources.files("r1data") / "data" / "prompts" / f"{spec}.jsonl"
     if bundled.is_file():
         return Path(str(bundled))
-    from r1data.io import InputError
 
     raise InputError(f"no such prompt file or bundled prompt set: {spec}")
 
@@ -60,8 +61,6 @@ def load_prompts(spec: str, rejected: Path | None, rewards: str | dict[str, str]
 
 def format_prompt(record: Any, template: str, tokenizer: Any) -> str:
     """The text the policy continues: R1's R1-Zero template, or the model's chat template."""
-    from r1data.templates import r1_zero
-
     if template == "r1-zero":
         return r1_zero(record.prompt)
     messages = [m for m in record.messages if m["role"] != "assistant"] or [

@@ -47,7 +47,7 @@ class PerRowSampler:
     """
 
     def __init__(self, seeds: list[int], temperature: float, top_p: float):
-        import torch  # lazy: heavy import, loaded only where used
+        import torch  # lazy: heavy import
 
         self.temperature = temperature
         self.top_p = top_p
@@ -55,7 +55,7 @@ class PerRowSampler:
         self.generators = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch  # lazy: heavy import, loaded only where used
+        import torch  # lazy: heavy import
 
         logits = scores.float() / self.temperature
         order = None
@@ -126,7 +126,7 @@ def generation_config(sampling: SamplingConfig, *, max_new: int, pad_id: int, eo
     """The GenerationConfig of every local sampler: EOS ids and stop strings end a row. With
     `per_row_seeds`, `PerRowSampler` draws the tokens (generate runs greedy over its one-hot
     scores); otherwise generate samples at the temperature and top-p, no top-k."""
-    from transformers import GenerationConfig  # lazy: heavy import, loaded only where used
+    from transformers import GenerationConfig  # lazy: heavy import
 
     drawn = {"do_sample": False} if per_row_seeds or sampling.temperature <= 0 else {
         "do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
@@ -140,7 +140,7 @@ def generating(lm: Any) -> Iterator[None]:
     """Eval mode and no autograd while generating. A policy being trained arrives in train mode:
     eval mode turns dropout and gradient checkpointing off (checkpointing would also disable the
     KV cache); its mode is restored afterwards."""
-    import torch  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
 
     was_training = lm.training
     lm.eval()
@@ -154,7 +154,7 @@ def generating(lm: Any) -> Iterator[None]:
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether an exception says the device ran out of memory: torch.OutOfMemoryError on CUDA,
     a RuntimeError from the CPU or MPS allocator, a MemoryError from Python."""
-    import torch  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
 
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
@@ -163,7 +163,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 
 def release_memory() -> None:
-    import torch  # lazy: heavy import, loaded only where used
+    import torch  # lazy: heavy import
 
     gc.collect()
     if torch.cuda.is_available():
@@ -207,8 +207,8 @@ class TransformersBackend(LocalBackend):
         return max(1, self.batch_size // n)
 
     def info(self) -> dict[str, Any]:
-        import torch  # lazy: heavy import, loaded only where used
-        import transformers  # lazy: heavy import, loaded only where used
+        import torch  # lazy: heavy import
+        import transformers  # lazy: heavy import
 
         return {**super().info(), "device": str(self.lm.device), "dtype": str(self.lm.dtype).replace("torch.", ""),
                 "transformers": transformers.__version__, "torch": torch.__version__,
@@ -248,8 +248,8 @@ class TransformersBackend(LocalBackend):
 
     def _generate_batch(self, ids: list[list[int]], seeds: list[int],
                         sampling: SamplingConfig) -> list[Completion]:
-        import torch  # lazy: heavy import, loaded only where used
-        from transformers import LogitsProcessorList  # lazy: heavy import, loaded only where used
+        import torch  # lazy: heavy import
+        from transformers import LogitsProcessorList  # lazy: heavy import
 
         width = max(len(x) for x in ids)
         pad = self.tokenizer.pad_token_id

@@ -183,7 +183,7 @@ def _iter_jsonl(path: Path, rejects: RejectLog, first: int = 0,
 
 
 def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+    import pyarrow.parquet as pq  # lazy: heavy import
 
     parquet = pq.ParquetFile(path)
     lineno = 0
@@ -195,7 +195,7 @@ def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
-    import pyarrow.csv as pcsv  # lazy: heavy import, loaded only where used
+    import pyarrow.csv as pcsv  # lazy: heavy import
 
     lineno = 1  # the header is line 1
     for batch in pcsv.open_csv(path):  # streamed in blocks, never the whole file
@@ -206,7 +206,7 @@ def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, Any]]:
-    import datasets  # lazy: heavy import, loaded only where used
+    import datasets  # lazy: heavy import
 
     loaded = datasets.load_from_disk(str(path))
     splits = loaded.values() if isinstance(loaded, datasets.DatasetDict) else [loaded]
@@ -223,7 +223,7 @@ def _iter_datasets(path: Path, split: str | None = None) -> Iterator[dict[str, A
 def _iter_hub(name: str, options: ReadOptions) -> Iterator[dict[str, Any]]:
     """Rows of a Hub dataset, streamed: nothing is downloaded whole. Offline
     (HF_DATASETS_OFFLINE=1) `datasets` reads the copy in the local cache instead."""
-    import datasets  # lazy: heavy import, loaded only where used
+    import datasets  # lazy: heavy import
 
     split = options.split or "train"
     try:
@@ -294,7 +294,7 @@ def count_rows(file: str | Path, options: ReadOptions | None = None) -> int:
         with open_binary(Path(file)) as fh:
             return sum(1 for line in fh if line.strip())
     if fmt == "parquet":
-        import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+        import pyarrow.parquet as pq  # lazy: heavy import
 
         return pq.ParquetFile(file).metadata.num_rows
     return sum(1 for _ in iter_rows(file, None, options))  # a Hub dataset: streamed

@@ -28,8 +28,8 @@ from r1data.schemas import ReadOptions
 
 
 def write_parquet(records: Iterable[Record], path: str | Path) -> int:
-    import pyarrow as pa  # lazy: heavy import, loaded only where used
-    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+    import pyarrow as pa  # lazy: heavy import
+    import pyarrow.parquet as pq  # lazy: heavy import
 
     rows = [r.to_row() for r in records]
     path = Path(path)
@@ -47,7 +47,7 @@ def verl_table(records: Iterable[Record]):
     type per column: a gold that is not text (a list of answers, test cases) is stored as JSON
     text, as Skywork-OR1 does, and `extra_info` too when its values differ in type across rows;
     the reader decodes both."""
-    import pyarrow as pa  # lazy: heavy import, loaded only where used
+    import pyarrow as pa  # lazy: heavy import
 
     rows = [schemas.to_verl(r) for r in records]
     for row in rows:
@@ -66,7 +66,7 @@ def verl_table(records: Iterable[Record]):
 
 def write_verl(records: Iterable[Record], path: str | Path) -> int:
     """Write records as one verl Parquet file (atomically); returns how many."""
-    import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+    import pyarrow.parquet as pq  # lazy: heavy import
 
     table = verl_table(records)
     path = Path(path)
@@ -90,7 +90,7 @@ def convert_to_verl(folder: str | Path) -> list[Path]:
 
 def _read_ids(path: Path) -> list[str]:
     if path.name.endswith(PARQUET_SUFFIXES):
-        import pyarrow.parquet as pq  # lazy: heavy import, loaded only where used
+        import pyarrow.parquet as pq  # lazy: heavy import
 
         return [str(i) for i in pq.read_table(path, columns=["id"]).column("id").to_pylist()]
     ids = []
@@ -232,7 +232,7 @@ def write_records(records: Iterable[Record], folder: str | Path, **kwargs: Any) 
 
 def to_dataset(records: Iterable[Record]):
     """A `datasets.Dataset` with one column per record field (JSON_FIELDS as JSON text)."""
-    import datasets  # lazy: heavy import, loaded only where used
+    import datasets  # lazy: heavy import
 
     return datasets.Dataset.from_list([r.to_row() for r in records])
 

@@ -97,7 +97,7 @@ def _lid():
     if _model is None:
         with _model_lock:
             if _model is None:
-                import fasttext  # lazy: heavy import, loaded only where used
+                import fasttext  # lazy: heavy import
 
                 path = lid_model_path()
                 if not path.exists():
