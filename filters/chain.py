@@ -39,8 +39,7 @@ from rich.table import Table
 
 from r1data import io
 from r1data.launch import slurm
-from r1data.launch.environment import activation_command
-from r1data.optional import require
+from r1data.launch.executors import EXECUTORS, datatrove_executor
 from r1data.record import META_CONTAMINATION
 from r1data.schemas import ReadOptions, unread_line
 
@@ -75,7 +74,6 @@ PER_SAMPLE_FILTERS = {
     "language": LanguageMixFilter,
 }
 WHOLE_CORPUS_FILTERS = {"exact_dedup": ExactDedupFilter, "fuzzy_dedup": FuzzyPromptDedupFilter}
-EXECUTORS = ("local", "ray", "slurm")
 
 
 @dataclass
@@ -231,38 +229,12 @@ def build_executors(config: FilterChainConfig, input: str | Path, output: str | 
     output = Path(output)
     executors = []
     for stage in build_stages(config, input, output, read_options):
-        executors.append(_executor(config, stage, output / ".logs" / stage.name,
-                                   executors[-1] if executors else None))
+        executors.append(datatrove_executor(
+            config.executor, stage.pipeline, tasks=stage.tasks, workers=config.workers,
+            logging_dir=output / ".logs" / stage.name, depends=executors[-1] if executors else None,
+            name=stage.name, cpus_per_task=config.cpus_per_task,
+            mem_per_cpu_gb=config.mem_per_cpu_gb, slurm=config.slurm))
     return executors
-
-
-def _executor(config: FilterChainConfig, stage: ChainStage, logging_dir: Path, depends):
-    workers = max(1, min(config.workers, stage.tasks))
-    if config.executor == "local":
-        from datatrove.executor import LocalPipelineExecutor  # lazy: heavy import
-
-        return LocalPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
-                                     logging_dir=str(logging_dir), depends=depends)
-    if config.executor == "ray":
-        require("ray", "the ray executor")  # datatrove's own check would end in a traceback
-        from datatrove.executor.ray import RayPipelineExecutor  # lazy: heavy import
-
-        # One Ray actor per `workers` share of the tasks: starting an actor costs seconds, and
-        # MinHash's bucket stage alone has 14 tasks.
-        return RayPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
-                                   tasks_per_job=-(-stage.tasks // workers),
-                                   logging_dir=str(logging_dir), depends=depends,
-                                   cpus_per_task=config.cpus_per_task,
-                                   mem_per_cpu_gb=config.mem_per_cpu_gb)
-    from datatrove.executor.slurm import SlurmPipelineExecutor  # lazy: heavy import
-
-    slurm = {"job_name": f"r1data_{stage.name}", **config.slurm}
-    if not {"env_command", "venv_path", "condaenv"} & set(slurm):
-        slurm["env_command"] = activation_command(sep="; ")  # see r1data.launch.environment
-    return SlurmPipelineExecutor(stage.pipeline, tasks=stage.tasks, workers=workers,
-                                 logging_dir=str(logging_dir), depends=depends,
-                                 cpus_per_task=config.cpus_per_task,
-                                 mem_per_cpu_gb=int(max(1, config.mem_per_cpu_gb)), **slurm)
 
 
 # -- running and reporting ----------------------------------------------------------------------
