@@ -307,7 +307,7 @@ def pending(config: AblationConfig) -> list[tuple[str, int]]:
             if not (run_folder(config, v, s) / "result.json").exists()]
 
 
-def finish(config: AblationConfig) -> dict[str, Any]:
+def finish(config: AblationConfig, failed: list[str] | None = None) -> dict[str, Any]:
     """ablation.json (every run and the table) and ablation.png from the runs' result.json."""
     out = Path(config.output)
     results = [json.loads((run_folder(config, v, s) / "result.json").read_text())
@@ -317,7 +317,7 @@ def finish(config: AblationConfig) -> dict[str, Any]:
     image = plot(rows, out / "ablation.png")
     report = {"config": asdict(config), "token_budget": config.token_budget(), "table": rows,
               "runs": results, "missing": [f"{v}:{s}" for v, s in pending(config)],
-              "plot": str(image) if image else None}
+              "failed": failed or [], "plot": str(image) if image else None}
     write_json(out / "ablation.json", report)
     return report
 
@@ -377,6 +377,4 @@ def collect(config: AblationConfig, poll: float = 2.0) -> dict[str, Any]:
     from r1data.launch import slurm
 
     failed = slurm.wait(slurm.load_jobs(Path(config.output).absolute() / ".logs"), poll=poll)
-    report = finish(config)
-    report["failed"] = [f"{f.stage} (log {f.log})" for f in failed]
-    return report
+    return finish(config, [f"{f.stage} (log {f.log})" for f in failed])

@@ -73,5 +73,7 @@ def _print_table(report) -> None:
         table.add_row(row["variant"], str(row["seeds"]), f"{row.get('answers', 0):.0f}",
                       pm(row.get("accuracy"), row.get("se")), diff, flag)
     Console().print(table)
+    if report.get("failed"):
+        Console(stderr=True).print(f"failed: {'; '.join(report['failed'])}", highlight=False)
     if report.get("missing"):
         Console(stderr=True).print(f"not run yet: {', '.join(report['missing'])}", highlight=False)
