@@ -349,6 +349,7 @@ def summarize(questions: dict[str, Question], config: SelectConfig,
         "questions": {"input": len(questions), "kept": len(kept_questions),
                       "without_pass_rate": len(questions) - len(rates)},
         "answers": {"input": len(all_lengths), "kept": len(kept_lengths)},
+        "rejected_rows": sum(1 for f in (output / "rejected").glob("*.jsonl") for _ in open(f)),
         "filters": counts,
         "histograms": {
             "pass_rate": {"edges": RATE_BINS, "input": histogram(rates, RATE_BINS),

@@ -72,3 +72,6 @@ def command(
     q, a = summary["questions"], summary["answers"]
     console.print(f"kept {q['kept']} of {q['input']} questions, {a['kept']} of {a['input']} answers "
                   f"-> {output / 'kept'}; card {output / 'README.md'}", highlight=False)
+    if summary["rejected_rows"]:
+        console.print(f"{summary['rejected_rows']} unreadable row(s) set aside with their reason -> "
+                      f"{output / 'rejected'}", style="yellow", highlight=False)

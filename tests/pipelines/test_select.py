@@ -114,6 +114,12 @@ def test_select_command_verl_output_and_manifest(corpus, tmp_path):
     assert list((out / "kept").glob("*.parquet"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["command"] == "select" and manifest["settings"]["pass_rate"] == "0.1:0.6"
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(corpus.read_text() + "not json\n")
+    proc = _cli("-i", broken, "-o", tmp_path / "broken", "--max-answers", "1")
+    assert proc.returncode == 0 and "1 unreadable row(s) set aside" in proc.stderr
+    rejected = [json.loads(line) for f in (tmp_path / "broken" / "rejected").glob("*.jsonl") for line in open(f)]
+    assert [r["reason"].split(":")[0] for r in rejected] == ["bad_json"]
     bad = _cli("-i", corpus, "-o", tmp_path / "bad", "--pass-rate", "0.6")
     assert bad.returncode == 2 and "LOW:HIGH" in bad.stderr and "Traceback" not in bad.stderr
 
