@@ -92,11 +92,12 @@ def test_a_prompt_longer_than_the_context_is_an_error_sample(backends):
     from r1data.backends import SamplingConfig
 
     vllm, _ = backends
-    long, short = "word " * 1500, "Hi"
-    out = vllm.generate([long, short], SamplingConfig(n=2, max_tokens=4000, temperature=0.0))
+    # plain text prompts of about 1,500 and 1,010 tokens in a 1,024-token context
+    long, near = "word " * 1500, "word " * 1010
+    out = vllm.generate([long, near], SamplingConfig(n=2, max_tokens=4000, temperature=0.0))
     assert [c.finish_reason for c in out[0]] == ["error", "error"] and "max_model_len" in out[0][0].error
-    # the short prompt's samples stop at the context's end at the latest: never an engine error
-    assert all(c.finish_reason in ("stop", "length") and c.completion_tokens + c.prompt_tokens <= 1024
+    # the other prompt's max_tokens is clamped to the context left: "length", never an engine error
+    assert all(c.finish_reason == "length" and c.completion_tokens + c.prompt_tokens == 1024
                for c in out[1])
 
 
