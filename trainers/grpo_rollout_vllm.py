@@ -30,6 +30,11 @@ from typing import Any
 import torch
 
 from r1data.backends.base import SamplingConfig
+from r1data.backends.vllm import is_cpu_build, new_llm, shutdown
+from r1data.config import ConfigError
+from r1data.optional import MissingDependency, require
+from r1data.trainers.distributed import gathered_named_parameters, is_zero3
+from r1data.trainers.grpo_rollout import Rollouts
 
 CPU_KV_CACHE_BYTES = 512 << 20
 
@@ -39,15 +44,10 @@ class VLLMRollout:
 
     def __init__(self, trainee: Any, tokenizer: Any, sampling: SamplingConfig, *,
                  gpu_memory_utilization: float = 0.3, max_model_len: int | None = None):
-        from r1data.optional import MissingDependency, require
-
         try:
             vllm = require("vllm", "rollout: vllm")
         except MissingDependency as exc:
-            from r1data.config import ConfigError
-
             raise ConfigError(f"{exc}; or use rollout: transformers") from None
-        from r1data.backends.vllm import is_cpu_build, new_llm
 
         # In-process engine: the sync below hands it tensors of this process.
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -64,10 +64,8 @@ class VLLMRollout:
         self.sync_weights(trainee)  # the policy may already differ from its folder (resume)
 
     def generate(self, prompts: list[str], template: str, seed: int):
-        from vllm import SamplingParams
-        from vllm.inputs import TokensPrompt
-
-        from r1data.trainers.grpo_rollout import Rollouts
+        from vllm import SamplingParams  # lazy: optional dependency
+        from vllm.inputs import TokensPrompt  # lazy: optional dependency
 
         s, tok = self.sampling, self.tokenizer
         encoded = [tok(p, add_special_tokens=template == "r1-zero")["input_ids"] for p in prompts]
@@ -102,8 +100,6 @@ class VLLMRollout:
 
         `trainee` is the trainer's `PolicyLogps` or the DDP/DeepSpeed wrapper around it; names
         lose the wrapper's `lm.` prefix."""
-        from r1data.trainers.distributed import gathered_named_parameters, is_zero3
-
         weights = gathered_named_parameters(trainee, prefix="lm.")
         if is_zero3(trainee):  # a gathered weight is freed when the next one is gathered
             weights = ((name, value.detach().clone()) for name, value in weights)
@@ -114,8 +110,6 @@ class VLLMRollout:
 
     def close(self) -> None:
         """Stop the engine and its process group (a later engine in this process starts clean)."""
-        from r1data.backends.vllm import shutdown
-
         shutdown(self.llm)
         self.llm = None
 

