@@ -334,40 +334,31 @@ def run(config: AblationConfig, task: Task, only: list[tuple[str, int]] | None =
 
 
 def sbatch_script(spec: Path, variant: str, seed: int, logs: Path, sbatch: dict[str, Any]) -> str:
-    """One job: `r1data ablate SPEC --only VARIANT:SEED` on a node, readable and runnable by hand."""
-    import shlex
-
-    from r1data.launch.environment import activation_command, python
+    """One job: `r1data ablate SPEC --only VARIANT:SEED` on a node (launch.slurm's script form)."""
+    from r1data.launch import slurm
+    from r1data.launch.environment import python
 
     directives = {"job-name": f"r1data_ablate_{variant}_{seed}", "cpus-per-task": 2, **sbatch,
                   "output": f"{logs}/slurm_logs/{variant}-seed-{seed}.out"}
-    lines = ["#!/bin/bash", *(f"#SBATCH --{k}={v}" for k, v in directives.items()),
-             f"# variant {variant}, seed {seed} of the ablation in {spec}", activation_command(),
-             "set -euo pipefail",
-             " ".join(shlex.quote(a) for a in [python(), "-m", "r1data", "ablate", str(spec),
-                                                "--only", f"{variant}:{seed}", "--executor", "local"])]
-    return "\n".join(lines) + "\n"
+    argv = [python(), "-m", "r1data", "ablate", str(spec), "--only", f"{variant}:{seed}",
+            "--executor", "local"]
+    return slurm.sbatch_script(directives, [f"variant {variant}, seed {seed} of the ablation in {spec}"],
+                               [slurm.command_line(argv)])
 
 
 def submit(config: AblationConfig, spec: Path) -> list:
     """One Slurm job per pending variant x seed; their ids are kept for `collect`."""
-    import subprocess
-
-    from r1data.backends import BackendUnavailable
     from r1data.launch import slurm
 
     logs = Path(config.output).absolute() / ".logs"
     (logs / "slurm_logs").mkdir(parents=True, exist_ok=True)
     stages = []
     for variant, seed in pending(config):
-        script = logs / f"{variant}-seed-{seed}.sbatch"
-        script.write_text(sbatch_script(spec.absolute(), variant, seed, logs, config.sbatch))
-        out = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True)
-        if out.returncode != 0:
-            why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
-            raise BackendUnavailable(f"sbatch refused {variant} seed {seed}: {why}")
-        stages.append(slurm.SubmittedStage(f"{variant}-seed-{seed}", str(logs / f"{variant}-seed-{seed}"),
-                                           1, out.stdout.strip().split(";")[0]))
+        name = f"{variant}-seed-{seed}"
+        job = slurm.submit(logs / f"{name}.sbatch",
+                           sbatch_script(spec.absolute(), variant, seed, logs, config.sbatch),
+                           f"{variant} seed {seed}")
+        stages.append(slurm.SubmittedStage(name, str(logs / name), 1, job))
     slurm.save_jobs(logs, stages)
     return stages
 
