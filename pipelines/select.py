@@ -266,7 +266,9 @@ def run(config: SelectConfig, input: str | Path, output: str | Path, read_option
     if on_stage:
         on_stage("select")
     (output / ".logs").mkdir(parents=True, exist_ok=True)
-    # datatrove's per-step report goes to the log, as the filter chain's does
+    # datatrove's per-step report goes to the log, as the filter chain's does. Not built by
+    # launch.executors.datatrove_executor: a rerun must redo the one task (skip_completed=False),
+    # since the scan before it is redone too and the old kept/ may come from other choices
     with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log):
         stats = LocalPipelineExecutor(pipeline, tasks=1, workers=1, logging_dir=str(output / ".logs"),
                                       skip_completed=False).run()
