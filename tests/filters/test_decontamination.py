@@ -3,8 +3,6 @@ spacing, casing, punctuation or number formatting are caught; changed numbers ar
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from r1data.filters.adapters import document_of
 from r1data.filters.decontamination import DecontaminationFilter
 from r1data.record import META_CONTAMINATION
 
+from chat_stub import chat_server
 from filtercase_helpers import make_record, varied_text
 
 
@@ -136,52 +135,23 @@ def test_a_certain_retrieval_match_is_dropped_without_a_judge():
     assert record.metadata[META_CONTAMINATION]["method"] == "retrieval"
 
 
-class PairJudge(BaseHTTPRequestHandler):
-    """An OpenAI-compatible server that answers SAME when both problems hold the same numbers:
-    what is under test is the filter's side (what the judge is shown, how its verdict decides)."""
-
-    seen: list[str] = []
-
-    def do_GET(self):  # noqa: N802 - a real OpenAI-compatible server lists its models
-        ok = self.path.rstrip("/") == "/v1/models"
-        data = json.dumps({"object": "list", "data": [{"id": "pair-judge", "object": "model"}]}).encode()
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data) if ok else 0))
-        self.end_headers()
-        if ok:
-            self.wfile.write(data)
-
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        text = body["messages"][-1]["content"]
-        a, b = re.search(r"PROBLEM A:\n(.*?)\n\nPROBLEM B:\n(.*?)\n\nExplain", text, re.S).groups()
-        type(self).seen.append(text)
-        same = sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))
-        reply = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": f"Compared.\nVERDICT: {'SAME' if same else 'DIFFERENT'}"}}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 5}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def pair_verdict(text: str) -> str:
+    """SAME when both problems hold the same numbers (what the filter shows the judge is under
+    test, not the judge)."""
+    a, b = re.search(r"PROBLEM A:\n(.*?)\n\nPROBLEM B:\n(.*?)\n\nExplain", text, re.S).groups()
+    same = sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b))
+    return f"Compared.\nVERDICT: {'SAME' if same else 'DIFFERENT'}"
 
 
 @pytest.fixture()
-def judge_url():
-    PairJudge.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), PairJudge)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+def judge():
+    """(base URL, prompts the judge was sent) of a pair judge on 127.0.0.1."""
+    with chat_server("pair-judge", pair_verdict) as (url, seen):
+        yield url, seen
 
 
-def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge_url):
+def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge):
+    judge_url, seen = judge
     step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95,
                                  judge={"model": "pair-judge", "base_url": judge_url, "api_key": "x"})
     same = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n375"})
@@ -189,12 +159,12 @@ def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge_url):
     match = same.metadata[META_CONTAMINATION]
     assert (match["method"], match["item_id"]) == ("judge", REWORDING_OF)
     assert "VERDICT: SAME" in match["evidence"]["judgement"]
-    assert "Ali had $21" in PairJudge.seen[0]  # the benchmark item was shown
+    assert "Ali had $21" in seen[0]  # the benchmark item was shown
     # the same story with a question of its own: a suspect, which the judge tells apart
     other = make_record({"prompt": REWORDING.replace("now?", "now if he spends $7?"), "completion": "<think>\nx\n</think>\n\n1"})
     assert decide(step, other) == "kept"
     assert other.metadata[META_CONTAMINATION]["decision"] == "judged_different"
-    assert len(PairJudge.seen) == 2
+    assert len(seen) == 2
 
 
 def test_paraphrase_set_figures_do_not_fall():
@@ -225,7 +195,8 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_decontaminate_command_lists_suspects_and_lets_the_judge_decide(tmp_path, judge_url):
+def test_decontaminate_command_lists_suspects_and_lets_the_judge_decide(tmp_path, judge):
+    judge_url, _ = judge
     copy = gsm8k_item(3)["prompt"]
     rows = [make_record({"prompt": p, "completion": "<think>\nx\n</think>\n\n1", "prompt_id": pid})
             for p, pid in ((copy, "copy"), (REWORDING, "reworded"),

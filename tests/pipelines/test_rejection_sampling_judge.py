@@ -10,60 +10,33 @@ checks that noise never becomes a pass.
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from chat_stub import chat_server
 from r1data.pipelines.rejection_sampling import RejectionSamplingConfig, label_and_verify
 from r1data.record import Record
 
 
-class RuleJudge(BaseHTTPRequestHandler):
-    seen: list[dict] = []
+def shown(question: str) -> dict:
+    """What the judge was shown: the reference and the prediction."""
+    return {"reference": re.search(r"REFERENCE:\n(.*?)\n\nPREDICTION:", question, re.S).group(1),
+            "prediction": re.search(r"PREDICTION:\n(.*?)\n\nExplain", question, re.S).group(1)}
 
-    def do_GET(self):  # noqa: N802 - a real OpenAI-compatible server lists its models
-        ok = self.path.rstrip("/") == "/v1/models"
-        data = json.dumps({"object": "list", "data": [{"id": "rule-judge", "object": "model"}]}).encode()
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data) if ok else 0))
-        self.end_headers()
-        if ok:
-            self.wfile.write(data)
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        question = body["messages"][-1]["content"]
-        reference = re.search(r"REFERENCE:\n(.*?)\n\nPREDICTION:", question, re.S).group(1)
-        prediction = re.search(r"PREDICTION:\n(.*?)\n\nExplain", question, re.S).group(1)
-        type(self).seen.append({"reference": reference, "prediction": prediction})
-        verdict = "CORRECT" if reference.lower() in prediction.lower() else "INCORRECT"
-        reply = {"choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": f"Compared.\nVERDICT: {verdict}"}}],
-                 "usage": {"prompt_tokens": 50, "completion_tokens": 5}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+def rule_verdict(question: str) -> str:
+    """CORRECT when the reference appears in the prediction."""
+    pair = shown(question)
+    correct = pair["reference"].lower() in pair["prediction"].lower()
+    return f"Compared.\nVERDICT: {'CORRECT' if correct else 'INCORRECT'}"
 
 
 @pytest.fixture()
-def judge_url():
-    RuleJudge.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RuleJudge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
-    server.server_close()
+def judge():
+    """(base URL, questions the judge was sent) of a rule judge on 127.0.0.1."""
+    with chat_server("rule-judge", rule_verdict) as (url, seen):
+        yield url, seen
 
 
 def _group(answers, gold, domain):
@@ -77,7 +50,8 @@ def _config(url, **kw):
                                                      "options": {"base_url": url, "max_retries": 0}}, **kw)
 
 
-def test_judge_decides_free_text_answers(judge_url):
+def test_judge_decides_free_text_answers(judge):
+    judge_url, seen = judge
     config = _config(judge_url, judge_domains=["general"])
     backend = config.judge.open()
     try:
@@ -91,12 +65,13 @@ def test_judge_decides_free_text_answers(judge_url):
     assert len(kept[0].verdicts) == 2  # the rule verdict stays in the trail, the judge's decides
     assert row["correct"] == 2 and row["pass_rate"] == pytest.approx(2 / 3)
     # the judge saw the reference and the final answer only, not the chain of thought
-    assert sorted(s["prediction"] for s in RuleJudge.seen) == ["The capital is Lyon.", "The capital is Paris.",
+    assert sorted(shown(q)["prediction"] for q in seen) == ["The capital is Lyon.", "The capital is Paris.",
                                                                "The capital is paris."]
-    assert {s["reference"] for s in RuleJudge.seen} == {"Paris"}
+    assert {shown(q)["reference"] for q in seen} == {"Paris"}
 
 
-def test_rule_verdicts_and_pseudo_labels_are_not_judged(judge_url):
+def test_rule_verdicts_and_pseudo_labels_are_not_judged(judge):
+    judge_url, seen = judge
     config = _config(judge_url)  # no judge_domains: only what rules leave undecided
     backend = config.judge.open()
     try:
@@ -112,7 +87,7 @@ def test_rule_verdicts_and_pseudo_labels_are_not_judged(judge_url):
         assert row["pseudo_label"] == "6" and all(r.verdicts[-1]["verifier"] == "math" for r in kept)
     finally:
         backend.close()
-    assert RuleJudge.seen == []
+    assert seen == []
 
 
 def test_a_noise_judge_never_passes_a_sample():
