@@ -23,7 +23,9 @@ def command(
         summary = stats.file_stats(path, tok, rejects, read_options)
     Console().print(stats.render(summary, title=f"r1data stats: {path}"))
     if summary["rejected"]:
-        Console(stderr=True).print(f"[yellow]{summary['rejected']} unreadable rows skipped"
-                                   + (f" (written to {rejected})" if rejected else ""))
+        Console(stderr=True).print(f"{summary['rejected']} unreadable rows skipped"
+                                   + (f" (written to {rejected})" if rejected else "")
+                                   + f": {rejects.describe()}", style="yellow", markup=False,
+                                   highlight=False, soft_wrap=True)
     if json_out:
         io.write_json(json_out, summary)

@@ -108,6 +108,7 @@ class RejectLog:
         self.path = Path(path) if path else None
         self.count = 0
         self.reasons: dict[str, int] = {}
+        self.first: dict[str, str] = {}  # the first full reason of each kind, for a one-line report
         self.entries: list[dict[str, Any]] | None = [] if keep else None  # keep=True: in memory too
         self._fh = None
 
@@ -115,6 +116,7 @@ class RejectLog:
         self.count += 1
         key = reason.split(":")[0]
         self.reasons[key] = self.reasons.get(key, 0) + 1
+        self.first.setdefault(key, reason)
         if self.entries is not None:
             self.entries.append({"file": where, "line": line, "reason": reason, "raw": raw})
         if self.path is None:
@@ -127,6 +129,11 @@ class RejectLog:
         entry = {"file": where, "line": line, "reason": reason, "raw": raw}
         self._fh.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
         self._fh.flush()
+
+    def describe(self, most: int = 3) -> str:
+        """The commonest reasons, each with its first full wording and count."""
+        top = sorted(self.reasons.items(), key=lambda kv: -kv[1])[:most]
+        return "; ".join(f"{self.first[k][:200]} ({n})" for k, n in top)
 
     def close(self) -> None:
         if self._fh is not None:

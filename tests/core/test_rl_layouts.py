@@ -106,6 +106,7 @@ def test_nested_column_paths_and_rows_missing_the_path_go_to_rejected(tmp_path):
                                       "--rejected", str(tmp_path / "cli_rejected.jsonl")])
     assert result.exit_code == 0, result.output
     assert "2 unreadable rows skipped" in result.output
+    assert "--columns gold=meta.truth.value: no key 'value' in meta.truth (1)" in result.output
     # the mapping the issue names, on a verl row
     verl = schemas.ReadOptions(columns={"gold": "reward_model.ground_truth"})
     [record] = schemas.records_of_row(verl_rows(1)[0], verl)
