@@ -20,6 +20,7 @@ import json
 import os
 import random
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -176,6 +177,15 @@ def init_deepspeed(model, optimizer, scheduler, config: dict[str, Any]):
                           MASTER_PORT=str(free_port()))
 
     deepspeed = require("deepspeed", "ZeRO (runtime.zero_stage 2 or 3)")
+    # DeepSpeed caches process groups module-wide and releases them only when its own teardown
+    # destroys the world. A world torn down by someone else in this process (an in-process vLLM
+    # engine shut down: r1data.backends.vllm.shutdown) leaves the cache pointing at dead groups,
+    # and the next engine fails with "Group ... is not registered". Dropping the cache before an
+    # engine is built is harmless: DeepSpeed makes the groups it needs again from the live world.
+    groups = sys.modules.get("deepspeed.utils.groups")
+    release = getattr(groups, "_release_process_group_references", None)
+    if release is not None:
+        release(None)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer,
                                            lr_scheduler=scheduler, config=config)
     return engine
