@@ -24,12 +24,10 @@ local executor starts its workers with forkserver, which re-imports the main mod
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import json
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,15 +245,15 @@ class ChainIncomplete(RuntimeError):
 def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
               executor: str | None = None, workers: int | None = None,
               on_stage: Callable[[str, int, int], None] | None = None,
-              quiet: bool = True, wait: bool = False,
+              wait: bool = False,
               on_progress: Callable[[dict[str, int]], None] | None = None,
               read_options: ReadOptions | None = None) -> dict[str, Any]:
     """Run the chain over `input` into `output` (layout in the module docstring); returns the
     stats dict also written to `output/stats.json`. Rerunning skips finished tasks.
 
-    `on_stage(name, index, count)` is called before each stage (for a progress display);
-    `quiet` sends datatrove's log lines of in-process tasks to OUT/.logs/datatrove.log instead
-    of stderr (each task's full log is in OUT/.logs/<stage>/logs either way).
+    `on_stage(name, index, count)` is called before each stage (for a progress display).
+    datatrove's console lines show only with `r1data --verbose` (r1data.launch.executors); each
+    task's full log is in OUT/.logs/<stage>/logs either way.
     Slurm: the stages are submitted as dependent arrays and `{"submitted": [job ids]}` comes
     back at once, unless `wait`: then `collect_chain` waits for them (`on_progress` gets the
     finished tasks per stage) and the stats come back as from a local run.
@@ -279,20 +277,18 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
         return collect_chain(config, output, on_progress=on_progress)
     if config.executor == "ray":
         _check_ray_resources(config)
-    (output / ".logs").mkdir(exist_ok=True)
-    with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log if quiet else None):
-        for index, (stage, step) in enumerate(zip(stages, executors)):
-            if on_stage:
-                on_stage(stage.name, index, len(stages))
-            step.run()  # its dependency already ran: run() only checks its completion markers
-            # Stop at the first unfinished stage: datatrove's Ray executor would otherwise start
-            # the next one, which waits for its dependency in a sleep loop that never ends.
-            if step.get_incomplete_ranks(skip_completed=True):
-                raise ChainIncomplete(slurm.describe_failures(slurm.failed_tasks([
-                    slurm.SubmittedStage(stage.name, str(output / ".logs" / stage.name),
-                                         stage.tasks, "-1")])))
-            for folder in CONSUMED_BY.get(stage.name, ()):
-                shutil.rmtree(output / ".work" / folder, ignore_errors=True)
+    for index, (stage, step) in enumerate(zip(stages, executors)):
+        if on_stage:
+            on_stage(stage.name, index, len(stages))
+        step.run()  # its dependency already ran: run() only checks its completion markers
+        # Stop at the first unfinished stage: datatrove's Ray executor would otherwise start
+        # the next one, which waits for its dependency in a sleep loop that never ends.
+        if step.get_incomplete_ranks(skip_completed=True):
+            raise ChainIncomplete(slurm.describe_failures(slurm.failed_tasks([
+                slurm.SubmittedStage(stage.name, str(output / ".logs" / stage.name),
+                                     stage.tasks, "-1")])))
+        for folder in CONSUMED_BY.get(stage.name, ()):
+            shutil.rmtree(output / ".work" / folder, ignore_errors=True)
     return _finish(config, output)
 
 
@@ -344,22 +340,6 @@ def _finish(config: FilterChainConfig, output: Path) -> dict[str, Any]:
     write_contamination_report(output)
     shutil.rmtree(output / ".work", ignore_errors=True)
     return stats
-
-
-@contextlib.contextmanager
-def _stderr_to(stream):
-    if stream is None:
-        yield
-        return
-    saved, sys.stderr = sys.stderr, stream
-    try:
-        yield
-    finally:
-        sys.stderr = saved
-        from loguru import logger
-
-        logger.remove()  # drop the sinks datatrove bound to the redirected stream
-        logger.add(sys.stderr, level="WARNING")
 
 
 def _step_stats(logging_dir: Path) -> dict[str, dict[str, int]]:

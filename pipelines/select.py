@@ -35,11 +35,11 @@ from typing import Any
 from r1data import io
 from r1data.atomic import write_bytes
 from r1data.record import META_PASS_RATE, Record
+from r1data.launch.executors import LocalExecutor
 from r1data.verifiers.dispatch import verify_records
 
 from r1data.filters.adapters import DroppedRecordWriter, RecordReader, RecordWriter
 from r1data.filters.base import count_words
-from r1data.filters.chain import _stderr_to
 from r1data.filters.correctness_filter import CorrectnessFilter
 from r1data.filters.selection import (AnswerCountFilter, LengthOutlierFilter, MeanLengthFilter,
                                       PassRateFilter, length_bounds)
@@ -250,8 +250,6 @@ def run(config: SelectConfig, input: str | Path, output: str | Path, read_option
     """Select from `input` into `output` (kept/, dropped/<filter>/, prompts.jsonl,
     selection.json, README.md);
     returns the summary written to selection.json."""
-    from datatrove.executor.local import LocalPipelineExecutor
-
     output = Path(output)
     if on_stage:
         on_stage("scan: pass rates and lengths")
@@ -265,13 +263,11 @@ def run(config: SelectConfig, input: str | Path, output: str | Path, read_option
                 *build_filters(questions, config, dropped), RecordWriter(output / "kept", fmt)]
     if on_stage:
         on_stage("select")
-    (output / ".logs").mkdir(parents=True, exist_ok=True)
-    # datatrove's per-step report goes to the log, as the filter chain's does. Not built by
-    # launch.executors.datatrove_executor: a rerun must redo the one task (skip_completed=False),
-    # since the scan before it is redone too and the old kept/ may come from other choices
-    with open(output / ".logs" / "datatrove.log", "a") as log, _stderr_to(log):
-        stats = LocalPipelineExecutor(pipeline, tasks=1, workers=1, logging_dir=str(output / ".logs"),
-                                      skip_completed=False).run()
+    # Not built by launch.executors.datatrove_executor: a rerun must redo the one task
+    # (skip_completed=False), since the scan before it is redone too and the old kept/ may come
+    # from other choices. Its console follows --verbose as the filter chain's does.
+    stats = LocalExecutor(pipeline, tasks=1, workers=1, logging_dir=str(output / ".logs"),
+                          skip_completed=False).run()
     (output / "kept").mkdir(parents=True, exist_ok=True)
     summary = summarize(questions, config, _step_counts(stats), output)
     write_prompts(output / "kept", output / "prompts.jsonl")

@@ -9,6 +9,7 @@ COMMANDS (or TRAIN_COMMANDS for `r1data train ...`).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -65,8 +66,12 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Print the version and exit."),
           verbose: bool = typer.Option(False, "--verbose", "-v",
-                                       help="Show the libraries' own output: model-loading bars, warnings.")) -> None:
-    if not verbose:
+                                       help="Show the libraries' own output: model-loading bars, warnings, "
+                                       "datatrove's log lines.")) -> None:
+    if verbose:
+        # read where datatrove's executors are built: they carry it to every worker process
+        os.environ["R1DATA_VERBOSE"] = "1"  # r1data.launch.executors.VERBOSE_VARIABLE
+    else:
         quiet_libraries()
 
 
@@ -76,7 +81,6 @@ def quiet_libraries() -> None:
     shows our progress bars and tables; `r1data --verbose COMMAND` shows them. Set before the
     commands import those libraries (their imports sit inside the command functions)."""
     import logging
-    import os
     import warnings
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' bars follow the Hub's switch
@@ -145,8 +149,6 @@ def exit_code_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[Base
 def main() -> None:
     """Entry point: expected errors end in one line, exit code 2 for bad input (a missing model,
     a missing optional dependency), 3 for a run that could not do all its work."""
-    import os
-
     user_errors, failures = exit_code_errors()
     if not sys.stdout.isatty():
         # Piped or logged output has no terminal width: rich would assume 80 columns and cut
