@@ -14,6 +14,21 @@ clean prompts left alone, and the cost per prompt (issue #30).
    prompt has 4 samples in a row (as R1's 800K; retrieval runs once a prompt), 800K extrapolated.
 The comparison of retrieval representations is `benchmarks/decontamination_representations.py`.
 
+Held-out set: `benchmarks/data/decontamination_paraphrases_heldout.jsonl`, with the same schema,
+checks the tuned thresholds on data they were not chosen on. It was written by a second engineer
+who did not see the decision rules (filters/decontamination.py, filters/benchmark_retrieval.py).
+60 rewordings of benchmark items that the tuning set does not use: 15 MATH-500, 4 AIME 2024,
+4 AIME 2025, 15 GSM8K test, 10 HumanEval, 12 MBPP (test split, task_ids 11-510). Items were drawn
+with one `random.Random(7)`, `.sample` per benchmark in that order, from the bundled items minus
+the tuning set's. Each rewording was written by hand as a contaminator would: the same problem
+and quantities in other words. A few are light (synonyms, reordered clauses); most are heavy
+(restructured, some numbers in words, names changed where they don't matter, LaTeX removed or
+changed). Code items are described in prose, half with the original function name and half with
+another. None shares 8 consecutive words with its item. 400 clean prompts: 200 GSM8K train,
+then 200 MATH train, drawn with one `random.Random(11)`. The pools leave out the tuning set's
+clean prompts, duplicates and any prompt that is verbatim a bundled benchmark item (137 MATH
+train problems are MMLU-STEM items).
+
     python benchmarks/decontamination.py --planted 3000 [--gsm8k-train PATH]
 """
 
