@@ -17,6 +17,7 @@ datatrove's local, Ray or Slurm executor. Modules:
     exact_dedup          ExactDedupFilter             duplicate_prompt, duplicate_completion
     fuzzy_dedup          FuzzyPromptDedupFilter       near_duplicate_prompt
     minhash_dedup        datatrove's MinHash steps    near_duplicate
+    keys                 the chain's compact keys between stages, and its corpus-wide decisions
     chain                FilterChainConfig, run_chain, build_executors, stats_table
 
 Importing this package imports nothing heavy; import the module you need.

@@ -24,6 +24,9 @@ from r1data.record import Record
 
 RECORD_KEY = "record"
 TEXT_HASHES = "__text_hashes__"  # Document.metadata: {field: text_hash(normalize(field))}
+NORMALIZED = "__normalized__"  # Document.metadata: {field: normalize(field)}, see `normalized`
+INDEX = "__index__"  # Document.metadata: the document's position in its task's input
+INPUT_METADATA = "__input_metadata__"  # Document.metadata: the record's metadata as read
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
@@ -89,17 +92,41 @@ def text_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def normalized(doc: Document, field: str) -> str:
+    """`normalize` of one of the record's fields ("prompt", "reasoning", "answer", "completion"),
+    computed once per document: decontamination, exact dedup and the fuzzy prompt keys all read
+    it. The cache lives in `doc.metadata` while the document goes through one task; the writers
+    write the Record, not the metadata, so it never reaches a file.
+
+    A completion in R1's layout (`<think>\nreasoning\n</think>\n\nanswer`) is normalised from
+    its two parts: the tags' ASCII punctuation and newlines end every word, number and casing
+    context on both sides, so joining the parts' words gives `normalize(completion)` exactly."""
+    cache = doc.metadata.get(NORMALIZED)
+    if cache is None:
+        cache = doc.metadata[NORMALIZED] = {}
+    found = cache.get(field)
+    if found is None:
+        record = record_of(doc)
+        if field == "completion" and record.completion == (
+                f"<think>\n{record.reasoning}\n</think>\n\n{record.answer}"):
+            parts = ("think", normalized(doc, "reasoning"), "think", normalized(doc, "answer"))
+            found = " ".join(part for part in parts if part)
+        else:
+            found = normalize(getattr(record, field) or "")
+        cache[field] = found
+    return found
+
+
 def normalized_hashes(doc: Document) -> dict[str, int]:
     """{"prompt", "completion"}: `text_hash(normalize(...))` of the record's prompt and
     completion, what exact dedup compares. Computed once per document and kept in its metadata:
-    the chain's intermediate files carry them (`adapters`), so that the parallel stages compute
-    them and the single-task final stage only looks them up."""
+    the chain's parallel stage computes them into its compact keys (`keys.KeyWriter`)."""
     hashes = doc.metadata.get(TEXT_HASHES)
     if not hashes:
         record = record_of(doc)
         hashes = doc.metadata[TEXT_HASHES] = {
-            "prompt": text_hash(normalize(record.prompt)),
-            "completion": text_hash(normalize(record.completion)) if record.completion else None}
+            "prompt": text_hash(normalized(doc, "prompt")),
+            "completion": text_hash(normalized(doc, "completion")) if record.completion else None}
     return hashes
 
 

@@ -1,15 +1,21 @@
 """A filter chain: R1's readability filters, correctness, decontamination and dedup, as datatrove
 pipelines run by datatrove's local, Slurm or Ray executor.
 
-The chain is up to three stages, each a datatrove executor that depends on the one before:
+The chain's stages, each a datatrove executor that depends on the one before:
 1. `filter` (`tasks` tasks): read records, then format, length, correctness (verdict only),
-   code blocks, long paragraphs, repetition, decontamination, language mix (cheap first); write
-   the survivors, and MinHash signatures of them (datatrove's first MinHash step).
-2. `minhash` (datatrove's three other MinHash steps: buckets, clusters, filter): drops
-   near-duplicate completions.
-3. `final` (one task): exact prompt/completion dedup, fuzzy prompt dedup and the per-prompt cap
-   of correct samples: these need every sample in one place. Their state is hashes and
-   sketches, not texts, so one task holds R1's 800K samples comfortably.
+   code blocks, long paragraphs, repetition, decontamination, language mix (cheap first); for
+   the survivors write compact keys (`keys.KeyWriter`: hashes, band keys, normalised prompt)
+   and their MinHash signatures (datatrove's first MinHash step), not the records.
+2. `minhash_buckets`, `minhash_clusters` (datatrove's MinHash steps): which completions are
+   near-duplicates.
+3. `decide` (one task, `keys.DedupDecisions`): from the keys alone, in order, MinHash's
+   near-duplicates, exact prompt/completion dedup, fuzzy prompt dedup and the per-prompt cap of
+   correct samples: one byte of decision per sample. Its memory is numpy columns of keys (about
+   110 bytes a sample), not records or Python objects.
+4. `final` (`tasks` tasks): read the input once more and write kept/ and dropped/ by those
+   decisions (the filter stage's own drops are already in dropped/).
+No stage writes a copy of the corpus: what passes between stages is keys and signatures.
+Without MinHash and the corpus-wide filters the chain is its `filter` stage alone, writing kept/.
 
 Output (the same for `r1data filter` and `r1data decontaminate`):
     OUT/kept/           kept records, <rank>.jsonl or .parquet
@@ -17,7 +23,7 @@ Output (the same for `r1data filter` and `r1data decontaminate`):
     OUT/rejected/       input rows that were not readable records, with the reason
     OUT/stats.json      counts per filter and reason; OUT/contamination_report.jsonl
 Datatrove's completion markers (OUT/.logs/<stage>/completions) make a rerun skip finished tasks;
-intermediate stage outputs live in OUT/.work and are removed once the chain has finished.
+the keys and signatures live in OUT/.work and are removed once the chain has finished.
 Entry points that use `workers > 1` locally need an `if __name__ == "__main__":` guard: the
 local executor starts its workers with forkserver, which re-imports the main module.
 """
@@ -56,6 +62,7 @@ from .exact_dedup import ExactDedupFilter
 from .format_filter import FormatFilter
 from .fuzzy_dedup import FuzzyPromptDedupFilter
 from .length_filter import LengthFilter
+from .keys import DedupDecisions, KeyedDecision, KeyWriter, Survivors
 from .minhash_dedup import MINHASH_NAME, minhash_config, minhash_stages
 from .readability_filters import CodeBlockFilter, LanguageMixFilter, LongParagraphFilter
 from .repetition_filter import RepetitionFilter
@@ -84,7 +91,7 @@ class FilterChainConfig:
 
     # per-sample filters (stage `filter`)
     format: FormatFilter. length: LengthFilter. correctness: CorrectnessFilter (off by default:
-        it needs verdicts; its `max_per_prompt` cap runs in the final stage). code_blocks:
+        it needs verdicts; its `max_per_prompt` cap runs in the `decide` stage). code_blocks:
         CodeBlockFilter. paragraphs: LongParagraphFilter. repetition: RepetitionFilter.
         decontamination: DecontaminationFilter. language: LanguageMixFilter.
     # corpus-level dedup
@@ -174,50 +181,35 @@ def build_stages(config: FilterChainConfig, input: str | Path, output: str | Pat
     output = Path(output)
     work = output / ".work"
     fmt = "jsonl" if config.output_format == "verl" else config.output_format  # see _finish
-    final_steps = []
-    for name, cls in WHOLE_CORPUS_FILTERS.items():
-        if getattr(config, name) is not None:
-            final_steps.append((cls, getattr(config, name)))
-    if (config.correctness or {}).get("max_per_prompt"):  # the cap needs the whole corpus
-        final_steps.append((CorrectnessFilter, config.correctness))
-    later = bool(final_steps) or config.minhash is not None
-    hashes = config.exact_dedup is not None  # computed in the parallel stages (base.normalized_hashes)
-
-    def filters(specs, stage):
-        steps = []
-        for cls, kwargs in specs:
-            if cls is CorrectnessFilter and stage == "filter":
+    steps = []
+    for name, cls in PER_SAMPLE_FILTERS.items():
+        kwargs = getattr(config, name)
+        if kwargs is not None:
+            if cls is CorrectnessFilter:  # its cap needs the whole corpus: in the decisions
                 kwargs = {**kwargs, "max_per_prompt": None}
-            steps.append(cls(**kwargs, exclusion_writer=_dropped(output, cls.name, stage, cls.name, fmt)))
-        return steps
-
-    per_sample = [(cls, getattr(config, n)) for n, cls in PER_SAMPLE_FILTERS.items()
-                  if getattr(config, n) is not None]
-    first_out = work / "filter" if later else output / "kept"
-    signature, minhash_later = None, []
+            steps.append(cls(**kwargs, exclusion_writer=_dropped(output, cls.name, "filter", cls.name, fmt)))
+    reader = RecordReader(input, rejected_folder=output / "rejected", options=read_options)
+    corpus = {name: cls(**getattr(config, name)) for name, cls in WHOLE_CORPUS_FILTERS.items()
+              if getattr(config, name) is not None}
+    cap = CorrectnessFilter(**config.correctness) if (config.correctness or {}).get("max_per_prompt") else None
+    if not corpus and cap is None and config.minhash is None:
+        return [ChainStage("filter", [reader, *steps, RecordWriter(output / "kept", fmt)], config.tasks)]
+    fuzzy = corpus.get("fuzzy_dedup")
+    steps.append(KeyWriter(work, fuzzy, cap is not None))
+    stages, removed, names = [], None, []
     if config.minhash is not None:
-        signature, minhash_later = minhash_stages(
-            first_out, work / "minhash_sigs", work / "minhash" if final_steps else output / "kept",
-            minhash_config(config.minhash),
-            _dropped(output, MINHASH_NAME, "minhash", "near_duplicate", fmt),
-            fmt, bool(final_steps), config.tasks, hashes)
-    stages = [ChainStage("filter", [
-        RecordReader(input, rejected_folder=output / "rejected", options=read_options),
-        *filters(per_sample, "filter"),
-        RecordWriter(first_out, fmt, intermediate=later, text_hashes=hashes),
-        *([signature] if signature else []),  # over the documents just written, in their order
-    ], config.tasks)]
-    previous = first_out
-    if config.minhash is not None:
-        stages += [ChainStage(name, pipeline, tasks) for name, pipeline, tasks in minhash_later]
-        previous = work / "minhash" if final_steps else output / "kept"
-    if final_steps:
-        stages.append(ChainStage("final", [
-            RecordReader(previous, merge_ranks=True),
-            *filters(final_steps, "final"),
-            RecordWriter(output / "kept", fmt),
-        ], 1))
-    return stages
+        signature, later, removed = minhash_stages(work / "minhash", minhash_config(config.minhash))
+        steps.append(signature)  # over the documents the key writer passes on, in its order
+        names.append(MINHASH_NAME)
+        stages += [ChainStage(name, pipeline, tasks) for name, pipeline, tasks in later]
+    names += [cls.name for cls in corpus.values()] + ([cap.name] if cap else [])
+    return [ChainStage("filter", [reader, *steps], config.tasks), *stages,
+            ChainStage("decide", [DedupDecisions(work, removed, corpus.get("exact_dedup"), fuzzy, cap)], 1),
+            ChainStage("final", [
+                RecordReader(input, options=read_options), Survivors(work),
+                *[KeyedDecision(name, exclusion_writer=_dropped(output, name, "final", name, fmt))
+                  for name in names],
+                RecordWriter(output / "kept", fmt)], config.tasks)]
 
 
 def build_executors(config: FilterChainConfig, input: str | Path, output: str | Path,
@@ -292,11 +284,11 @@ def run_chain(config: FilterChainConfig, input: str | Path, output: str | Path,
     return _finish(config, output)
 
 
-# Intermediate folders (under OUT/.work) no later stage reads once this stage has finished: at
-# R1's scale each copy of the corpus is ~50 GB, so they go as soon as they can. A rerun skips
-# the finished stages (datatrove's completion markers) and never needs them again.
-CONSUMED_BY = {"minhash_clusters": ("minhash_sigs/signatures", "minhash_sigs/buckets"),
-               "minhash": ("filter", "minhash_sigs")}
+# Intermediate folders (under OUT/.work) no later stage reads once this stage has finished: the
+# MinHash signatures are the largest (~1 KB a sample), so they go as soon as they can. A rerun
+# skips the finished stages (datatrove's completion markers) and never needs them again.
+CONSUMED_BY = {"minhash_clusters": ("minhash/signatures", "minhash/buckets"),
+               "decide": ("minhash",)}
 
 
 def _check_ray_resources(config: FilterChainConfig) -> None:
@@ -384,8 +376,7 @@ def collect_stats(output: str | Path, config: FilterChainConfig) -> dict[str, An
     "reasons"}}} from the stages' datatrove stats."""
     output = Path(output)
     stats: dict[str, Any] = {"input": 0, "rejected": 0, "kept": 0, "dropped": 0, "filters": {}}
-    names = ["filter", "minhash_buckets", "minhash_clusters", "minhash",
-             "final"]
+    names = ["filter", "minhash_buckets", "minhash_clusters", "final"]
     for stage in names:
         steps = _step_stats(output / ".logs" / stage)
         for step_name, counters in steps.items():

@@ -7,8 +7,9 @@ sample whose chain of thought is near-identical to one already kept for its prom
 it is dropped as `near_identical_sample` and does not use up the quota, so the k kept are
 diverse. "Near-identical" is an estimated Jaccard similarity of word 5-gram sets from a MinHash
 signature of 32 values (`filters/minhash.py`, the mechanism the corpus-level dedup uses too;
-256 bytes per kept sample, so the per-prompt memory stays small even at R1's 600K samples). The cap needs every sample of a prompt in one task: the chain runs it in its final,
-single-task stage.
+256 bytes per kept sample). The cap needs every sample of a prompt in one task: the chain
+writes each sample's sketch in its parallel stage and runs `CorrectnessFilter.cap` one prompt at
+a time in its `decide` stage (`keys.cap_duplicates`).
 """
 
 from __future__ import annotations
@@ -72,11 +73,17 @@ class CorrectnessFilter(RecordFilter):
         if self.max_per_prompt is None:
             return True
         kept = self._kept.setdefault(record.prompt_id or record.prompt, [])
-        trace = sketch(record.reasoning or record.completion)
+        reason = self.cap(kept, sketch(record.reasoning or record.completion))
+        return (False, reason) if reason else True
+
+    def cap(self, kept: list[np.ndarray], trace: np.ndarray) -> str | None:
+        """The cap's reason to drop a correct sample given the sketches kept so far for its
+        prompt (`trace` joins them when kept). Shared with the chain's keyed decisions
+        (`keys.cap_duplicates`), which run it one prompt at a time."""
         for other in kept:
             if similarity(trace, other) >= self.near_identical:
-                return False, "near_identical_sample"
+                return "near_identical_sample"
         if len(kept) >= self.max_per_prompt:
-            return False, "prompt_cap"
+            return "prompt_cap"
         kept.append(trace)
-        return True
+        return None

@@ -38,7 +38,7 @@ from r1data import benchmark_sets as bench
 from r1data.backends import SamplingConfig, get_backend
 from r1data.record import META_CONTAMINATION
 
-from .base import RecordFilter, normalize, numbers, record_of
+from .base import RecordFilter, normalize, normalized, numbers, record_of
 from .benchmark_retrieval import TfidfRetriever
 from .minhash import gram_hashes, token_hashes
 
@@ -202,8 +202,7 @@ class DecontaminationFilter(RecordFilter):
         index = self.index
         prompt_norm = ""
         for field in FIELDS:
-            text = getattr(record, field) or ""
-            norm = normalize(text)
+            norm = normalized(doc, field)  # shared with exact dedup and the fuzzy prompt keys
             if field == "prompt":
                 prompt_norm = norm
             hit = index.ngram_match(norm.split(), self.min_coverage)

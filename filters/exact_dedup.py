@@ -6,9 +6,9 @@ several samples of one prompt (rejection sampling draws many) are not duplicates
 the samples of a *second* prompt id with the same text are (the same question from two sources).
 
 The filter keeps a set of 64-bit hashes (about 70 bytes per distinct text), so it must see the
-whole corpus in one task: the chain runs it in its final, single-task stage. The hashes
-themselves are computed in the parallel stages before it (`base.normalized_hashes`): normalising
-a long completion costs about a millisecond, too much for one process at R1's 800K samples.
+whole corpus in one task. The chain instead computes the hashes in its parallel stage
+(`base.normalized_hashes`, into `keys.KeyWriter`'s keys) and decides by sorting them
+(`keys.exact_duplicates`, the same decisions): no Python object per sample in any process.
 """
 
 from __future__ import annotations

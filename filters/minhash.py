@@ -5,7 +5,7 @@ functions here, so a shingle means the same thing everywhere:
 - `minhash_dedup.py`: completions across the whole corpus, through datatrove's four MinHash
   steps (signatures per shard, buckets, clusters, filter): the only one that must scale past one
   process, so it keeps datatrove's on-disk stages;
-- `fuzzy_dedup.py`: prompts, in the final single-task stage: MinHash bands (LSH) only *block*
+- `fuzzy_dedup.py`: prompts, corpus-wide in one task: MinHash bands (LSH) only *block*
   the candidates that rapidfuzz then compares exactly;
 - `correctness_filter.py`: the few kept samples of one prompt: the share of equal MinHash
   values of two signatures estimates their Jaccard similarity directly.

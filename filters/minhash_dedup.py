@@ -1,10 +1,11 @@
-"""Near-duplicate dedup of completions with datatrove's four MinHash steps.
+"""Near-duplicate dedup of completions with datatrove's MinHash steps.
 
 Signatures (at the end of the chain's filter stage, one task per shard, over the documents that
-stage writes) -> buckets (one task per bucket) -> clusters (one task) -> filter (one task per
-shard, reading the shard the filter stage wrote, in the same order: the `.remove` files name
-documents by their index in that shard). The filter step's dropped
-documents go to an exclusion writer as records with the reason `near_duplicate`.
+pass its filters) -> buckets (one task per bucket) -> clusters (one task), which writes per
+shard the numbers of the documents to drop (`.remove`). Datatrove's fourth step, which would
+read the records again to drop them, is replaced by the chain's keyed decisions (`keys`): the
+`.remove` files are one input of `DedupDecisions`, and the final stage drops those documents as
+`minhash_dedup` with the reason `near_duplicate`.
 
 Defaults are datatrove's (5-word shingles, 14 buckets of 8 hashes: pairs with Jaccard similarity
 0.8 are caught with probability 1 - (1 - 0.8^8)^14 = 0.92, 0.9 with 0.9996); long chains of
@@ -21,12 +22,10 @@ from datatrove.pipeline.dedup.minhash import (
     MinhashConfig,
     MinhashDedupBuckets,
     MinhashDedupCluster,
-    MinhashDedupFilter,
     MinhashDedupSignature,
 )
 
 from . import minhash
-from .adapters import RecordReader, RecordWriter
 
 MINHASH_NAME = "minhash_dedup"
 
@@ -54,12 +53,6 @@ class MinhashRecordSignature(MinhashDedupSignature):
                                              self.config.num_buckets)]
 
 
-class MinhashRecordFilter(MinhashDedupFilter):
-    """datatrove's MinHash filter step, named for the chain's stats."""
-
-    name = MINHASH_NAME
-
-
 def minhash_config(settings: dict) -> MinhashConfig:
     """A datatrove MinhashConfig from the chain config's `minhash` mapping (n_grams,
     num_buckets, hashes_per_bucket, seed); unknown keys raise ValueError."""
@@ -74,22 +67,14 @@ def minhash_config(settings: dict) -> MinhashConfig:
     return config
 
 
-def minhash_stages(records: Path, work: Path, output: Path, config: MinhashConfig,
-                   exclusion_writer, fmt: str, intermediate: bool,
-                   tasks: int, text_hashes: bool = False) -> tuple[PipelineStep, list[tuple[str, list, int]]]:
-    """The signature step, which ends the stage that writes the per-rank record files in
-    `records` (after its writer, which passes each document on once written, so the signature
-    step numbers the documents in the order they are in the file: a second pass over the
-    corpus would cost more than the signatures themselves), and (stage name, pipeline, tasks)
-    of the three later MinHash stages; kept records go to `output` as <rank>.jsonl (or .parquet;
-    `intermediate`: for a later stage)."""
-    sigs, buckets, clusters = work / "signatures", work / "buckets", work / "remove"
+def minhash_stages(work: Path, config: MinhashConfig) -> tuple[PipelineStep, list[tuple[str, list, int]], Path]:
+    """The signature step, which ends the chain's filter stage (after its key writer, which passes
+    each document on, so the signatures number the documents as the key rows do), the (stage
+    name, pipeline, tasks) of the buckets and clusters stages, and the folder of the `.remove`
+    files (per rank, the numbers of the documents to drop) that the decisions read."""
+    sigs, buckets, removed = work / "signatures", work / "buckets", work / "remove"
     return MinhashRecordSignature(str(sigs), config=config), [
         ("minhash_buckets", [MinhashDedupBuckets(str(sigs), str(buckets), config=config)],
          config.num_buckets),
-        ("minhash_clusters", [MinhashDedupCluster(str(buckets), str(clusters), config=config)], 1),
-        ("minhash", [RecordReader(records, per_rank_files=True),
-                     MinhashRecordFilter(str(clusters), exclusion_writer=exclusion_writer),
-                     RecordWriter(output, fmt, intermediate=intermediate,
-                                  text_hashes=text_hashes)], tasks),
-    ]
+        ("minhash_clusters", [MinhashDedupCluster(str(buckets), str(removed), config=config)], 1),
+    ], removed

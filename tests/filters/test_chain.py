@@ -129,16 +129,21 @@ def test_decontaminate_command_writes_the_report(corpus, tmp_path):
     assert "contamination" in proc.stdout
 
 
-def test_intermediate_copies_go_once_no_later_stage_reads_them(corpus, tmp_path):
-    # at R1's scale each copy of the corpus is tens of GB: the filter stage's records and the
-    # MinHash signatures must be gone before the final stage writes the kept copy
+def test_no_stage_writes_a_copy_of_the_corpus(corpus, tmp_path):
+    # at R1's scale each copy of the corpus is tens of GB: between stages only compact keys
+    # (hashes, band keys, normalised prompts, MinHash signatures) are written, and the
+    # signatures are gone once the decisions are made
     out = tmp_path / "out"
     present = {}
 
     def on_stage(name, index, count):
-        present[name] = sorted(p.name for p in (out / ".work").iterdir()) if (out / ".work").exists() else []
+        work = out / ".work"
+        present[name] = (sorted(p.name for p in work.iterdir()) if work.exists() else [],
+                         sum(p.stat().st_size for p in work.rglob("*") if p.is_file()) if work.exists() else 0)
 
     run_chain(from_dict(FilterChainConfig, RECIPE), corpus[0], out, on_stage=on_stage)
-    assert "filter" in present["minhash"]  # the MinHash filter stage still reads them
-    assert present["final"] == ["minhash"]  # what the final stage reads, and nothing else
+    assert present["decide"][0] == ["keys", "minhash"]
+    assert present["final"][0] == ["decisions", "keys"]  # what the final stage reads
+    completions = sum(len(r.completion) for r in io.read_records(corpus[0]))
+    assert present["final"][1] < completions / 4
     assert not (out / ".work").exists()

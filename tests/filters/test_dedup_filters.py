@@ -56,7 +56,7 @@ def test_fuzzy_prompt_dedup_compares_few_candidates():
     for i in range(300):
         decide(step, make_record({"prompt": varied_text(25, seed=i), "prompt_id": f"p{i}",
                                   "completion": "<think>\nx\n</think>\n\n1"}))
-    sizes = [1 if isinstance(v, int) else len(v) for v in step._buckets.values()]
+    sizes = [1 if isinstance(v, int) else len(v) for v in step._buckets.members.values()]
     assert max(sizes) < 10  # blocking: unrelated prompts do not share buckets
 
 
@@ -123,7 +123,7 @@ def test_fuzzy_dedup_stays_linear_on_templated_prompts_and_still_finds_rewording
     records = [make_record({"prompt": p, "prompt_id": f"p{i}", "completion": "<think>\nx\n</think>\n\n1"})
                for i, p in enumerate(prompts)]
     assert [decide(step, r) for r in records] == ["kept"] * len(records)
-    assert max(len(m) for m in step._buckets.values() if isinstance(m, list)) <= 21
+    assert max(len(m) for m in step._buckets.members.values() if isinstance(m, list)) <= 21
     for i in (3, 250, 599):  # early, middle and last prompts, each in crowded bands too
         copy = make_record({"prompt": prompts[i].upper().replace(":", " -") + " Explain.",
                             "prompt_id": f"copy{i}", "completion": "<think>\ny\n</think>\n\n1"})

@@ -9,10 +9,10 @@ boundaries (CJK, accents, odd whitespace, superscripts, underscores, zero-width 
 import random
 
 from r1data.filters import base
-from r1data.filters.adapters import RecordReader, RecordWriter, document_of
+from r1data.filters.adapters import document_of
 from r1data.filters.repetition_filter import duplicate_ngram_fraction
 
-from filtercase_helpers import make_record, varied_text
+from filtercase_helpers import make_record
 
 POOL = list("abcXYZ019 _-,.!?\n\t'\"$\\{}") + [
     "é", "ß", "对", "的", "×", "≤", "—", "\u00a0", "\u2009", "\u3000", "ا", "한", "ｱ", "²", "①",
@@ -48,15 +48,14 @@ def test_duplicate_ngram_fraction_matches_a_plain_count():
         assert duplicate_ngram_fraction(tokens, n) == _plain_duplicate_fraction(tokens, n), (tokens, n)
 
 
-def test_intermediate_files_carry_the_exact_dedup_hashes(tmp_path):
-    records = [make_record({"prompt": f"What is {i},000 + 1?",
-                            "completion": f"<think>\n{varied_text(30, i)}\n</think>\n\n{i}001"})
-               for i in range(3)]
-    writer = RecordWriter(tmp_path, intermediate=True, text_hashes=True)
-    list(writer.run(iter(document_of(r) for r in records)))
-    read = list(RecordReader(tmp_path, per_rank_files=True).run())
-    assert [d.id for d in read] == [r.id for r in records]
-    for doc, record in zip(read, records):
-        carried = doc.metadata[base.TEXT_HASHES]
-        assert carried == base.normalized_hashes(document_of(record))  # computed afresh
-        assert carried["prompt"] == base.text_hash(base.normalize(record.prompt))
+def test_a_completion_is_normalised_from_its_parts_exactly():
+    # decontamination normalises the reasoning and the answer; exact dedup's completion hash
+    # joins their words instead of normalising the whole completion again (`base.normalized`)
+    rng = random.Random(2)
+    texts = _texts(3_000, seed=3) + ["ΑΣ", "Σ", "1,", "000 x", "\u0301a", "ﬁ", "①,000"]
+    for _ in range(3_000):
+        reasoning, answer = rng.choice(texts).strip(), rng.choice(texts).strip()
+        record = make_record({"completion": f"<think>\n{reasoning}\n</think>\n\n{answer}"})
+        doc = document_of(record)
+        assert base.normalized(doc, "completion") == base.normalize(record.completion), repr(record.completion)
+        assert base.normalized(doc, "prompt") == base.normalize(record.prompt)
