@@ -20,6 +20,9 @@ def command(
                                     "that counts as a near-verbatim copy."),
     retrieval: bool = typer.Option(True, help="Retrieve each prompt's nearest benchmark item for "
                                    "rewordings: drop certain matches, judge or flag suspects."),
+    embeddings: bool = typer.Option(True, help="Compare retrieved items with the sentence encoder "
+                                    "(all-MiniLM-L6-v2; ~10-30 ms per prompt that has a lexical "
+                                    "candidate). --no-embeddings: lexical rules only, ~1 ms."),
     judge: str = typer.Option(None, help="Model that decides each suspect (SAME drops it), served "
                               "by an OpenAI-compatible server at --judge-base-url."),
     judge_base_url: str = typer.Option(None, help="The judge server's /v1 URL."),
@@ -53,7 +56,7 @@ def command(
     if judge is not None and not retrieval:
         raise ConfigError("--judge decides the retrieval stage's suspects: drop --no-retrieval")
     decont = {"benchmarks": names, "ngram": ngram, "min_ratio": min_ratio,
-              "min_coverage": min_coverage, "retrieval": retrieval}
+              "min_coverage": min_coverage, "retrieval": retrieval, "embeddings": embeddings}
     if judge:
         decont["judge"] = {"model": judge, "base_url": judge_base_url}
     off = {name: None for name in [*PER_SAMPLE_FILTERS, *WHOLE_CORPUS_FILTERS, "minhash"]}

@@ -254,7 +254,13 @@ def test_decontaminate_command_lists_suspects_and_lets_the_judge_decide(tmp_path
     assert [(s["prompt"], s["item_id"], s["decision"]) for s in suspects] == [
         (REWORDING, REWORDING_OF, "suspect")]
     assert "Ali had $21" in suspects[0]["nearest_prompt"]
+    assert "embedding_cosine" in suspects[0]["evidence"]  # the sentence encoder decided
     assert "1 suspect(s) kept and flagged" in proc.stderr
+    proc = _cli("-i", corpus, "-o", tmp_path / "lexical", "--benchmarks", "gsm8k", "--no-embeddings")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    suspects = [json.loads(line) for line in open(tmp_path / "lexical" / "contamination_suspects.jsonl")]
+    assert [s["item_id"] for s in suspects] == [REWORDING_OF]
+    assert "embedding_cosine" not in suspects[0]["evidence"]
     proc = _cli("-i", corpus, "-o", tmp_path / "judged", "--benchmarks", "gsm8k",
                 "--judge", "pair-judge", "--judge-base-url", judge_url)
     assert proc.returncode == 0, proc.stderr[-2000:]
