@@ -32,9 +32,18 @@ Fairness rules, point by point:
 4. Scored the same way: recall per planted kind, clean-sample retention and precision, from the
    ids each pipeline kept.
 
-Printed per size and pipeline: wall time, MB/s per core, peak RSS (largest process, and the
-whole process tree), recall per planted kind, clean retention and precision, the speed ratio,
-and an extrapolation to R1's 800K samples from the slope between the two largest sizes.
+Printed per size and pipeline: wall time, MB/s per core, peak RSS (largest process, the whole
+process tree, and each process's own peak with the stage running then), the CPU seconds of all
+processes (sampled; steadier than wall time on a shared machine), the bytes written to
+storage, the peak size of the intermediate files (anything in the output folder besides kept/
+and dropped/: a copy of the corpus would show here), recall per planted kind, clean retention
+and precision, the speed ratio, and an extrapolation to R1's 800K samples from the slope
+between the two largest sizes.
+
+For the issue's acceptance, on an otherwise idle machine:
+
+    python benchmarks/filter_chain.py --sizes 2000 --baseline-up-to 2000 --work /tmp/fc  # ratio
+    python benchmarks/filter_chain.py --sizes 10000,200000 --skip-baseline --work /tmp/fc
 """
 
 from __future__ import annotations
@@ -362,9 +371,32 @@ def score(truth: dict[str, dict], kept: set[str]) -> dict:
             "precision": round(clean_kept / max(1, len(kept)), 4)}
 
 
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed while walked
+    return total
+
+
+def _stage(out: Path, seen: list[str]) -> str:
+    """The stage running now: datatrove makes each stage's logging folder as it starts, and the
+    stages run one after the other, so it is the folder that appeared last."""
+    for logs in (out / ".logs", out / "logs"):
+        if logs.is_dir():
+            seen += sorted(d.name for d in logs.iterdir() if d.is_dir() and d.name not in seen)
+    return seen[-1] if seen else "start"
+
+
 def measure(which: str, input: Path, out: Path, workers: int) -> dict:
-    """Run one pipeline in a child process; wall time, and the peak RSS of its process tree
-    (sampled every 0.2 s: the largest single process, and all of them together)."""
+    """Run one pipeline in a child process. Sampled every 0.2 s: the peak RSS of each process of
+    its tree (the largest, the sum of all at once, and each process's own peak, largest first),
+    the bytes they wrote to storage (/proc io counters, summed per process at its last sample),
+    and every 2 s the size of the output folder besides kept/ and dropped/: the intermediate
+    files, whose peak says whether a stage wrote a copy of the corpus."""
     import psutil
 
     shutil.rmtree(out, ignore_errors=True)
@@ -372,21 +404,46 @@ def measure(which: str, input: Path, out: Path, workers: int) -> dict:
     proc = subprocess.Popen([sys.executable, __file__, "--_run", which, "--_input", str(input),
                              "--_out", str(out), "--workers", str(workers)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    root, largest, total = psutil.Process(proc.pid), 0, 0
+    root, total, ticks, work_peak, stages = psutil.Process(proc.pid), 0, 0, 0, []
+    peaks: dict[int, tuple[int, str]] = {}  # pid -> (peak RSS, the stage running at the peak)
+    written: dict[int, int] = {}
+    cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample: less noisy than wall time
     while proc.poll() is None:
+        rss, stage = 0, _stage(out, stages)
         try:
-            rss = [p.memory_info().rss for p in [root, *root.children(recursive=True)]]
+            processes = [root, *root.children(recursive=True)]
         except psutil.Error:
-            rss = []
-        if rss:
-            largest, total = max(largest, max(rss)), max(total, sum(rss))
+            processes = []
+        for p in processes:
+            try:
+                mine = p.memory_info().rss
+                written[p.pid] = max(written.get(p.pid, 0), p.io_counters().write_bytes)
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system
+            except psutil.Error:
+                continue
+            rss += mine
+            if mine > peaks.get(p.pid, (0, ""))[0]:
+                peaks[p.pid] = (mine, f"driver, {stage}" if p.pid == proc.pid else stage)
+        total = max(total, rss)
+        if ticks % 10 == 0 and out.exists():
+            work_peak = max(work_peak, sum(_folder_bytes(d) for d in out.iterdir()
+                                           if d.is_dir() and d.name not in ("kept", "dropped")))
+        ticks += 1
         time.sleep(0.2)
     _, stderr = proc.communicate()
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{which} failed:\n{stderr[-3000:]}")
-    return {"wall_s": round(wall, 1), "peak_rss_mb": round(largest / 2**20),
-            "peak_tree_rss_mb": round(total / 2**20)}
+    per_process = sorted(((round(rss / 2**20), role) for rss, role in peaks.values()), reverse=True)
+    return {"wall_s": round(wall, 1), "cpu_s": round(sum(cpu.values()), 1),
+            "peak_rss_mb": per_process[0][0] if per_process else 0,
+            "peak_tree_rss_mb": round(total / 2**20),
+            # each process's peak and the stage running then (the largest 8)
+            "peak_rss_mb_per_process": [f"{mb} {stage}" for mb, stage in per_process[:8]],
+            "disk_written_mb": round(sum(written.values()) / 1e6),
+            "output_mb": round(_folder_bytes(out) / 1e6),
+            "peak_intermediate_mb": round(work_peak / 1e6)}
 
 
 def _recall_text(result: dict) -> str:
