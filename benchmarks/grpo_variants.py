@@ -14,7 +14,8 @@ trainer's evaluation, R1's T 0.6 / top-p 0.95). Per arm, over the seeds (mean ±
 - gain per 1,000 rollout tokens: (held-out accuracy after - before) / (tokens sampled / 1,000);
 - zero-variance share: of the groups trained on (the trainer's `zero_variance_share`), and of
   the groups drawn (what dynamic sampling threw away).
-Writes `<out>.json` (every run and the summary) and `<out>.png`. `--model tiny` swaps in a tiny
+Writes `<out>.json` (every run and the summary), `<out>.png`, and `<out>.runs.jsonl` (each run as it
+finishes: a rerun skips those, so use another `--out` for other settings). `--model tiny` swaps in a tiny
 random model to check that the script runs (its numbers mean nothing).
 """
 
@@ -62,7 +63,7 @@ def _problems(workdir: Path, args) -> tuple[str, list]:
 
 
 def run_arm(loss: str, dynamic: bool, seed: int, train: str, heldout: list, args,
-            workdir: Path) -> dict:
+            workdir: Path, before: float | None = None) -> dict:
     """One training run to the token budget: accuracy before/after, tokens, zero-variance shares."""
     from r1data import models
     from r1data.backends.base import SamplingConfig
@@ -82,7 +83,8 @@ def run_arm(loss: str, dynamic: bool, seed: int, train: str, heldout: list, args
         output=OutputConfig(dir=str(workdir / f"{loss}-{int(dynamic)}-{seed}"), save_every=0))
     policy, tokenizer = models.tiny_model(seed=seed) if args.model == "tiny" else (None, None)
     trainer = GRPOTrainer(config, policy=policy, tokenizer=tokenizer, eval_prompts=heldout)
-    before = trainer.evaluate()["eval/accuracy"] or 0.0
+    if before is None:  # the same model on the same held-out problems for every arm of a seed
+        before = trainer.evaluate()["eval/accuracy"] or 0.0
     rows: list[dict] = []
 
     def stop_at_budget(step: int, row: dict) -> None:
@@ -160,17 +162,26 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/grpo_variants"))
     args = parser.parse_args()
 
-    runs = []
+    # each finished run is appended to <out>.runs.jsonl; a rerun with the same settings skips them
+    log = args.out.with_suffix(".runs.jsonl")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    runs = [json.loads(line) for line in log.open()] if log.exists() else []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         train, heldout = _problems(workdir, args)
         for seed in args.seeds:
             for loss, dynamic in ARMS:
-                run = run_arm(loss, dynamic, seed, train, heldout, args, workdir)
+                done = {(r["loss_type"], r["dynamic_sampling"], r["seed"]) for r in runs}
+                if (loss, dynamic, seed) in done:
+                    continue
+                before = next((r["accuracy_before"] for r in runs if r["seed"] == seed), None)
+                run = run_arm(loss, dynamic, seed, train, heldout, args, workdir, before)
                 runs.append(run)
+                with log.open("a") as out:
+                    out.write(json.dumps(run) + "\n")
                 print(json.dumps(run), flush=True)
+    runs = [r for r in runs if r["seed"] in args.seeds]
     summary = summarise(runs)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(
         {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
          "summary": summary, "runs": runs}, indent=1))
