@@ -79,7 +79,10 @@ class RayExecutor(ConsoleFollowsVerbose, RayPipelineExecutor):
 
 
 class SlurmExecutor(ConsoleFollowsVerbose, SlurmPipelineExecutor):
-    pass
+    def launch_merge_stats(self):
+        """Not launched: r1data sums the tasks' own stats files once they have all finished
+        (filters.chain.collect_stats, after --wait or --collect). datatrove's merge into
+        `<logging_dir>/stats.json` would be one more job per stage, a Python start each."""
 
 
 def datatrove_executor(kind: str, pipeline: list, *, tasks: int, workers: int, logging_dir: Path,
