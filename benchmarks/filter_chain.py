@@ -179,10 +179,12 @@ def generate(path: Path, n: int, seed: int = 0, words: int = 4000) -> dict[str, 
 # -- the two pipelines -------------------------------------------------------------------------
 
 
-def run_ours(input: Path, out: Path, workers: int) -> None:
+def run_ours(input: Path, out: Path, workers: int, embeddings: bool = True) -> None:
     from r1data.filters.chain import FilterChainConfig, run_chain
 
-    run_chain(FilterChainConfig(tasks=workers, workers=workers), input, out)
+    decontamination = {} if embeddings else {"embeddings": False}
+    run_chain(FilterChainConfig(tasks=workers, workers=workers, decontamination=decontamination),
+              input, out)
 
 
 def _baseline_adapter(self, data: dict, path: str, id_in_file: int | str) -> dict:
@@ -391,7 +393,7 @@ def _stage(out: Path, seen: list[str]) -> str:
     return seen[-1] if seen else "start"
 
 
-def measure(which: str, input: Path, out: Path, workers: int) -> dict:
+def measure(which: str, input: Path, out: Path, workers: int, embeddings: bool = True) -> dict:
     """Run one pipeline in a child process. Sampled every 0.2 s: the peak RSS of each process of
     its tree (the largest, the sum of all at once, and each process's own peak, largest first),
     the bytes they wrote to storage (/proc io counters, summed per process at its last sample),
@@ -402,7 +404,8 @@ def measure(which: str, input: Path, out: Path, workers: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--_run", which, "--_input", str(input),
-                             "--_out", str(out), "--workers", str(workers)],
+                             "--_out", str(out), "--workers", str(workers)]
+                            + ([] if embeddings else ["--no-embeddings"]),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root, total, ticks, work_peak, stages = psutil.Process(proc.pid), 0, 0, 0, []
     peaks: dict[int, tuple[int, str]] = {}  # pid -> (peak RSS, the stage running at the peak)
@@ -499,6 +502,8 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--baseline-up-to", type=int, default=None,
                         help="run the (slow) baseline only on sizes up to this many samples")
+    parser.add_argument("--no-embeddings", action="store_true",
+                        help="decontamination without the sentence encoder (lexical rules only)")
     parser.add_argument("--profile", action="store_true",
                         help="also time each step of r1data's chain on the first 500 samples")
     parser.add_argument("--_run", help=argparse.SUPPRESS)
@@ -507,8 +512,10 @@ def main() -> None:
     args = parser.parse_args()
     if args._run:  # child: run one pipeline (the parent samples its memory)
         sys.path.insert(0, str(ROOT))
-        (run_ours if args._run == "ours" else run_baseline)(Path(args._input), Path(args._out),
-                                                             args.workers)
+        if args._run == "ours":
+            run_ours(Path(args._input), Path(args._out), args.workers, not args.no_embeddings)
+        else:
+            run_baseline(Path(args._input), Path(args._out), args.workers)
         return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -531,7 +538,7 @@ def main() -> None:
         baseline = not args.skip_baseline and (args.baseline_up_to is None or n <= args.baseline_up_to)
         for which in ("ours", "baseline") if baseline else ("ours",):
             out = work / f"{which}_{n}"
-            result = measure(which, corpus, out, args.workers)
+            result = measure(which, corpus, out, args.workers, not args.no_embeddings)
             result["mb_s_per_core"] = round(mb / result["wall_s"] / args.workers, 2)
             result.update(score(truth, _kept_ids(out / "kept")))
             row[which] = result
