@@ -232,9 +232,7 @@ def fuzzy_duplicates(keys, code, ranks, starts, fuzzy: FuzzyPromptDedupFilter, w
         if mine.any():
             columns = np.memmap(_file(work, r, "bands"), dtype=np.uint64, mode="r").reshape(-1, fuzzy.bands)
             bands[mine] = columns[samples[mine] - starts[i]]
-    _, where, counts = np.unique(bands.ravel(), return_inverse=True, return_counts=True)
-    shared = (counts[where] > 1).reshape(bands.shape)
-    del where, counts
+    shared = _repeated(bands)
     buckets, texts, dropped = PromptBuckets(fuzzy.max_bucket), _Texts(work, ranks, starts, keys), []
     try:
         for p in np.flatnonzero(shared.any(axis=1)):
@@ -249,6 +247,23 @@ def fuzzy_duplicates(keys, code, ranks, starts, fuzzy: FuzzyPromptDedupFilter, w
     is_dropped = np.zeros(len(pids), dtype=bool)
     is_dropped[order[np.asarray(dropped, dtype=np.int64)]] = True
     code[alive[is_dropped[inverse]]] = CODE["fuzzy_prompt_dedup", "near_duplicate_prompt"]
+
+
+def _repeated(values: np.ndarray) -> np.ndarray:
+    """Whether each value occurs more than once in `values` (any shape): one sorted copy and the
+    few repeated values searched in it, not `np.unique`'s inverse and counts, which would hold
+    three times the corpus's band keys at once.
+
+    >>> _repeated(np.array([[3, 1], [1, 2]], dtype=np.uint64)).tolist()
+    [[False, True], [True, False]]
+    """
+    ordered = np.sort(values, axis=None)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if not len(repeated):
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(repeated, values), len(repeated) - 1)
+    return repeated[at] == values
 
 
 def cap_duplicates(keys, code, ranks, starts, cap: CorrectnessFilter, work: str) -> None:
