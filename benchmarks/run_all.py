@@ -37,7 +37,8 @@ BENCHMARKS = {
                      "--profile"],
     # SmolLM2-135M on both sides, checkpointing off on both, 3 runs of each side
     "sft": ["--steps", "20", "--repeat", "3"],
-    "grpo": ["--steps", "5", "--repeat", "3"],
+    # rollout: vllm, rollout: transformers, TRL with and without its colocated vLLM mode
+    "grpo": ["--steps", "5", "--repeat", "3", "--sides", "r1data-vllm,r1data,trl-vllm,trl"],
 }
 COLUMNS = ("what", "r1data", "baseline", "ratio", "goal", "command")
 
