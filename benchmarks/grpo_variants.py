@@ -21,6 +21,11 @@ finishes: a rerun skips those, so use another `--out` for other settings). `--ar
 the whole log. Each process reached 4.5-7.1 GB RSS with the embedded model: three fit in 24 GB, the
 kernel killed a fourth. `--model tiny` swaps in a tiny
 random model to check that the script runs (its numbers mean nothing).
+
+`--rollout vllm` samples the rollouts and both evaluations with the colocated vLLM engine instead of
+`policy.generate` (`rollout: vllm`; needs the `vllm` extra). Runs record their rollout and are
+summarised per rollout, so one log can hold both: `--arms grpo --rollout vllm` against the
+`transformers` runs of the same seeds compares the two samplers' held-out gains.
 """
 
 from __future__ import annotations
@@ -66,6 +71,11 @@ def _problems(workdir: Path, args) -> tuple[str, list]:
     return str(paths["train"]), load_prompts(str(paths["heldout"]), None, "accuracy")
 
 
+def _rollout_of(run: dict) -> str:
+    """Runs logged before `--rollout` existed sampled with transformers."""
+    return run.get("rollout", "transformers")
+
+
 def run_arm(loss: str, dynamic: bool, seed: int, train: str, heldout: list, args,
             workdir: Path, before: float | None = None) -> dict:
     """One training run to the token budget: accuracy before/after, tokens, zero-variance shares."""
@@ -81,10 +91,11 @@ def run_arm(loss: str, dynamic: bool, seed: int, train: str, heldout: list, args
                                 seed=seed, stop=ONE_PARAGRAPH),
         prompts_per_step=args.prompts_per_step, max_steps=10_000, beta=0.0, epsilon=0.2,
         loss=_loss(loss), dynamic_sampling=dynamic, max_refill_rounds=args.refill_rounds,
-        micro_batch=16, log_entropy=False, resume=False,
+        micro_batch=16, log_entropy=False, resume=False, rollout=args.rollout,
         optim=OptimConfig(lr=3e-5, min_lr_ratio=1.0, warmup_ratio=0.0),
         runtime=RuntimeConfig(seed=seed),
-        output=OutputConfig(dir=str(workdir / f"{loss}-{int(dynamic)}-{seed}"), save_every=0))
+        output=OutputConfig(dir=str(workdir / f"{args.rollout}-{loss}-{int(dynamic)}-{seed}"),
+                            save_every=0))
     policy, tokenizer = models.tiny_model(seed=seed) if args.model == "tiny" else (None, None)
     trainer = GRPOTrainer(config, policy=policy, tokenizer=tokenizer, eval_prompts=heldout)
     if before is None:  # the same model on the same held-out problems for every arm of a seed
@@ -104,7 +115,8 @@ def run_arm(loss: str, dynamic: bool, seed: int, train: str, heldout: list, args
     after = trainer.evaluate()["eval/accuracy"] or 0.0
     tokens = sum(r["rollout_tokens"] for r in rows)
     drawn, kept = sum(r["groups_drawn"] for r in rows), sum(r["groups_kept"] for r in rows)
-    return {"loss_type": loss, "dynamic_sampling": dynamic, "seed": seed, "steps": len(rows),
+    return {"loss_type": loss, "dynamic_sampling": dynamic, "rollout": args.rollout, "seed": seed,
+            "steps": len(rows),
             "rollout_tokens": tokens, "accuracy_before": before, "accuracy_after": after,
             "gain_per_1k_tokens": (after - before) / (tokens / 1000) if tokens else 0.0,
             "zero_variance_share_trained": statistics.fmean(r["zero_variance_share"] for r in rows),
@@ -130,16 +142,24 @@ def _mean_se(values: list[float]) -> tuple[float, float]:
 
 def summarise(runs: list[dict]) -> list[dict]:
     summary = []
-    for loss, dynamic in ARMS:
-        mine = [r for r in runs if r["loss_type"] == loss and r["dynamic_sampling"] == dynamic]
-        if not mine:
-            continue
-        row = {"arm": f"{loss}{' + dynamic' if dynamic else ''}", "seeds": len(mine)}
-        for key in ("gain_per_1k_tokens", "accuracy_after", "zero_variance_share_trained",
-                    "zero_variance_share_drawn", "rollout_tokens", "steps"):
-            row[key], row[key + "_se"] = _mean_se([r[key] for r in mine])
-        summary.append(row)
+    rollouts = sorted({_rollout_of(r) for r in runs}, key=lambda name: name != "transformers")
+    for rollout in rollouts:
+        for loss, dynamic in ARMS:
+            mine = [r for r in runs if r["loss_type"] == loss and r["dynamic_sampling"] == dynamic
+                    and _rollout_of(r) == rollout]
+            if mine:
+                summary.append(_summary_row(mine, loss, dynamic, rollout, len(rollouts) > 1))
     return summary
+
+
+def _summary_row(mine: list[dict], loss: str, dynamic: bool, rollout: str, named: bool) -> dict:
+    """One arm over its seeds; the rollout is named in the arm when the log holds several."""
+    arm = f"{loss}{' + dynamic' if dynamic else ''}{f' ({rollout})' if named else ''}"
+    row = {"arm": arm, "rollout": rollout, "seeds": len(mine)}
+    for key in ("gain_per_1k_tokens", "accuracy_after", "zero_variance_share_trained",
+                "zero_variance_share_drawn", "rollout_tokens", "steps"):
+        row[key], row[key + "_se"] = _mean_se([r[key] for r in mine])
+    return row
 
 
 def plot(summary: list[dict], path: Path) -> None:
@@ -176,6 +196,8 @@ def main() -> None:
     parser.add_argument("--arms", default=None,
                         help="comma-separated arms to run, e.g. grpo,dapo+dynamic (default: all six); "
                              "two processes with different arms and the same --out share the work")
+    parser.add_argument("--rollout", choices=("transformers", "vllm"), default="transformers",
+                        help="the rollout sampler (GRPOConfig.rollout); vllm needs the vllm extra")
     parser.add_argument("--model", default="smollm2-135m", help='"tiny": a random model, to test the script')
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/grpo_variants"))
     args = parser.parse_args()
@@ -190,10 +212,12 @@ def main() -> None:
         train, heldout = _problems(workdir, args)
         for seed in args.seeds:
             for loss, dynamic in arms:
-                done = {(r["loss_type"], r["dynamic_sampling"], r["seed"]) for r in runs}
-                if (loss, dynamic, seed) in done:
+                done = {(r["loss_type"], r["dynamic_sampling"], r["seed"], _rollout_of(r)) for r in runs}
+                if (loss, dynamic, seed, args.rollout) in done:
                     continue
-                before = next((r["accuracy_before"] for r in runs if r["seed"] == seed), None)
+                # "before" is the same model sampled by the same engine: shared by a seed's arms
+                before = next((r["accuracy_before"] for r in runs
+                               if r["seed"] == seed and _rollout_of(r) == args.rollout), None)
                 run = run_arm(loss, dynamic, seed, train, heldout, args, workdir, before)
                 runs.append(run)
                 with log.open("a") as out:

@@ -39,3 +39,21 @@ def test_an_unknown_arm_is_a_one_line_error(tmp_path):
     done = _run(tmp_path / "variants", "--arms", "ppo")
     assert done.returncode != 0
     assert "unknown arm" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_runs_are_summarised_per_rollout_engine():
+    # --rollout vllm runs share a log with transformers runs (logged before --rollout existed,
+    # so without the key): one summary row per engine, named by it
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grpo_variants", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    run = {"loss_type": "grpo", "dynamic_sampling": False, "steps": 5, "rollout_tokens": 6000.0,
+           "accuracy_after": 0.5, "zero_variance_share_trained": 0.4, "zero_variance_share_drawn": 0.4}
+    runs = ([{**run, "seed": s, "gain_per_1k_tokens": 0.07} for s in range(3)]
+            + [{**run, "seed": s, "rollout": "vllm", "gain_per_1k_tokens": 0.05 + s / 100} for s in range(3)])
+    summary = script.summarise(runs)
+    assert [(s["arm"], s["seeds"]) for s in summary] == [("grpo (transformers)", 3), ("grpo (vllm)", 3)]
+    assert abs(summary[1]["gain_per_1k_tokens"] - 0.06) < 1e-12 and summary[1]["gain_per_1k_tokens_se"] > 0
+    assert [s["arm"] for s in script.summarise(runs[:3])] == ["grpo"]  # one engine: not named
