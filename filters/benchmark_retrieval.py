@@ -173,14 +173,19 @@ class SentenceEncoder:
         self._model = self._tokenizer = None
         self._items: dict[int, np.ndarray] = {}
 
-    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        import torch  # lazy: heavy import
-
+    def load(self) -> SentenceEncoder:
+        """Load the model and tokenizer (once; `encode` calls it)."""
         if self._model is None:
             from transformers import AutoModel, AutoTokenizer  # lazy: heavy import
 
             self._tokenizer = AutoTokenizer.from_pretrained(self.path)
             self._model = AutoModel.from_pretrained(self.path).eval()
+        return self
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        import torch  # lazy: heavy import
+
+        self.load()
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

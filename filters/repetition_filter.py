@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import RecordFilter, record_of
-from .minhash import gram_hashes, token_hashes
+from .minhash import gram_hashes, token_hashes, word_hashes
 
 
 def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
@@ -27,9 +27,14 @@ def duplicate_ngram_fraction(tokens: list[str], n: int) -> float:
     >>> duplicate_ngram_fraction("a b c d e f".split(), 3)
     0.0
     """
-    if len(tokens) < n or n < 1:
+    return hashed_duplicate_ngram_fraction(token_hashes(tokens), n)
+
+
+def hashed_duplicate_ngram_fraction(hashes: np.ndarray, n: int) -> float:
+    """`duplicate_ngram_fraction` of the tokens with these hashes (one uint64 per token)."""
+    if len(hashes) < n or n < 1:
         return 0.0
-    return _covered_share(gram_hashes(token_hashes(tokens), n), len(tokens), n)
+    return _covered_share(gram_hashes(hashes, n), len(hashes), n)
 
 
 def _covered_share(grams: np.ndarray, length: int, n: int) -> float:
@@ -81,11 +86,11 @@ class RepetitionFilter(RecordFilter):
         lines = [line for line in lines if len(line.split()) >= self.min_line_words]
         if len(lines) >= 4 and 1 - len(set(lines)) / len(lines) > self.max_duplicate_line_fraction:
             return False, "repetition"
-        tokens = reasoning.lower().split()
-        if duplicate_ngram_fraction(tokens, self.ngram_size) > self.max_duplicate_ngram_fraction:
+        tokens = word_hashes(reasoning.lower())  # the words of .lower().split(), hashed in numpy
+        if hashed_duplicate_ngram_fraction(tokens, self.ngram_size) > self.max_duplicate_ngram_fraction:
             return False, "repetition"
         if len(tokens) >= 2 * self.tail_words:
             tail = tokens[-self.tail_words:]
-            if duplicate_ngram_fraction(tail, self.ngram_size) > self.max_tail_duplicate_fraction:
+            if hashed_duplicate_ngram_fraction(tail, self.ngram_size) > self.max_tail_duplicate_fraction:
                 return False, "repetition"
         return True

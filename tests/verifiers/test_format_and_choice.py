@@ -41,3 +41,29 @@ def test_mmlu_stem_gold_letters_and_texts(package_data):
         assert verify_choice(right, gold, choices).correct is True
         assert verify_choice(f"The answer is {wrong}.", gold, choices).correct is False
         assert verify_choice(right, choices[row["answer_index"]], choices).correct is True
+
+
+def test_r1_format_reads_the_parts_its_regex_reads():
+    # check_format("r1") finds the think and answer parts with string searches; the regex it
+    # replaced is the definition, on random texts built from the tags, whitespace and letters
+    import random
+    import re
+
+    from r1data.verifiers.format import _r1_parts
+
+    r1 = re.compile(r"\A\s*<think>\n(?P<think>.*?)\n</think>(?P<answer>.*)\Z", re.DOTALL)
+    pool = ["<think>", "\n", " ", "\t", "\x1c", "\u3000", "\x85", "\u200b", "a", "4", "<", ">", "/think>"]
+    rng = random.Random(0)
+    matched = 0
+    for _ in range(30_000):
+        def some(k):
+            return "".join(rng.choice(pool) for _ in range(rng.randint(0, k)))
+
+        text = (some(2) + rng.choice(["<think>\n", "<think>", "<think>\n\n", ""]) + some(6)
+                + rng.choice(["\n</think>", "</think>", "\n\n</think>"]) + some(4))
+        if text.count("</think>") != 1:
+            continue  # check_format calls it with one closing tag
+        match = r1.match(text)
+        matched += bool(match)
+        assert _r1_parts(text) == (match.group("think", "answer") if match else None), repr(text)
+    assert matched > 1_000
