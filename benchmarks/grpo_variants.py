@@ -22,10 +22,11 @@ the whole log. Each process reached 4.5-7.1 GB RSS with the embedded model: thre
 kernel killed a fourth. `--model tiny` swaps in a tiny
 random model to check that the script runs (its numbers mean nothing).
 
-`--rollout vllm` samples the rollouts and both evaluations with the colocated vLLM engine instead of
-`policy.generate` (`rollout: vllm`; needs the `vllm` extra). Runs record their rollout and are
-summarised per rollout, so one log can hold both: `--arms grpo --rollout vllm` against the
-`transformers` runs of the same seeds compares the two samplers' held-out gains.
+`--rollout vllm` samples the training rollouts with the colocated vLLM engine instead of
+`policy.generate` (`rollout: vllm`; needs the `vllm` extra); the held-out evaluations stay on
+`policy.generate` (the trainer's `evaluate`), so both engines are scored by the same sampler and
+seeds. Runs record their rollout and are summarised per rollout, so one log can hold both:
+`--arms grpo --rollout vllm` against the `transformers` runs of the same seeds compares them.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def main() -> None:
                 done = {(r["loss_type"], r["dynamic_sampling"], r["seed"], _rollout_of(r)) for r in runs}
                 if (loss, dynamic, seed, args.rollout) in done:
                     continue
-                # "before" is the same model sampled by the same engine: shared by a seed's arms
+                # "before" is the same model on the same problems: shared by a seed's arms
                 before = next((r["accuracy_before"] for r in runs
                                if r["seed"] == seed and _rollout_of(r) == args.rollout), None)
                 run = run_arm(loss, dynamic, seed, train, heldout, args, workdir, before)
