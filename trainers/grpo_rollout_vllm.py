@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from r1data.backends.base import SamplingConfig
+from r1data.backends.base import SamplingConfig, sample_seed
 from r1data.backends.vllm import is_cpu_build, new_llm, shutdown
 from r1data.config import ConfigError
 from r1data.optional import MissingDependency, require
@@ -69,9 +69,14 @@ class VLLMRollout:
 
         s, tok = self.sampling, self.tokenizer
         encoded = [tok(p, add_special_tokens=template == "r1-zero")["input_ids"] for p in prompts]
-        params = SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, top_k=0,
-                                max_tokens=s.max_tokens, stop=s.stop or None,
-                                include_stop_str_in_output=True, seed=seed)
+        # one seed per prompt: vLLM seeds a request's G samples seed, seed + 1, ..., so one
+        # seed for the batch gave sample i of every prompt the same random stream (correlated
+        # groups across the step's prompts)
+        params = [SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p, top_k=0,
+                                 max_tokens=s.max_tokens, stop=s.stop or None,
+                                 include_stop_str_in_output=True,
+                                 seed=sample_seed(seed, f"rollout/{j}", 0) >> 32)
+                  for j in range(len(encoded))]
         results = self.llm.generate([TokensPrompt(prompt_token_ids=ids) for ids in encoded],
                                     params, use_tqdm=False)
         prompt_rows, completions, finish = [], [], []

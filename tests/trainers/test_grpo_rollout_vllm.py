@@ -84,6 +84,10 @@ def test_sync_makes_vllm_logprobs_equal_the_policys(tiny_folder):
         assert gap(rollout, policy, prompt, completion) < EQUAL
         rows = rollout.generate(["Tell me about cats."], "chat", seed=3)
         assert rows.completion_ids.shape[0] == 2 and all(isinstance(t, str) for t in rows.texts)
+        # the same prompt twice in a batch is two groups: their samples come from other random
+        # streams, not the same ones (one seed for the batch made them equal)
+        rows = rollout.generate(["Tell me about cats."] * 2, "chat", seed=3)
+        assert rows.completion_ids[:2].tolist() != rows.completion_ids[2:].tolist()
     finally:
         rollout.close()
 
