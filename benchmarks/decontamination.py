@@ -140,13 +140,51 @@ def paraphrases(path: Path = PARAPHRASES, embeddings: bool = True) -> dict:
             "hours_for_800k_samples_on_one_core": round(per_sample * 800_000 / 3600, 2)}
 
 
+def judge_reach(path: Path) -> dict:
+    """With `--judge`: the share of rewordings whose benchmark item the judge reads (the rules'
+    suspect, then the prompt's `judge_top_k` nearest items by meaning), and how many pairs it
+    reads per clean prompt. The judge here is a server on 127.0.0.1 that answers DIFFERENT to
+    every pair (the tests' rule-following server), so every pair a prompt would get is read and
+    the filter runs its real path; what a real LLM then decides is its own recall, not measured."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import re
+
+    from chat_stub import chat_server
+    from r1data import benchmark_sets as bench
+    from r1data.filters.decontamination import DecontaminationFilter
+
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    item_of = {item["prompt"].strip(): item["id"] for name in bench.BENCHMARKS for item in bench.load(name)}
+    with chat_server("always-different", lambda text: "VERDICT: DIFFERENT") as (url, seen):
+        step = DecontaminationFilter(judge={"model": "always-different", "base_url": url, "api_key": "x"})
+        reached, pairs, dropped = [], [], 0
+        for row in rows:
+            before = len(seen)
+            decision = _decide(step, _record(row["prompt"]))
+            read = {item_of.get(m.group(1).strip()) for text in seen[before:]
+                    for m in [re.search(r"PROBLEM B:\n(.*)\n\nExplain briefly", text, re.S)] if m}
+            if row["kind"] == "rewording":
+                reached.append(decision == "drop" or row["item_id"] in read)
+            elif decision != "drop":
+                pairs.append(len(seen) - before)
+    return {"file": path.name, "rewordings": len(reached),
+            "rewordings_whose_item_the_judge_reads_or_dropped": round(sum(reached) / len(reached), 4),
+            "clean": len(pairs), "pairs_judged_per_clean_prompt": round(sum(pairs) / len(pairs), 2),
+            "clean_prompts_judged": round(sum(p > 0 for p in pairs) / len(pairs), 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--planted", type=int, default=3000, help="samples of the planted corpus")
     parser.add_argument("--gsm8k-train", type=Path, default=Path("/work/shared/data/gsm8k_train.jsonl"))
     parser.add_argument("--paraphrases-only", action="store_true",
                         help="only the paraphrase sets (tuning and held-out), with and without the encoder")
+    parser.add_argument("--judge-reach", action="store_true",
+                        help="only what a judge would read on the paraphrase sets (judge_reach)")
     args = parser.parse_args()
+    if args.judge_reach:
+        print(json.dumps([judge_reach(path) for path in (PARAPHRASES, HELD_OUT)], indent=1))
+        return
     results = {"paraphrases": [paraphrases(path, embeddings) for path in (PARAPHRASES, HELD_OUT)
                                if path.exists() for embeddings in (True, False)]}
     if args.paraphrases_only:

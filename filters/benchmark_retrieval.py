@@ -22,9 +22,12 @@ not installed; the index here is a dict of numpy posting arrays (~40 lines), and
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -172,6 +175,8 @@ class SentenceEncoder:
         self.path = path
         self._model = self._tokenizer = None
         self._items: dict[int, np.ndarray] = {}
+        self._prompt: tuple[str, np.ndarray | None] = ("", None)
+        self._matrix: tuple[int, np.ndarray] | None = None
 
     def load(self) -> SentenceEncoder:
         """Load the model and tokenizer (once; `encode` calls it)."""
@@ -211,4 +216,40 @@ class SentenceEncoder:
         missing = [i for i in dict.fromkeys(items) if i not in self._items]
         vectors = self.encode([prompt] + [item_text(i) for i in missing])
         self._items.update(zip(missing, vectors[1:]))
+        self._prompt = (prompt, vectors[0])
         return [float(vectors[0] @ self._items[i]) for i in items]
+
+    def prompt_vector(self, prompt: str) -> np.ndarray:
+        """The prompt's unit vector (the last prompt's is kept: `similarities` computed it)."""
+        if self._prompt[0] != prompt:
+            self._prompt = (prompt, self.encode([prompt])[0])
+        return self._prompt[1]
+
+    def item_matrix(self, texts: list[str]) -> np.ndarray:
+        """(items, dim) unit vectors of every benchmark item, for retrieval by meaning. Embedding
+        the ~6,000 bundled items takes ~3 min of one core, so the matrix is cached on disk, keyed
+        by the model and the items' texts (a registered or changed benchmark gets its own)."""
+        if self._matrix is not None and self._matrix[0] == len(texts):
+            return self._matrix[1]
+        import hashlib
+
+        from r1data import models
+
+        digest = hashlib.blake2b(Path(self.path).name.encode(), digest_size=12)
+        for text in texts:
+            digest.update(text.encode("utf-8") + b"\x00")
+        path = models.cache_dir() / "decontamination" / f"items-{digest.hexdigest()}.npy"
+        try:
+            matrix = np.load(path)
+        except (OSError, ValueError):
+            print(f"[r1data] decontamination: embedding {len(texts):,} benchmark items once "
+                  f"(~{max(1, len(texts) * 30 // 60_000)} min on one core), cached in {path.parent}",
+                  file=sys.stderr, flush=True)
+            matrix = self.encode(texts).astype(np.float16)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers may race: each its own
+            with open(tmp, "wb") as fh:
+                np.save(fh, matrix)
+            os.replace(tmp, path)
+        self._matrix = (len(texts), matrix.astype(np.float32))
+        return self._matrix[1]

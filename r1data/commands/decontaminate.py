@@ -23,9 +23,15 @@ def command(
     embeddings: bool = typer.Option(True, help="Compare retrieved items with the sentence encoder "
                                     "(all-MiniLM-L6-v2; ~10-30 ms per prompt that has a lexical "
                                     "candidate). --no-embeddings: lexical rules only, ~1 ms."),
-    judge: str = typer.Option(None, help="Model that decides each suspect (SAME drops it), served "
-                              "by an OpenAI-compatible server at --judge-base-url."),
+    judge: str = typer.Option(None, help="Model that decides each suspect and each of a prompt's "
+                              "nearest items by meaning (SAME drops it), served by an "
+                              "OpenAI-compatible server at --judge-base-url."),
     judge_base_url: str = typer.Option(None, help="The judge server's /v1 URL."),
+    judge_top_k: int = typer.Option(3, help="With --judge: how many of a prompt's nearest benchmark "
+                                    "items by the sentence encoder the judge also reads (0: the "
+                                    "rules' suspects only)."),
+    judge_min_cosine: float = typer.Option(0.5, help="With --judge: the encoder's cosine an item "
+                                           "needs to be read."),
     executor: str = typer.Option("local", help="local, ray or slurm."),
     tasks: int = typer.Option(1, help="Shards."),
     workers: int = typer.Option(1, help="Tasks run at once."),
@@ -58,7 +64,8 @@ def command(
     decont = {"benchmarks": names, "ngram": ngram, "min_ratio": min_ratio,
               "min_coverage": min_coverage, "retrieval": retrieval, "embeddings": embeddings}
     if judge:
-        decont["judge"] = {"model": judge, "base_url": judge_base_url}
+        decont.update(judge={"model": judge, "base_url": judge_base_url},
+                      judge_top_k=judge_top_k, judge_min_cosine=judge_min_cosine)
     off = {name: None for name in [*PER_SAMPLE_FILTERS, *WHOLE_CORPUS_FILTERS, "minhash"]}
     data = {**off, "decontamination": decont,
             "executor": executor, "tasks": tasks, "workers": workers, "output_format": output_format}

@@ -38,6 +38,18 @@ def test_benchmark_prompt_is_contamination(decont):
     assert (match["benchmark"], match["item_id"], match["field"]) == ("gsm8k", item["id"], "prompt")
 
 
+def test_mbpp_is_checked_against_its_test_split_not_its_training_data():
+    # MBPP's train and prompt splits are what people fine-tune on: verbatim, they are kept
+    step = DecontaminationFilter(["mbpp"], retrieval=False)
+    by_split = {}
+    for item in benchmark_sets.load("mbpp"):
+        by_split.setdefault(item["split"], item)
+    assert set(by_split) == {"prompt", "test", "train"}
+    for split, item in by_split.items():
+        record = make_record({"prompt": item["prompt"], "completion": "<think>\nx\n</think>\n\n1"})
+        assert decide(step, record) == ("contamination" if split == "test" else "kept"), split
+
+
 def test_benchmark_problem_recited_in_the_reasoning_is_contamination(decont):
     item = gsm8k_item(5)
     reasoning = varied_text(200) + " I remember this one: " + item["prompt"] + " " + varied_text(50, 1)
@@ -163,8 +175,46 @@ def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge):
     # the same story with a question of its own: a suspect, which the judge tells apart
     other = make_record({"prompt": REWORDING.replace("now?", "now if he spends $7?"), "completion": "<think>\nx\n</think>\n\n1"})
     assert decide(step, other) == "kept"
-    assert other.metadata[META_CONTAMINATION]["decision"] == "judged_different"
-    assert len(seen) == 2
+    flag = other.metadata[META_CONTAMINATION]
+    assert flag["decision"] == "judged_different" and flag["item_id"] == REWORDING_OF
+    # the suspect is read first, then the prompt's nearest items by meaning (at most 3 more)
+    assert "Ali had $21" in seen[1] and 3 <= len(seen) <= 5
+    assert flag["evidence"]["pairs_judged"] == len(seen) - 1
+    again = make_record({"prompt": other.prompt, "completion": "<think>\ny\n</think>\n\n2"})
+    assert decide(step, again) == "kept" and len(seen) == flag["evidence"]["pairs_judged"] + 1  # once a prompt
+
+
+SEATING = ("Ana, Bo, Cal and four friends (seven guests in all) sit at a round table; two seatings "
+           "that are rotations of each other are the same. If none of Ana, Bo and Cal may sit "
+           "beside one another, count the seatings.")
+SEATING_OF = "math500/test/counting_and_probability/525.json"  # "In how many ways can $7$ people ..."
+
+
+def test_the_judge_reads_the_nearest_items_by_meaning_that_the_rules_miss():
+    # a heavy rewording: no shared word n-gram, no lexical candidate, so no rule flags it ...
+    record = make_record({"prompt": SEATING, "completion": "<think>\nx\n</think>\n\n144"})
+    assert decide(DecontaminationFilter(["math500"]), record) == "kept"
+    assert META_CONTAMINATION not in record.metadata
+    # ... but its item is among its 3 nearest by meaning, which the judge reads (this judge says
+    # SAME for that one item only: what reaches the judge is under test, not the judge)
+    with chat_server("item-judge", lambda text: "VERDICT: " + (
+            "SAME" if "PROBLEM B:\nIn how many ways can $7$ people" in text else "DIFFERENT")) as (url, seen):
+        step = DecontaminationFilter(["math500"], judge={"model": "item-judge", "base_url": url, "api_key": "x"})
+        assert decide(step, record) == "contamination"
+        match = record.metadata[META_CONTAMINATION]
+        assert (match["method"], match["item_id"]) == ("judge", SEATING_OF)
+        assert 0.5 <= match["evidence"]["embedding_cosine"] < 0.85
+        assert 1 <= len(seen) <= 3
+        # a clean prompt: its near items are judged DIFFERENT, kept with the verdict on record
+        clean = make_record({"prompt": "How many ways can 5 books be arranged on a shelf if two of "
+                             "them must stay together?", "completion": "<think>\nx\n</think>\n\n48"})
+        assert decide(step, clean) == "kept"
+        assert clean.metadata[META_CONTAMINATION]["decision"] == "judged_different"
+        # without the judge_top_k pairs only the rules' suspects are judged
+        step = DecontaminationFilter(["math500"], judge={"model": "item-judge", "base_url": url, "api_key": "x"},
+                                     judge_top_k=0)
+        record = make_record({"prompt": SEATING, "completion": "<think>\nx\n</think>\n\n144"})
+        assert decide(step, record) == "kept" and META_CONTAMINATION not in record.metadata
 
 
 PARAPHRASE_SETS = Path(__file__).parents[2] / "benchmarks" / "data"
@@ -190,7 +240,7 @@ def test_paraphrase_set_figures_do_not_fall():
     """The figures in the README. With the sentence encoder, on the set its rules were chosen on:
     >= 0.95 of rewordings dropped or flagged at >= 0.99 of clean prompts unflagged (the issue's
     goal); on the held-out set written apart: 0.63 (the goal is not met there) at >= 0.99.
-    Lexical rules alone: 0.79 on the tuning set."""
+    Lexical rules alone: 0.78 on the tuning set (0.79 while MBPP's train split was indexed)."""
     step = DecontaminationFilter()
     assert step.encoder is not None  # `make` installs its wheel
     reworded, clean = paraphrase_outcome(step, "decontamination_paraphrases.jsonl")
@@ -199,7 +249,7 @@ def test_paraphrase_set_figures_do_not_fall():
     assert reworded >= 0.6 and clean >= 0.99
     reworded, clean = paraphrase_outcome(DecontaminationFilter(embeddings=False),
                                          "decontamination_paraphrases.jsonl")
-    assert reworded >= 0.78 and clean >= 0.99
+    assert reworded >= 0.77 and clean >= 0.99
 
 
 def test_the_sentence_encoder_is_unzipped_once_and_tells_a_rewording_from_another_problem(
