@@ -89,10 +89,8 @@ def benchmark_problems() -> list[tuple[str, str]]:
     sys.path.insert(0, str(ROOT))
     from r1data import benchmark_sets
 
-    # MBPP's train and prompt splits are training data, which decontamination keeps
     return [(item["id"], item["prompt"]) for name in benchmark_sets.BENCHMARKS
-            for item in benchmark_sets.load(name)
-            if len(item["prompt"].split()) >= 12 and item.get("split") in (None, "test")]
+            for item in benchmark_sets.scored_items(name) if len(item["prompt"].split()) >= 12]
 
 
 def _paragraphs(rng: random.Random, vocab: list[str], words: int) -> list[str]:
@@ -292,9 +290,7 @@ def run_baseline(input: Path, out: Path, workers: int) -> None:
     hash_func = create_hash_func(decont.hash_config)
     hashes = set()
     for name in benchmark_sets.BENCHMARKS:
-        for item in benchmark_sets.load(name):
-            if item.get("split") not in (None, "test"):
-                continue  # as r1data's index: MBPP's train and prompt splits are training data
+        for item in benchmark_sets.scored_items(name):  # as r1data's index
             tokens = tokenizer.word_tokenize(simplify_text(item["prompt"], decont.norm_config))
             hashes.update(hash_func(" ".join(g)) for g in ngrams(tokens, decont.n_grams))
     (out / "decont_index").mkdir(parents=True, exist_ok=True)

@@ -117,6 +117,13 @@ def load(name: str) -> tuple[dict[str, Any], ...]:
     return _load_bundled(name)
 
 
+def scored_items(name: str) -> tuple[dict[str, Any], ...]:
+    """The items a benchmark is scored and decontaminated on: all of them, but MBPP's train and
+    prompt splits (474 tasks that people fine-tune and few-shot prompt on; published MBPP scores
+    are on its 500-task test split, task ids 11-510)."""
+    return tuple(item for item in load(name) if item.get("split") in (None, "test"))
+
+
 @lru_cache(maxsize=None)
 def _load_bundled(name: str) -> tuple[dict[str, Any], ...]:
     """A bundled benchmark (cached: the files are read once per process)."""

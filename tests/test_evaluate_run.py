@@ -69,7 +69,7 @@ def test_details_verdicts_are_the_verifiers(run_dir):
     from r1data.verifiers import verify_math
     from r1data.verifiers.code import verify_code
 
-    items = {i["id"]: i for name in ("gsm8k", "mbpp") for i in benchmark_sets.load(name)[:3]}
+    items = {i["id"]: i for name in ("gsm8k", "mbpp") for i in benchmark_sets.scored_items(name)[:3]}
     for row in _details(run_dir):
         item = items[row["id"]]
         assert row["gold"] == item["gold"] and item["prompt"] in row["question"]

@@ -132,7 +132,8 @@ def question_text(item: dict[str, Any], kind: str, instruction: str | None = Non
 
 def question_records(benchmark: str, limit: int | None, instruction: str | None = None) -> list[Record]:
     kind = kind_of(benchmark)
-    items = bench.load(benchmark)[:limit] if limit else bench.load(benchmark)
+    items = bench.scored_items(benchmark)
+    items = items[:limit] if limit else items
     return [Record.from_prompt(question_text(item, kind, instruction), id=item["id"], gold=item["gold"],
                                domain=item["domain"], source=benchmark,
                                metadata={"item": {k: v for k, v in item.items()

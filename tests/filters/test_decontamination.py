@@ -48,6 +48,9 @@ def test_mbpp_is_checked_against_its_test_split_not_its_training_data():
     for split, item in by_split.items():
         record = make_record({"prompt": item["prompt"], "completion": "<think>\nx\n</think>\n\n1"})
         assert decide(step, record) == ("contamination" if split == "test" else "kept"), split
+    # eval scores the same split: the 500 tasks 11-510 of published MBPP scores
+    scored = benchmark_sets.scored_items("mbpp")
+    assert sorted(int(item["id"].split("/")[1]) for item in scored) == list(range(11, 511))
 
 
 def test_benchmark_problem_recited_in_the_reasoning_is_contamination(decont):
@@ -129,7 +132,7 @@ REWORDING_OF = "gsm8k_test/462"  # "Ali had $21. Leila gave him half of her $100
 
 
 def test_a_rewording_is_flagged_with_its_nearest_item():
-    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95)
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95, meaning_drop=1.01)
     record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n71"})
     assert decide(step, record) == "kept"
     flag = record.metadata[META_CONTAMINATION]
@@ -138,6 +141,20 @@ def test_a_rewording_is_flagged_with_its_nearest_item():
     clean = make_record({"prompt": "A farmer has 14 cows and buys 9 more. Each cow eats 3 kg of hay "
                          "a day. How much hay do the cows eat in a week?", "completion": "<think>\nx\n</think>\n\n1"})
     assert decide(step, clean) == "kept" and META_CONTAMINATION not in clean.metadata
+
+
+def test_a_rewording_certain_by_meaning_is_dropped_without_a_judge():
+    # the encoder puts it at cosine >= 0.92 of its item, with all of the item's numbers
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95)
+    record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n71"})
+    assert decide(step, record) == "contamination"
+    match = record.metadata[META_CONTAMINATION]
+    assert (match["method"], match["item_id"]) == ("retrieval", REWORDING_OF)
+    assert match["evidence"]["embedding_cosine"] >= 0.92 and match["evidence"]["score"] < 0.95
+    # the same words with other numbers are another problem: not certain, at most a suspect
+    other = make_record({"prompt": REWORDING.replace("$21", "$34").replace("$100", "$60"),
+                         "completion": "<think>\nx\n</think>\n\n64"})
+    assert decide(step, other) == "kept"
 
 
 def test_a_certain_retrieval_match_is_dropped_without_a_judge():
@@ -164,7 +181,7 @@ def judge():
 
 def test_the_judge_decides_suspects_and_its_verdict_is_kept(judge):
     judge_url, seen = judge
-    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95,
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95, meaning_drop=1.01,
                                  judge={"model": "pair-judge", "base_url": judge_url, "api_key": "x"})
     same = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n375"})
     assert decide(step, same) == "contamination"
@@ -274,7 +291,7 @@ def test_without_the_encoder_wheel_lexical_rules_decide_and_it_is_said(monkeypat
     from r1data import models
 
     monkeypatch.setattr(models, "sentence_encoder_dir", lambda: None)  # as if not installed
-    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95)
+    step = DecontaminationFilter(["gsm8k"], retrieval_drop=0.95, meaning_drop=1.01)
     record = make_record({"prompt": REWORDING, "completion": "<think>\nx\n</think>\n\n71"})
     assert decide(step, record) == "kept" and step.encoder is None
     flag = record.metadata[META_CONTAMINATION]
@@ -290,33 +307,41 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+VARNISH = ("Louise varnishes paintings. The old varnish dries in 7 minutes per painting, but the new "
+           "one takes 12 minutes. For 6 paintings, how much more time does the new varnish need to "
+           "dry than the old one would?")  # benchmarks/data/decontamination_paraphrases.jsonl
+VARNISH_OF = "gsm8k_test/1254"  # encoder cosine 0.90: a suspect, not certain
+
+
 def test_decontaminate_command_lists_suspects_and_lets_the_judge_decide(tmp_path, judge):
     judge_url, _ = judge
     copy = gsm8k_item(3)["prompt"]
     rows = [make_record({"prompt": p, "completion": "<think>\nx\n</think>\n\n1", "prompt_id": pid})
-            for p, pid in ((copy, "copy"), (REWORDING, "reworded"),
+            for p, pid in ((copy, "copy"), (VARNISH, "reworded"), (REWORDING, "certain"),
                            ("Tom has 3 red pens and buys 4 blue ones. How many pens now?", "clean"))]
     corpus = tmp_path / "in.jsonl"
     corpus.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows))
     proc = _cli("-i", corpus, "-o", tmp_path / "flag", "--benchmarks", "gsm8k")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    dropped = [json.loads(line) for line in open(tmp_path / "flag" / "contamination_report.jsonl")]
+    assert {r["prompt"][:10]: r["method"] for r in dropped} == {copy[:10]: "ngram", REWORDING[:10]: "retrieval"}
     suspects = [json.loads(line) for line in open(tmp_path / "flag" / "contamination_suspects.jsonl")]
     assert [(s["prompt"], s["item_id"], s["decision"]) for s in suspects] == [
-        (REWORDING, REWORDING_OF, "suspect")]
-    assert "Ali had $21" in suspects[0]["nearest_prompt"]
+        (VARNISH, VARNISH_OF, "suspect")]
+    assert "Louise is an artist" in suspects[0]["nearest_prompt"]
     assert "embedding_cosine" in suspects[0]["evidence"]  # the sentence encoder decided
     assert "1 suspect(s) kept and flagged" in proc.stderr
     proc = _cli("-i", corpus, "-o", tmp_path / "lexical", "--benchmarks", "gsm8k", "--no-embeddings")
     assert proc.returncode == 0, proc.stderr[-2000:]
     suspects = [json.loads(line) for line in open(tmp_path / "lexical" / "contamination_suspects.jsonl")]
-    assert [s["item_id"] for s in suspects] == [REWORDING_OF]
+    assert [s["item_id"] for s in suspects] == [VARNISH_OF, REWORDING_OF]  # no encoder: not certain
     assert "embedding_cosine" not in suspects[0]["evidence"]
     proc = _cli("-i", corpus, "-o", tmp_path / "judged", "--benchmarks", "gsm8k",
                 "--judge", "pair-judge", "--judge-base-url", judge_url)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = {r["prompt"][:10]: r["method"] for r in
               map(json.loads, open(tmp_path / "judged" / "contamination_report.jsonl"))}
-    assert report == {copy[:10]: "ngram", REWORDING[:10]: "judge"}
+    assert report == {copy[:10]: "ngram", REWORDING[:10]: "retrieval", VARNISH[:10]: "judge"}
 
 
 def test_decontaminate_judge_without_its_url_is_a_one_line_error(tmp_path):
