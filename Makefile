@@ -35,7 +35,7 @@ quick-demo: $(BIN)/r1data
 	$(BIN)/r1data demo --quick
 
 test: $(BIN)/r1data
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=40 tests
 
 benchmarks: $(BIN)/r1data
 	$(BIN)/python benchmarks/run_all.py
