@@ -59,6 +59,8 @@ def command(
         raise ConfigError(str(exc)) from None
     if (judge is None) != (judge_base_url is None):
         raise ConfigError("--judge and --judge-base-url go together")
+    if judge_top_k < 0 or not -1.0 <= judge_min_cosine <= 1.0:
+        raise ConfigError("--judge-top-k must be >= 0 and --judge-min-cosine a cosine in [-1, 1]")
     if judge is not None and not retrieval:
         raise ConfigError("--judge decides the retrieval stage's suspects: drop --no-retrieval")
     decont = {"benchmarks": names, "ngram": ngram, "min_ratio": min_ratio,

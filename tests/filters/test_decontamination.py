@@ -348,4 +348,8 @@ def test_decontaminate_judge_without_its_url_is_a_one_line_error(tmp_path):
     proc = _cli("-i", tmp_path / "in.jsonl", "-o", tmp_path / "o", "--judge", "m")
     assert proc.returncode == 2
     assert "--judge and --judge-base-url go together" in proc.stderr
+    proc = _cli("-i", tmp_path / "in.jsonl", "-o", tmp_path / "o", "--judge", "m",
+                "--judge-base-url", "http://127.0.0.1:9/v1", "--judge-top-k", "-1")
+    assert proc.returncode == 2 and "--judge-top-k must be >= 0" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert "Traceback" not in proc.stderr
