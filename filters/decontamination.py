@@ -233,6 +233,7 @@ class DecontaminationFilter(RecordFilter):
         self._index: BenchmarkIndex | None = None  # built lazily: not pickled to workers
         self._retriever = self._judge_backend = self._encoder = None  # likewise
         self._last_retrieval: tuple[str, tuple | None] = ("", None)
+        self._item_rows: list[dict] | None = None  # with their prompts, built by `_items`
         self._item_texts: list[str] | None = None
 
     @property
@@ -388,15 +389,20 @@ class DecontaminationFilter(RecordFilter):
         return None, None
 
     def _item(self, item_index: int) -> dict:
-        item = self.index.items[item_index]
-        return next(i for i in bench.load(item["benchmark"]) if i["id"] == item["id"])
+        """An indexed item as `benchmark_sets` loads it."""
+        return self._items()[item_index]
+
+    def _items(self) -> list[dict]:
+        """Every indexed item as loaded, by item index (looked up once, not scanned per item)."""
+        if self._item_rows is None:
+            rows = {(name, item["id"]): item for name in self.benchmarks for item in bench.load(name)}
+            self._item_rows = [rows[item["benchmark"], item["id"]] for item in self.index.items]
+            self._item_texts = [row["prompt"] for row in self._item_rows]
+        return self._item_rows
 
     def _item_prompts(self) -> list[str]:
         """Every indexed item's prompt as written, by item index."""
-        if self._item_texts is None:
-            prompts = {(name, item["id"]): item["prompt"] for name in self.benchmarks
-                       for item in bench.load(name)}
-            self._item_texts = [prompts[item["benchmark"], item["id"]] for item in self.index.items]
+        self._items()
         return self._item_texts
 
     def _item_prompt(self, item_index: int) -> str:
@@ -427,5 +433,6 @@ class DecontaminationFilter(RecordFilter):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_index"] = state["_retriever"] = state["_judge_backend"] = state["_encoder"] = None
-        state["_item_texts"], state["_last_retrieval"] = None, ("", None)
+        state["_item_rows"] = state["_item_texts"] = None
+        state["_last_retrieval"] = ("", None)
         return state
