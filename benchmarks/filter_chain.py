@@ -23,7 +23,7 @@ Fairness rules, point by point:
 3. Same steps: datatrove's ExactDedup{Signature,FindDedups,Filter} on the prompt (prompt-level
    exact dedup) and on the completion, both after datatrove's `simplify_text`; NGramsDecontFilter
    on a text that holds the prompt AND the completion (8-grams of every bundled benchmark's
-   questions, hashed as NGramsDecontIndexer does: the indexer class itself needs lighteval and
+   questions, MBPP's test split only as on r1data's side, hashed as NGramsDecontIndexer does: the indexer class itself needs lighteval and
    the network); the four MinHash steps with the same MinhashConfig (5-grams, 14 x 8) on the
    completion, the signature step at the end of the filter stage on both sides (after the
    writer, which passes documents on: no second read of the corpus); LambdaFilters calling r1data's own language-consistency score and paragraph
